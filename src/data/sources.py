@@ -1,0 +1,69 @@
+"""Builders from the composed config to LightningDataModules, keyed by ``data.name``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from src.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DATAMODULES: dict[str, Callable[..., pl.LightningDataModule]] = {}
+
+
+def register_data(name: str):
+    def wrap(fn):
+        DATAMODULES[name] = fn
+        return fn
+
+    return wrap
+
+
+def build_datamodule(cfg) -> pl.LightningDataModule:
+    """The DataModule for ``cfg.data.name``, set up and ready to serve batches."""
+    if cfg.data.name not in DATAMODULES:
+        raise ConfigError(f"Unknown data {cfg.data.name!r}; choose from {sorted(DATAMODULES)}")
+    module = DATAMODULES[cfg.data.name](cfg.data)
+    module.setup("fit")
+    return module
+
+
+def synthetic_root(preset: str, folder: str | Path, brand: int, seed: int) -> Path:
+    """Folder holding generated data in the released layout; generated once, then reused."""
+    from src.data.synth import generate
+
+    root = Path(folder) / f"{preset}-seed{seed}"
+    if not (root / f"battery_brand{brand}").is_dir():
+        log.info(
+            "no data.root given: generating the %r preset (brand %d) in %s", preset, brand, root
+        )
+        generate(preset, root, brand=brand, seed=seed)
+    return root
+
+
+@register_data("battery")
+def battery(data) -> pl.LightningDataModule:
+    from src.data.battery import BatteryDataModule
+
+    root = data.root
+    if root is None:
+        root = synthetic_root(
+            data.synthetic.preset, data.synthetic.dir, data.brand, data.synthetic.seed
+        )
+    return BatteryDataModule(
+        root=root,
+        brand=data.brand,
+        fold=data.fold,
+        channels=list(data.channels),
+        cache_dir=data.cache_dir,
+        normalizer=data.normalizer,
+        split_seed=data.split_seed,
+        batch_size=data.batch_size,
+        eval_batch_size=data.eval_batch_size,
+        num_workers=data.num_workers,
+        cache_workers=data.cache_workers,
+    )

@@ -1,0 +1,1 @@
+"""Vehicle-level evaluation of snippet scores."""

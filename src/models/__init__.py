@@ -1,0 +1,6 @@
+"""Model registry: ``create_model(name, **kw)`` like timm, DyAD and tiny test variants included."""
+
+from src.models import dyad as _dyad  # noqa: F401  (registers the DyAD variants)
+from src.models.registry import create_model, list_models, register_model
+
+__all__ = ["create_model", "list_models", "register_model"]

@@ -1,0 +1,1 @@
+"""MLflow tracking: runs we own end to end, and the model artifact."""

@@ -1,0 +1,66 @@
+"""Shared fixtures. Every test's MLflow store, data and Hydra output live under pytest's tmp dirs:
+nothing is written to the repo's ``mlruns/`` or ``data/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_mlflow(tmp_path_factory):
+    """Point MLflow at a throwaway SQLite store for the whole session."""
+    store = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}"
+    yield
+    if old is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """The ``tiny`` preset (brand 3 layout), generated once per session. Treat as read-only."""
+    from src.data.synth import generate
+
+    root = tmp_path_factory.mktemp("tiny")
+    generate("tiny", root, brand=3, seed=0)
+    return root
+
+
+@pytest.fixture
+def tiny_copy(tiny_root, tmp_path) -> Path:
+    """A private copy of the tiny data that a test may damage."""
+    dst = tmp_path / "data"
+    shutil.copytree(tiny_root, dst)
+    return dst
+
+
+def run_train(*overrides: str, tmp: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m src.train`` in a subprocess with a private store and output dir."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.train",
+        f"hydra.run.dir={tmp}/out",
+        f"hydra.sweep.dir={tmp}/multirun",
+        f"data.cache_dir={tmp}/cache",
+        "trainer.enable_progress_bar=false",
+        *overrides,
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
+    return proc

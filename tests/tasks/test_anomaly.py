@@ -1,0 +1,51 @@
+"""DyAD loss and scoring: ``python -m pytest tests/tasks/test_anomaly.py``."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from src.errors import ConfigError
+from src.models import create_model
+from src.tasks.anomaly import AnomalyModule, DyadLoss, snippet_errors
+
+
+def test_kl_annealing_schedules():
+    linear = DyadLoss(anneal0=0.1, x0=500)
+    assert linear.kl_weight(1) == pytest.approx(0.1 / 500)
+    assert linear.kl_weight(250) == pytest.approx(0.05)
+    assert linear.kl_weight(10_000) == pytest.approx(0.1)
+    logistic = DyadLoss(anneal0=0.1, x0=500, k=0.0025, anneal_function="logistic")
+    assert logistic.kl_weight(500) == pytest.approx(0.05)
+    assert logistic.kl_weight(1) == pytest.approx(0.1 / (1 + math.exp(0.0025 * 499)))
+    with pytest.raises(ConfigError, match="anneal_function"):
+        DyadLoss(anneal_function="cosine")
+
+
+def test_loss_equals_the_reference_formula():
+    torch.manual_seed(0)
+    model = create_model("dyad_tiny").eval()  # eval: z = mean, so the forward is repeatable
+    module = AnomalyModule(
+        model, DyadLoss(nll_weight=10, latent_label_weight=0.5, anneal0=0.1), lr=1e-3
+    )
+    batch = {"x": torch.randn(5, 128, 7), "mileage": torch.rand(5, 1)}
+    parts = module.loss_parts(batch, step=100)
+    out = model(batch["x"])
+    nll = F.smooth_l1_loss(out.prediction, batch["x"][..., 2:])
+    label = F.mse_loss(out.mileage, batch["mileage"])
+    kl = -0.5 * torch.sum(1 + out.log_var - out.mean**2 - out.log_var.exp())
+    expected = 10 * nll + 0.5 * label + 0.1 * (100 / 500) * kl / 5
+    torch.testing.assert_close(parts["loss"], expected)
+
+
+def test_snippet_errors_are_mse_of_the_responses():
+    model = create_model("dyad_tiny")
+    x = torch.randn(7, 128, 7)
+    loader = [{"x": x[:4], "row": torch.arange(4)}, {"x": x[4:], "row": torch.arange(4, 7)}]
+    errors, rows = snippet_errors(model, loader)
+    with torch.inference_mode():
+        pred = model.eval()(x).prediction
+    expected = ((pred - x[..., 2:]) ** 2).mean(dim=(1, 2))
+    torch.testing.assert_close(torch.from_numpy(errors), expected)
+    assert rows.tolist() == list(range(7))

@@ -1,0 +1,82 @@
+"""End to end through the user's command: ``python -m pytest tests/test_train.py``."""
+
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from src.data.battery import BatteryDataModule
+from src.data.normalizer import Normalizer
+from src.tasks.anomaly import snippet_errors
+from src.tracking.artifacts import load
+from tests.conftest import run_train
+
+
+def _runs(tmp):
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client, client.search_runs(experiments)
+
+
+def test_baseline_run_is_logged_and_reloads(tiny_root, tmp_path):
+    proc = run_train(
+        "model=dyad_tiny", f"data.root={tiny_root}", "trainer.max_epochs=1", "seed=3", tmp=tmp_path
+    )
+    client, runs = _runs(tmp_path)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED" and run.info.run_id in proc.stdout
+    for key in (
+        "test/auroc",
+        "test/auroc_ci_low",
+        "test/auroc_ci_high",
+        "test/recall",
+        "test/false_alarm_rate",
+        "test/precision",
+        "test/f1",
+        "test/n_vehicles",
+        "size/mb",
+        "size/params",
+    ):
+        assert key in run.data.metrics, key
+    assert 0.0 <= run.data.metrics["test/auroc"] <= 1.0
+    tags = run.data.tags
+    assert (tags["method"], tags["model"], tags["data"]) == ("baseline", "dyad_tiny", "battery")
+    assert (tags["seed"], tags["fold"], tags["brand"]) == ("3", "0", "3")
+    assert tags["mlflow.source.git.commit"] and tags["torch_version"].startswith("2.13")
+    assert run.data.params["model.hidden_size"] == "8"
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config", "model", "tables"} <= artifacts
+    assert "loss" not in run.data.metrics and "train/loss_epoch" in run.data.metrics
+
+    loaded = load(run.info.run_id, f"sqlite:///{tmp_path}/mlflow.db")
+    extras = loaded.extras
+    dm = BatteryDataModule(tiny_root, 3, extras["fold"], extras["channels"], tmp_path / "cache")
+    dm.setup()
+    dm.normalizer = Normalizer.from_state_dict(extras["normalizer"])
+    errors, rows = snippet_errors(loaded.model, dm.score_dataloader(dm.split.test_cars))
+    scores = pd.read_csv(
+        client.download_artifacts(run.info.run_id, "tables/vehicle_scores.csv", str(tmp_path))
+    )
+    test = scores[scores.role == "test"].set_index("car").mean_score
+    mine = pd.Series(errors).groupby(dm.store.car[rows]).mean()
+    np.testing.assert_allclose(mine.loc[test.index].to_numpy(), test.to_numpy(), rtol=1e-5)
+
+
+def test_bad_input_is_one_line_and_the_run_is_failed(tmp_path):
+    proc = run_train("model=dyad_tiny", f"data.root={tmp_path}/nowhere", tmp=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "error: data.root=" in proc.stderr and "Traceback" not in proc.stderr
+    _, runs = _runs(tmp_path)
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert "does not exist" in runs[0].data.tags["error"]
+
+
+def test_file_store_is_refused_with_the_fix(tiny_root, tmp_path):
+    proc = run_train(
+        "model=dyad_tiny",
+        f"data.root={tiny_root}",
+        f"logger.tracking_uri={tmp_path}/mlruns",
+        tmp=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2 and "sqlite:///" in proc.stderr and "Traceback" not in proc.stderr
