@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from src.data import build_datamodule  # noqa: E402
+from src.data.sources import build_datamodule  # noqa: E402
 from src.errors import UserError  # noqa: E402
 from src.models import create_model  # noqa: E402
 from src.tasks import get_task  # noqa: E402

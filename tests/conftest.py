@@ -48,15 +48,17 @@ def tiny_copy(tiny_root, tmp_path) -> Path:
 def run_train(*overrides: str, tmp: Path, check: bool = True) -> subprocess.CompletedProcess:
     """``python -m src.train`` in a subprocess with a private store and output dir."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
+    flags = [o for o in overrides if o.startswith("-")]  # argparse wants flags before overrides
     cmd = [
         sys.executable,
         "-m",
         "src.train",
+        *flags,
         f"hydra.run.dir={tmp}/out",
         f"hydra.sweep.dir={tmp}/multirun",
         f"data.cache_dir={tmp}/cache",
         "trainer.enable_progress_bar=false",
-        *overrides,
+        *(o for o in overrides if not o.startswith("-")),
     ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:

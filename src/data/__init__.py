@@ -1,7 +1,2 @@
-"""Data sets. ``build_datamodule(cfg)`` picks the builder named by ``data.name``."""
-
-from __future__ import annotations
-
-from src.data.sources import DATAMODULES, build_datamodule
-
-__all__ = ["DATAMODULES", "build_datamodule"]
+"""Data sets: the DyAD release reader and cache, the synthetic generator, DataModules
+(``src.data.sources.build_datamodule`` picks one by ``data.name``)."""

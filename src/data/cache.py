@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 SNIPPET_LENGTH = 128
-_POOL_MIN_FILES = 5_000  # below this, worker start-up costs more than it saves
+_POOL_MIN_FILES = 50_000  # below this, worker start-up costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def _write_snippets(layout: BrandLayout, paths: list[str], out: Path, workers: i
         out / "snippets.f32", np.float32, "w+", shape=(len(paths), SNIPPET_LENGTH, n_cols)
     )
     car, label = np.empty(len(paths), np.int64), np.empty(len(paths), np.int8)
-    mileage, segment = np.empty(len(paths), np.float64), []
+    mileage, segment = np.empty(len(paths), np.float64), np.empty(len(paths), "U32")
     skipped, n = [], 0
     desc = f"caching battery_brand{layout.brand}"
     items = tqdm(_read_all(paths, n_cols, workers), total=len(paths), desc=desc)
@@ -152,8 +152,7 @@ def _write_snippets(layout: BrandLayout, paths: list[str], out: Path, workers: i
         if item is None:
             skipped.append(os.path.relpath(path, layout.root))
             continue
-        data[n], car[n], label[n], mileage[n] = item[0], item[1], item[2], item[3]
-        segment.append(item[4])
+        data[n], car[n], label[n], mileage[n], segment[n] = item
         n += 1
     data.flush()
     del data
@@ -163,7 +162,7 @@ def _write_snippets(layout: BrandLayout, paths: list[str], out: Path, workers: i
         car=car[:n],
         label=label[:n],
         mileage=mileage[:n],
-        segment=np.array(segment, dtype=str),
+        segment=segment[:n],
     )
     return dict(n_snippets=n, n_skipped_nonfinite=len(skipped), skipped_examples=skipped[:20])
 

@@ -49,3 +49,29 @@ def test_snippet_errors_are_mse_of_the_responses():
     expected = ((pred - x[..., 2:]) ** 2).mean(dim=(1, 2))
     torch.testing.assert_close(torch.from_numpy(errors), expected)
     assert rows.tolist() == list(range(7))
+
+
+def _fit_once(root, cache, seed):
+    import pytorch_lightning as pl
+
+    from src.data.battery import BatteryDataModule
+
+    pl.seed_everything(seed)
+    model = create_model("dyad_tiny")
+    data = BatteryDataModule(root, 3, 0, model.config.channels, cache, batch_size=64)
+    data.setup()
+    module = AnomalyModule(model, DyadLoss(), lr=5e-3, max_epochs=1)
+    trainer = pl.Trainer(max_epochs=1, limit_train_batches=3, logger=False, deterministic=True,
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False)  # fmt: skip
+    trainer.fit(module, datamodule=data)
+    return model.state_dict()
+
+
+def test_training_is_deterministic_for_a_seed(tiny_root, tmp_path):
+    first = _fit_once(tiny_root, tmp_path, seed=1)
+    second = _fit_once(tiny_root, tmp_path, seed=1)
+    other = _fit_once(tiny_root, tmp_path, seed=2)
+    for key in first:
+        torch.testing.assert_close(first[key], second[key], rtol=0, atol=0)
+    assert any(not torch.equal(first[k], other[k]) for k in first)
