@@ -87,7 +87,8 @@ def run_tags(cfg: DictConfig) -> dict:
         "fold": cfg.data.get("fold", "none"),
         "torch_version": torch.__version__,
     }
-    tags.update(OmegaConf.to_container(cfg.data.get("tags") or {}, resolve=True))
+    if cfg.data.get("tags"):
+        tags.update(OmegaConf.to_container(cfg.data.tags, resolve=True))
     if os.environ.get("MLFLOW_PARENT_RUN_ID"):
         tags["mlflow.parentRunId"] = os.environ["MLFLOW_PARENT_RUN_ID"]
     return tags
@@ -165,7 +166,7 @@ def log_results(run: TrackedRun, cfg: DictConfig, model, data, result: EvalResul
 
 
 def print_summary(run: TrackedRun, result: EvalResult) -> None:
-    table = Table(title=f"run {run.run_id}", show_header=True)
+    table = Table(title="results", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in sorted(k for k in result.metrics if k.startswith(("test/", "size/", "time/"))):

@@ -56,7 +56,7 @@ def run_train(*overrides: str, tmp: Path, check: bool = True) -> subprocess.Comp
         *flags,
         f"hydra.run.dir={tmp}/out",
         f"hydra.sweep.dir={tmp}/multirun",
-        f"data.cache_dir={tmp}/cache",
+        f"paths.data_dir={tmp}/data",  # caches and generated data stay out of the repo
         "trainer.enable_progress_bar=false",
         *(o for o in overrides if not o.startswith("-")),
     ]

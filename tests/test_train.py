@@ -50,7 +50,7 @@ def test_baseline_run_is_logged_and_reloads(tiny_root, tmp_path):
 
     loaded = load(run.info.run_id, f"sqlite:///{tmp_path}/mlflow.db")
     extras = loaded.extras
-    dm = BatteryDataModule(tiny_root, 3, extras["fold"], extras["channels"], tmp_path / "cache")
+    dm = BatteryDataModule(tiny_root, 3, extras["fold"], extras["channels"], tmp_path / "data")
     dm.setup()
     dm.normalizer = Normalizer.from_state_dict(extras["normalizer"])
     errors, rows = snippet_errors(loaded.model, dm.score_dataloader(dm.split.test_cars))
@@ -87,15 +87,66 @@ def test_detects_clear_faults(tmp_path):
     from src.data.synth import generate
 
     generate("clear", tmp_path / "clear", seed=0)
-    run_train("model=dyad", f"data.root={tmp_path}/clear", "data.batch_size=32",
-              "trainer.max_epochs=20", tmp=tmp_path)  # fmt: skip
+    run_train(
+        "model=dyad",
+        f"data.root={tmp_path}/clear",
+        "data.batch_size=32",
+        "trainer.max_epochs=20",
+        tmp=tmp_path,
+    )
     _, runs = _runs(tmp_path)
     assert runs[0].data.metrics["test/auroc"] >= 0.8
 
 
 def test_five_fold_multirun_gives_one_run_per_fold(tiny_root, tmp_path):
-    run_train("-m", "model=dyad_tiny", f"data.root={tiny_root}", "trainer.max_epochs=1",
-              "data.fold=0,1", "evaluation.n_boot=50", tmp=tmp_path)  # fmt: skip
+    run_train(
+        "-m",
+        "model=dyad_tiny",
+        f"data.root={tiny_root}",
+        "trainer.max_epochs=1",
+        "data.fold=0,1",
+        "evaluation.n_boot=50",
+        tmp=tmp_path,
+    )
     _, runs = _runs(tmp_path)
     assert sorted(r.data.tags["fold"] for r in runs) == ["0", "1"]
     assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+def test_cnn_on_digits_reaches_90_percent(tmp_path):
+    run_train("experiment=cnn_digits", "model=cnn_tiny", tmp=tmp_path)
+    client, runs = _runs(tmp_path)
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["test/accuracy"] >= 0.9
+    assert {"test/f1_macro", "test/loss", "val/accuracy", "size/mb"} <= set(run.data.metrics)
+    tags = run.data.tags
+    assert (tags["method"], tags["model"], tags["data"], tags["task"]) == (
+        "baseline",
+        "cnn_tiny",
+        "digits",
+        "classification",
+    )
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "tables")] == [
+        "tables/per_class_accuracy.csv"
+    ]
+    assert load(run.info.run_id, f"sqlite:///{tmp_path}/mlflow.db").extras["classes"][0] == "0"
+
+
+def test_cnn_on_cifar10_files(tmp_path):
+    from tests.data.test_image_sources import write_cifar
+
+    write_cifar(tmp_path / "cifar", per_batch=20)
+    run_train(
+        "experiment=cnn_cifar10",
+        "model=cnn_tiny",
+        f"data.root={tmp_path}/cifar",
+        "trainer.max_epochs=1",
+        tmp=tmp_path,
+    )
+    _, runs = _runs(tmp_path)
+    assert runs[0].info.status == "FINISHED" and runs[0].data.metrics["test/n_samples"] == 20
+    missing = run_train(
+        "experiment=cnn_cifar10", f"data.root={tmp_path}/nothing", tmp=tmp_path, check=False
+    )
+    assert missing.returncode == 2 and "extract cifar-10-python.tar.gz" in missing.stderr

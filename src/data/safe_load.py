@@ -10,10 +10,13 @@ reaches for is refused with :class:`UnsafePickleError`.
 from __future__ import annotations
 
 import builtins
+import codecs
 import collections
 import pickle
 import re
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +53,8 @@ _PLAIN_PICKLE_SAFE = {
 _PLAIN_PICKLE_SAFE.update(
     {
         ("collections", "OrderedDict"): collections.OrderedDict,
+    # Protocol-2 pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1").
+    ("_codecs", "encode"): codecs.encode,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         **{
@@ -84,11 +89,30 @@ def safe_load(path: str | Path) -> object:
         CorruptFileError: The file is empty, truncated or not a pickle.
     """
     path = Path(path)
-    try:
+    with _translated_errors(path):
         if zipfile.is_zipfile(path):
             with torch.serialization.safe_globals(NUMPY_SAFE_GLOBALS):
                 return torch.load(path, weights_only=True, map_location="cpu")
         return _load_non_zip(path)
+
+
+def restricted_pickle_load(path: str | Path, encoding: str = "ASCII") -> object:
+    """A plain pickle under the same allowlist (e.g. CIFAR-10 batches: ``encoding="bytes"``).
+
+    Raises:
+        UnsafePickleError: The file reaches for a global outside the allowlist.
+        CorruptFileError: The file is empty, truncated or not a pickle.
+    """
+    path = Path(path)
+    with _translated_errors(path), path.open("rb") as fh:
+        return _RestrictedUnpickler(fh, encoding=encoding).load()
+
+
+@contextmanager
+def _translated_errors(path: Path) -> Iterator[None]:
+    """Whatever the unpickler raised becomes one line naming the file and the fix."""
+    try:
+        yield
     except pickle.UnpicklingError as err:
         if "unsupported global" in str(err).lower():
             raise UnsafePickleError(_unsafe_message(path, err)) from None
@@ -117,7 +141,7 @@ def _unsafe_message(path: Path, err: Exception) -> str:
     first = found.group(1) if found else _first_line(err)
     return (
         f"{path}: refused to load, the pickle asks for code outside the numpy allowlist "
-        f"({first[:160]}); only use files from the original DyAD release or our generator"
+        f"({first[:160]}); only use files from the original release or our generator"
     )
 
 

@@ -67,3 +67,33 @@ def battery(data) -> pl.LightningDataModule:
         num_workers=data.num_workers,
         cache_workers=data.cache_workers,
     )
+
+
+def _image_module(data, load) -> pl.LightningDataModule:
+    from src.data.images import ImageDataModule
+
+    return ImageDataModule(load, batch_size=data.batch_size, eval_batch_size=data.eval_batch_size,
+                           crop_padding=data.crop_padding, hflip=data.hflip,
+                           num_workers=data.num_workers)
+
+
+@register_data("digits")
+def digits(data) -> pl.LightningDataModule:
+    from functools import partial
+
+    from src.data.image_sources import load_digits_splits
+
+    load = partial(load_digits_splits, data.image_size, data.test_fraction, data.val_fraction,
+                   data.split_seed, data.train_subset)
+    return _image_module(data, load)
+
+
+@register_data("cifar10")
+def cifar10(data) -> pl.LightningDataModule:
+    from functools import partial
+
+    from src.data.image_sources import load_cifar10_splits
+
+    load = partial(load_cifar10_splits, data.root, data.val_fraction, data.split_seed,
+                   data.train_subset)
+    return _image_module(data, load)

@@ -1,5 +1,6 @@
 """Model registry: ``create_model(name, **kw)`` like timm, DyAD and tiny test variants included."""
 
+from src.models import cnn as _cnn  # noqa: F401  (registers the CNN variants)
 from src.models import dyad as _dyad  # noqa: F401  (registers the DyAD variants)
 from src.models.registry import create_model, list_models, register_model
 

@@ -8,7 +8,7 @@ from types import ModuleType
 
 from src.errors import ConfigError
 
-TASKS = {"anomaly": "src.tasks.anomaly"}
+TASKS = {"anomaly": "src.tasks.anomaly", "classification": "src.tasks.classification"}
 
 
 def get_task(name: str) -> ModuleType:

@@ -18,7 +18,7 @@ from torch import nn
 
 from src.errors import ConfigError
 from src.evaluation.vehicle import evaluate_vehicles
-from src.tasks.base import EvalResult
+from src.tasks.base import EvalResult, adamw_cosine
 
 
 @dataclass(frozen=True)
@@ -117,14 +117,9 @@ class AnomalyModule(pl.LightningModule):
         }
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=self.max_epochs, eta_min=self.cosine_factor * self.lr
+        return adamw_cosine(
+            self.parameters(), self.lr, self.weight_decay, self.cosine_factor, self.max_epochs
         )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
-        }
 
 
 def build_module(model: nn.Module, cfg) -> AnomalyModule:

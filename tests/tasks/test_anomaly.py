@@ -61,9 +61,15 @@ def _fit_once(root, cache, seed):
     data = BatteryDataModule(root, 3, 0, model.config.channels, cache, batch_size=64)
     data.setup()
     module = AnomalyModule(model, DyadLoss(), lr=5e-3, max_epochs=1)
-    trainer = pl.Trainer(max_epochs=1, limit_train_batches=3, logger=False, deterministic=True,
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False)  # fmt: skip
+    trainer = pl.Trainer(
+        max_epochs=1,
+        limit_train_batches=3,
+        logger=False,
+        deterministic=True,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, datamodule=data)
     return model.state_dict()
 
