@@ -1,17 +1,19 @@
-"""Train a model, evaluate it with its task's protocol, and record everything in MLflow.
+"""Train a baseline or compress it, evaluate with the task's protocol, record all in MLflow.
 
 python -m src.train                                   # DyAD baseline on generated data
+python -m src.train +method=qat                       # a compressed variant of that baseline
+python -m src.train -m +method=dynamic,static,qat     # a sweep, one run per method
 python -m src.train experiment=dyad_brand3 data.root=DIR data.fold=0
-python -m src.train -m data.fold=0,1,2,3,4            # five folds, one run each
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
-import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
@@ -20,22 +22,35 @@ import hydra  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from src.data.sources import build_datamodule  # noqa: E402
 from src.errors import UserError  # noqa: E402
+from src.measure.report import measure  # noqa: E402
+from src.methods import BASELINE, MethodConfig, MethodContext, apply_method, method_config  # noqa: E402
+from src.methods.coverage import coverage_report  # noqa: E402
 from src.models import create_model  # noqa: E402
 from src.tasks import get_task  # noqa: E402
 from src.tasks.base import EvalResult  # noqa: E402
-from src.tracking.artifacts import log_model  # noqa: E402
+from src.tracking.artifacts import load, log_model  # noqa: E402
+from src.tracking.baseline import check_baseline_run, find_baseline_run  # noqa: E402
 from src.tracking.mlflow_run import TrackedRun, lightning_logger, tracked_run  # noqa: E402
+from src.tracking.run_info import baseline_key, log_config, run_name, run_tags  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-
 _FAILURES: list[str] = []
+
+
+@dataclass
+class Outcome:
+    """A finished run: its id, model, data and evaluation."""
+
+    run_id: str
+    model: torch.nn.Module
+    data: pl.LightningDataModule
+    result: EvalResult
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -43,78 +58,75 @@ def main(cfg: DictConfig) -> float:
     """Hydra entry. Bad input becomes one logged line (the run is already FAILED in MLflow); the
     sweep goes on with its other jobs and the process exits non-zero at the end."""
     try:
-        return train(cfg)
+        method = method_config(_container(cfg.get("method")))
+        task = get_task(cfg.data.task)
+        if method.name == BASELINE:
+            outcome = run_baseline(cfg, task)
+        else:
+            outcome = run_method(cfg, task, method, resolve_baseline(cfg, task, method))
     except UserError as err:
         log.error("%s", err)
         _FAILURES.append(str(err))
         return float("nan")
+    print_summary(outcome)
+    return outcome.result.metrics[cfg.data.primary_metric]
 
 
-def train(cfg: DictConfig) -> float:
-    task = get_task(cfg.data.task)
-    with tracked_run(
-        cfg.logger.tracking_uri, cfg.logger.experiment_name, run_name(cfg), run_tags(cfg)
-    ) as run:
+def _container(node) -> dict | None:
+    return None if node is None else OmegaConf.to_container(node, resolve=True)
+
+
+def run_baseline(cfg: DictConfig, task) -> Outcome:
+    """Train the fp32 model, evaluate it, measure it, log it as a ``method=baseline`` run."""
+    with open_run(cfg, BASELINE) as run:
         log_config(run, cfg)
         pl.seed_everything(cfg.seed, workers=True)
         data = build_datamodule(cfg)
         model = build_model(cfg)
         fit(cfg, task, model, data, run)
         result = evaluate(cfg, task, model, data)
-        log_results(run, cfg, model, data, result)
-    print_summary(run, result)
-    return result.metrics[cfg.data.primary_metric]
+        result.metrics.update(measure_into(run, cfg, data, model))
+        log_results(run, cfg, model, data, result, method=None)
+    return Outcome(run.run_id, model, data, result)
 
 
-def method_name(cfg: DictConfig) -> str:
-    """``baseline`` when no ``+method=`` was given (the group is not in the defaults list)."""
-    method = cfg.get("method")
-    return "baseline" if method is None else str(method.get("name", "baseline"))
+def resolve_baseline(cfg: DictConfig, task, method: MethodConfig) -> Outcome:
+    """The baseline of this config: named, found in MLflow by config, or trained now."""
+    run_id = method.baseline_run_id and check_baseline_run(cfg.logger.tracking_uri,
+                                                           method.baseline_run_id)  # fmt: skip
+    run_id = run_id or find_baseline_run(cfg.logger.tracking_uri, cfg.logger.experiment_name,
+                                         baseline_key(cfg))  # fmt: skip
+    if run_id is None:
+        log.info("no finished baseline for this config: training it first, as its own run")
+        return run_baseline(cfg, task)
+    log.info("reusing baseline run %s", run_id)
+    data = build_datamodule(cfg)
+    model = load(run_id, cfg.logger.tracking_uri).model
+    return Outcome(run_id, model, data, task.evaluate(model, data, cfg))
 
 
-def run_name(cfg: DictConfig) -> str:
-    return cfg.get("run_name") or f"{method_name(cfg)}-{cfg.model.name}"
+def run_method(cfg: DictConfig, task, method: MethodConfig, baseline: Outcome) -> Outcome:
+    """Compress the baseline, then evaluate and measure both side by side in this process."""
+    with open_run(cfg, method.name, baseline_run_id=baseline.run_id) as run:
+        log_config(run, cfg)
+        pl.seed_everything(cfg.seed, workers=True)
+        data = baseline.data
+        tune = lambda model, epochs, lr: fit(cfg, task, model, data, run, epochs=epochs, lr=lr)  # noqa: E731
+        model = apply_method(baseline.model, method, MethodContext(data=data, fine_tune=tune))
+        result = evaluate(cfg, task, model, data)
+        result.metrics.update(measure_into(run, cfg, data, model, baseline.model))
+        result.metrics.update(deltas(result.metrics, baseline.result.metrics))
+        table, int8_fraction = coverage_report(model)
+        result.tables["int8_coverage"] = table
+        result.metrics["quant/int8_fraction"] = int8_fraction
+        log_results(run, cfg, model, data, result, method=method)
+    return Outcome(run.run_id, model, data, result)
 
 
-def run_tags(cfg: DictConfig) -> dict:
-    """The leaderboard's filters: method, model, data, seed, fold, plus the data's own tags."""
-    tags = {
-        "method": method_name(cfg),
-        "model": cfg.model.name,
-        "data": cfg.data.name,
-        "task": cfg.data.task,
-        "seed": cfg.seed,
-        "fold": cfg.data.get("fold", "none"),
-        "torch_version": torch.__version__,
-    }
-    if cfg.data.get("tags"):
-        tags.update(OmegaConf.to_container(cfg.data.tags, resolve=True))
-    if os.environ.get("MLFLOW_PARENT_RUN_ID"):
-        tags["mlflow.parentRunId"] = os.environ["MLFLOW_PARENT_RUN_ID"]
-    return tags
-
-
-def log_config(run: TrackedRun, cfg: DictConfig) -> None:
-    """Resolved config as params (flattened) and as YAML, plus Hydra's own ``.hydra/`` folder."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    run.log_params(_flatten(resolved))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "config.yaml"
-        path.write_text(OmegaConf.to_yaml(resolved))
-        run.log_artifact(path, "config")
-    hydra_dir = Path(HydraConfig.get().runtime.output_dir) / ".hydra"
-    if hydra_dir.is_dir():
-        run.log_artifact(hydra_dir, "config/.hydra")
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+def open_run(cfg: DictConfig, method: str, **extra_tags):
+    tags = {**run_tags(cfg, method), **extra_tags}
+    name = run_name(cfg, method)
+    return tracked_run(cfg.logger.tracking_uri, cfg.logger.experiment_name, name, tags)
 
 
 def build_model(cfg: DictConfig) -> torch.nn.Module:
@@ -122,15 +134,17 @@ def build_model(cfg: DictConfig) -> torch.nn.Module:
     return create_model(kwargs.pop("name"), **{k: v for k, v in kwargs.items() if k != "loss"})
 
 
-def fit(cfg: DictConfig, task, model, data, run: TrackedRun) -> None:
-    """Train with Lightning, curves going to the run; records wall time and throughput."""
+def fit(cfg, task, model, data, run: TrackedRun, epochs: int | None = None, lr=None) -> None:
+    """Train with Lightning (curves go to the run). ``epochs``/``lr`` override the config for
+    fine-tuning (QAT); their curves are prefixed by the run's method anyway."""
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = epochs or cfg.trainer.max_epochs
+        cfg.optim.lr = lr or cfg.optim.lr
     module = task.build_module(model, cfg)
-    trainer = pl.Trainer(
-        **OmegaConf.to_container(cfg.trainer, resolve=True),
-        logger=lightning_logger(run),
-        enable_checkpointing=False,
-        default_root_dir=HydraConfig.get().runtime.output_dir,
-    )
+    trainer = pl.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True),
+                         logger=lightning_logger(run), enable_checkpointing=False,
+                         default_root_dir=HydraConfig.get().runtime.output_dir)  # fmt: skip
     started = time.perf_counter()
     trainer.fit(module, datamodule=data)
     seconds = time.perf_counter() - started
@@ -144,35 +158,45 @@ def evaluate(cfg: DictConfig, task, model, data) -> EvalResult:
     started = time.perf_counter()
     result = task.evaluate(model.cpu(), data, cfg)
     result.metrics["time/eval_s"] = time.perf_counter() - started
-    result.metrics.update(size_metrics(model))
     return result
 
 
-def size_metrics(model: torch.nn.Module) -> dict[str, float]:
-    """Parameter count and bytes of the saved state_dict (what a user would ship)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "state_dict.pt"
-        torch.save(model.state_dict(), path)
-        size = path.stat().st_size
-    return {"size/params": float(sum(p.numel() for p in model.parameters())), "size/mb": size / 1e6}
+def measure_into(run: TrackedRun, cfg, data, model, baseline=None) -> dict[str, float]:
+    """Size and latency (side by side with the baseline when there is one); setup as tags."""
+    metrics, tags = measure(cfg, data, model, baseline)
+    run.set_tags(tags)
+    return metrics
 
 
-def log_results(run: TrackedRun, cfg: DictConfig, model, data, result: EvalResult) -> None:
+def deltas(metrics: dict, baseline: dict) -> dict[str, float]:
+    """Change of every test metric against the baseline, evaluated in this same process."""
+    out = {}
+    for key, value in metrics.items():
+        if key.startswith("test/") and key in baseline:
+            out[f"delta/{key.removeprefix('test/')}"] = value - baseline[key]
+    return out
+
+
+def log_results(run: TrackedRun, cfg, model, data, result: EvalResult, method) -> None:
     run.log_metrics(result.metrics)
     run.log_params({f"data_stats.{k}": v for k, v in data.describe().items()})
     for name, table in result.tables.items():
         run.log_table(name, table)
-    log_model(run, model, cfg.model.name, data.artifact_extras())
+    log_model(
+        run, model, cfg.model.name, data.artifact_extras(), asdict(method) if method else None
+    )
 
 
-def print_summary(run: TrackedRun, result: EvalResult) -> None:
+def print_summary(outcome: Outcome) -> None:
+    metrics = outcome.result.metrics
     table = Table(title="results", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in sorted(k for k in result.metrics if k.startswith(("test/", "size/", "time/"))):
-        table.add_row(key, f"{result.metrics[key]:.4g}")
+    prefixes = ("test/", "size/", "latency/", "delta/", "quant/")
+    for key in sorted(k for k in metrics if k.startswith(prefixes)):
+        table.add_row(key, f"{metrics[key]:.4g}")
     Console().print(table)
-    print(f"MLflow run {run.run_id} in {run.tracking_uri}")
+    print(f"MLflow run {outcome.run_id}")
 
 
 if __name__ == "__main__":

@@ -158,6 +158,17 @@ class BatteryDataModule(pl.LightningDataModule):
             drop_last=False,
         )
 
+    def calibration_dataloader(self) -> DataLoader:
+        """Training snippets in a fixed shuffled order (seed 0): calibration sees many cars."""
+        return DataLoader(self.dataset(self.train_index), batch_size=self.batch_size,
+                          shuffle=True, generator=torch.Generator().manual_seed(0),
+                          collate_fn=_identity)  # fmt: skip
+
+    def example_inputs(self, n: int) -> torch.Tensor:
+        """``n`` real, normalised test snippets (repeated if fewer), for latency measurement."""
+        index = self.snippet_index(self.split.test_cars)
+        return self.dataset(np.resize(index, n)).__getitems__(list(range(n)))["x"]
+
     def score_dataloader(self, cars) -> DataLoader:
         """Deterministic, unshuffled batches over ``cars``' snippets, for scoring."""
         return DataLoader(

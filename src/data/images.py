@@ -130,6 +130,16 @@ class ImageDataModule(pl.LightningDataModule):
         return DataLoader(self.dataset(split), batch_size=self.eval_batch_size, shuffle=False,
                           num_workers=self.num_workers, collate_fn=_identity)
 
+    def calibration_dataloader(self) -> DataLoader:
+        """Un-augmented training images in a fixed shuffled order (seed 0)."""
+        return DataLoader(self.dataset("train"), batch_size=self.batch_size, shuffle=True,
+                          generator=torch.Generator().manual_seed(0), collate_fn=_identity)  # fmt: skip
+
+    def example_inputs(self, n: int) -> torch.Tensor:
+        """``n`` real, normalised test images (repeated if fewer), for latency measurement."""
+        positions = np.resize(np.arange(len(self.splits.test[1])), n).tolist()
+        return self.dataset("test").__getitems__(positions)["x"]
+
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val")
 

@@ -89,6 +89,11 @@ class CNN(nn.Module):
     def forward(self, x):
         return self.classifier(self.features(x))
 
+    def static_quant_regions(self) -> list[str]:
+        """Every op here has an int8 kernel, so each half runs end to end in int8 (one
+        quantize at the input, one dequantize at the logits) instead of per layer."""
+        return ["features", "classifier"]
+
     def export_config(self) -> dict:
         """Plain-dict config that rebuilds this architecture via ``create_model('cnn', **cfg)``."""
         return asdict(self.config)

@@ -18,7 +18,7 @@ from torch import nn
 
 from src.errors import ConfigError
 from src.evaluation.vehicle import evaluate_vehicles
-from src.tasks.base import EvalResult, adamw_cosine
+from src.tasks.base import EvalResult, adamw_cosine, input_dtype
 
 
 @dataclass(frozen=True)
@@ -137,13 +137,13 @@ def build_module(model: nn.Module, cfg) -> AnomalyModule:
 @torch.inference_mode()
 def snippet_errors(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray]:
     """Per-snippet MSE of the predicted responses (eval mode, z = mean), with snippet rows."""
-    was_training = model.training
+    was_training, dtype = model.training, input_dtype(model)
     model.eval()
     errors, rows = [], []
     try:
         for batch in loader:
             x = batch["x"]
-            out = model(x)
+            out = model(x.to(dtype))
             err = (out.prediction.float() - model.split_target(x)).pow(2).mean(dim=(1, 2))
             errors.append(err.numpy())
             rows.append(batch["row"].numpy())

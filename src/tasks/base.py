@@ -23,3 +23,12 @@ def adamw_cosine(parameters, lr: float, weight_decay: float, cosine_factor: floa
         optimizer, T_max=max(1, epochs), eta_min=cosine_factor * lr
     )
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def input_dtype(model) -> torch.dtype:
+    """The float dtype a model computes in: its first floating parameter's (fp32 for int8
+    models, whose packed weights are not parameters)."""
+    for param in model.parameters():
+        if param.is_floating_point():
+            return param.dtype
+    return torch.float32

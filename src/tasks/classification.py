@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
-from src.tasks.base import EvalResult, adamw_cosine
+from src.tasks.base import EvalResult, adamw_cosine, input_dtype
 
 
 class ClassificationModule(pl.LightningModule):
@@ -84,12 +84,12 @@ def build_module(model: nn.Module, cfg) -> ClassificationModule:
 @torch.inference_mode()
 def predict(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray, float]:
     """Predicted classes, true labels and mean cross-entropy over ``loader`` (eval mode)."""
-    was_training = model.training
+    was_training, dtype = model.training, input_dtype(model)
     model.eval()
     preds, labels, loss_sum = [], [], 0.0
     try:
         for batch in loader:
-            logits = model(batch["x"]).float()
+            logits = model(batch["x"].to(dtype)).float()
             loss_sum += F.cross_entropy(logits, batch["y"], reduction="sum").item()
             preds.append(logits.argmax(dim=1).numpy())
             labels.append(batch["y"].numpy())

@@ -15,11 +15,13 @@ import torch
 from mlflow.tracking import MlflowClient
 from torch import nn
 
+from src.methods import BASELINE, method_config, rebuild
+from src.methods.ao_adapter import load_portable_state_dict, portable_state_dict
 from src.models import create_model
 from src.tracking.mlflow_run import TrackedRun, default_tracking_uri
 
 MODEL_ARTIFACT = "model/model.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -30,16 +32,17 @@ class LoadedModel:
     extras: dict
 
 
-def save_model(path: str | Path, model: nn.Module, builder: str, extras: dict) -> Path:
-    """Write the artifact atomically (a crash never leaves a half-written ``model.pt``)."""
+def save_model(path: str | Path, model: nn.Module, builder: str, extras: dict,
+               method: dict | None = None) -> Path:  # fmt: skip
+    """Write the artifact atomically (a crash never leaves a half-written ``model.pt``).
+
+    ``method`` (the method config as a dict) says how to rebuild the compressed structure around
+    a fresh ``builder`` model before the weights are loaded.
+    """
     path = Path(path)
-    payload = {
-        "format": FORMAT_VERSION,
-        "builder": builder,
-        "kwargs": model.export_config(),
-        "state_dict": model.state_dict(),
-        "extras": extras,
-    }
+    payload = {"format": FORMAT_VERSION, "builder": builder, "kwargs": model.export_config(),
+               "method": method or {"name": BASELINE},
+               "state_dict": portable_state_dict(model), "extras": extras}  # fmt: skip
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -51,15 +54,17 @@ def load_model_file(path: str | Path) -> LoadedModel:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path} is not a model artifact of format {FORMAT_VERSION}")
-    model = create_model(payload["builder"], **payload["kwargs"])
-    model.load_state_dict(payload["state_dict"])
-    return LoadedModel(model.eval(), payload["extras"])
+    method = method_config(payload["method"])
+    model = rebuild(create_model(payload["builder"], **payload["kwargs"]).eval(), method)
+    load_portable_state_dict(model, payload["state_dict"])
+    return LoadedModel(model.eval(), {**payload["extras"], "method": payload["method"]})
 
 
-def log_model(run: TrackedRun, model: nn.Module, builder: str, extras: dict) -> None:
+def log_model(run: TrackedRun, model: nn.Module, builder: str, extras: dict,
+              method: dict | None = None) -> None:  # fmt: skip
     """Save the artifact and attach it to ``run`` under ``model/``."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = save_model(Path(tmp) / Path(MODEL_ARTIFACT).name, model, builder, extras)
+        path = save_model(Path(tmp) / Path(MODEL_ARTIFACT).name, model, builder, extras, method)
         run.log_artifact(path, str(Path(MODEL_ARTIFACT).parent))
 
 

@@ -1,0 +1,65 @@
+"""Where a measurement was taken: tags that make latency rows comparable (or visibly not)."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+from src.measure.latency import LatencySpec
+
+CPUINFO = Path("/proc/cpuinfo")
+
+# The ISA extensions that decide which int8/bf16 kernels fbgemm/oneDNN can use, hence the speedups.
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo, else ``platform.processor()`` (may be empty)."""
+    value = _cpuinfo_field("model name")
+    return value if value is not None else platform.processor()
+
+
+def isa_flags() -> list[str]:
+    """The ``ISA_FLAGS`` the CPU advertises, in that order; empty if /proc/cpuinfo is unreadable."""
+    present = set((_cpuinfo_field("flags") or "").split())
+    return [flag for flag in ISA_FLAGS if flag in present]
+
+
+def measurement_tags(spec: LatencySpec) -> dict[str, str]:
+    """String tags (MLflow-ready) describing the timing settings and the machine.
+
+    Args:
+        spec: The settings passed to ``compare_latency``.
+
+    Returns:
+        ``latency.*`` settings, ``torch_version``, ``cpu_model``, ``cpu_isa`` (comma-joined) and
+        ``quantized_engine``. ``latency.threads`` is the count actually used: torch's current one
+        when ``spec.threads`` is None.
+    """
+    threads = spec.threads if spec.threads is not None else torch.get_num_threads()
+    return {
+        "latency.threads": str(threads),
+        "latency.batch_sizes": ",".join(str(b) for b in spec.batch_sizes),
+        "latency.warmup": str(spec.warmup),
+        "latency.iters": str(spec.iters),
+        "latency.rounds": str(spec.rounds),
+        "torch_version": torch.__version__,
+        "cpu_model": cpu_model(),
+        "cpu_isa": ",".join(isa_flags()),
+        "quantized_engine": str(torch.backends.quantized.engine),
+    }
+
+
+def _cpuinfo_field(name: str) -> str | None:
+    """First value of ``name`` in /proc/cpuinfo, or None when unreadable or missing."""
+    try:
+        lines = CPUINFO.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == name:
+            return value.strip()
+    return None

@@ -1,0 +1,192 @@
+"""Comparative CPU latency: all variants are timed interleaved so machine noise hits them alike.
+
+Absolute milliseconds on a shared machine are not trustworthy; ratios measured in the same
+interleaved session are. Report ``speedups`` next to the raw percentiles.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from src.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    """How to time models.
+
+    Attributes:
+        batch_sizes: Batch sizes to time; the largest one also yields throughput.
+        warmup: Untimed calls before every timed block (0 measures cold calls).
+        iters: Timed calls per block.
+        threads: ``torch.set_num_threads`` value during measurement; None keeps the current one.
+        rounds: Interleaved rounds; each model gets ``rounds * iters`` timings per batch size.
+    """
+
+    batch_sizes: tuple[int, ...] = (1, 64)
+    warmup: int = 5
+    iters: int = 30
+    threads: int | None = None
+    rounds: int = 3
+
+    def __post_init__(self) -> None:
+        given = self.batch_sizes
+        sizes = tuple(given) if isinstance(given, Sequence) and not isinstance(given, str) else ()
+        if not sizes or not all(_is_int(b) and b > 0 for b in sizes):
+            raise ConfigError(
+                f"LatencySpec.batch_sizes={self.batch_sizes!r} must be a non-empty tuple of "
+                "positive ints; e.g. batch_sizes=(1, 64)"
+            )
+        # Lists (and Hydra ListConfigs) become a hashable tuple of plain ints.
+        object.__setattr__(self, "batch_sizes", tuple(int(b) for b in sizes))
+        _check_int("warmup", self.warmup, minimum=0)
+        _check_int("iters", self.iters, minimum=1)
+        _check_int("rounds", self.rounds, minimum=1)
+        if self.threads is not None:
+            _check_int("threads", self.threads, minimum=1, hint="or None to keep torch's setting")
+
+
+def time_calls(model: nn.Module, example: Any, warmup: int, iters: int) -> np.ndarray:
+    """Time ``iters`` forward calls in eval mode under ``torch.inference_mode()``.
+
+    Args:
+        model: Module to call; its (and its submodules') training flags are restored afterwards.
+        example: A tensor, or a tuple/list of positional inputs.
+        warmup: Untimed calls first (allocator, oneDNN/fbgemm kernel selection, caches).
+        iters: Timed calls.
+
+    Returns:
+        Seconds per call, shape ``(iters,)``.
+    """
+    args = tuple(example) if isinstance(example, list | tuple) else (example,)
+    flags = [(module, module.training) for module in model.modules()]
+    model.eval()
+    times = np.empty(iters)
+    try:
+        with torch.inference_mode():
+            for _ in range(warmup):
+                model(*args)
+            for i in range(iters):
+                start = time.perf_counter()
+                model(*args)
+                times[i] = time.perf_counter() - start
+    finally:
+        # Restored per module: model.train(flag) would flatten deliberately mixed flags.
+        for module, flag in flags:
+            module.training = flag
+    return times
+
+
+def compare_latency(
+    models: Mapping[str, nn.Module],
+    make_input: Callable[[int], Any],
+    spec: LatencySpec | None = None,
+) -> dict[str, dict[str, float]]:
+    """Time several model variants interleaved and summarise each.
+
+    Args:
+        models: Name to model; every model gets the same input objects.
+        make_input: Returns the input (tensor or tuple of tensors) for a batch size.
+        spec: Timing settings; defaults to ``LatencySpec()``.
+
+    Returns:
+        Per model: ``latency/ms_p50_bs{b}`` and ``latency/ms_p90_bs{b}`` for every batch size b,
+        and ``throughput/samples_s_bs{N}`` for the largest batch size N.
+    """
+    spec = spec or LatencySpec()
+    if not models:
+        raise ValueError("compare_latency needs at least one model in `models`")
+    previous = torch.get_num_threads()
+    if spec.threads is not None:
+        torch.set_num_threads(spec.threads)
+    try:
+        timings = {b: _interleaved(models, make_input(b), spec) for b in spec.batch_sizes}
+    finally:
+        if spec.threads is not None:
+            torch.set_num_threads(previous)
+    return {name: _summarise({b: t[name] for b, t in timings.items()}) for name in models}
+
+
+def speedups(baseline: Mapping[str, float], candidate: Mapping[str, float]) -> dict[str, float]:
+    """Speedup of ``candidate`` over ``baseline`` (> 1 means the candidate is faster).
+
+    Args:
+        baseline: One model's entry from ``compare_latency``.
+        candidate: Another model's entry, ideally from the same ``compare_latency`` call.
+
+    Returns:
+        ``latency/speedup_bs1`` (when both measured batch size 1) and ``latency/speedup_bsN``
+        for the largest batch size N.
+
+    Raises:
+        ValueError: If the two entries were measured with different largest batch sizes.
+    """
+    largest = _largest_batch(baseline)
+    if _largest_batch(candidate) != largest:
+        raise ValueError(
+            "baseline and candidate have different largest batch sizes; measure both with the "
+            "same LatencySpec, ideally in one compare_latency call"
+        )
+    key = f"latency/ms_p50_bs{largest}"
+    result = {"latency/speedup_bsN": baseline[key] / candidate[key]}
+    if "latency/ms_p50_bs1" in baseline and "latency/ms_p50_bs1" in candidate:
+        result["latency/speedup_bs1"] = (
+            baseline["latency/ms_p50_bs1"] / candidate["latency/ms_p50_bs1"]
+        )
+    return result
+
+
+def _interleaved(
+    models: Mapping[str, nn.Module], example: Any, spec: LatencySpec
+) -> dict[str, np.ndarray]:
+    """Pooled per-call seconds per model, timed in alternating blocks."""
+    names = list(models)
+    blocks: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for r in range(spec.rounds):
+        # Rotating the order keeps any "first after a switch" penalty from always hitting one model.
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            blocks[name].append(time_calls(models[name], example, spec.warmup, spec.iters))
+    return {name: np.concatenate(parts) for name, parts in blocks.items()}
+
+
+def _summarise(times_by_batch: dict[int, np.ndarray]) -> dict[str, float]:
+    """Percentiles in ms per batch size, and throughput at the largest batch size."""
+    summary: dict[str, float] = {}
+    for batch, times in times_by_batch.items():
+        summary[f"latency/ms_p50_bs{batch}"] = float(np.percentile(times, 50)) * 1e3
+        summary[f"latency/ms_p90_bs{batch}"] = float(np.percentile(times, 90)) * 1e3
+    largest = max(times_by_batch)
+    p50_seconds = float(np.percentile(times_by_batch[largest], 50))
+    summary[f"throughput/samples_s_bs{largest}"] = largest / p50_seconds
+    return summary
+
+
+def _largest_batch(entry: Mapping[str, float]) -> int:
+    """The N of the ``throughput/samples_s_bs{N}`` key ``compare_latency`` wrote."""
+    prefix = "throughput/samples_s_bs"
+    sizes = [int(key.removeprefix(prefix)) for key in entry if key.startswith(prefix)]
+    if len(sizes) != 1:
+        raise ValueError(f"expected one '{prefix}<N>' key from compare_latency, got {sizes}")
+    return sizes[0]
+
+
+def _is_int(value: object) -> bool:
+    """Integers (numpy ones too), but not bools, which Python treats as ints."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_int(field: str, value: object, minimum: int, hint: str = "") -> None:
+    """Raise a ConfigError naming the LatencySpec field when ``value`` is not an int >= minimum."""
+    if not _is_int(value) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        extra = f", {hint}" if hint else ""
+        raise ConfigError(f"LatencySpec.{field}={value!r} is invalid: set {field} to {kind}{extra}")

@@ -1,0 +1,69 @@
+"""The measurement every run makes: artifact size and side-by-side latency.
+
+A compressed variant is timed interleaved with its own fp32 baseline in the same process, so
+``latency/speedup_*`` are ratios taken under the same machine load, never against an old number.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from src.measure.environment import measurement_tags
+from src.measure.latency import LatencySpec, compare_latency, speedups
+from src.measure.size import count_weights
+from src.methods.ao_adapter import portable_state_dict
+from src.tasks.base import input_dtype
+
+
+class CastInputs(nn.Module):
+    """Feeds a half-precision model fp32 inputs the way a deployment would: cast, then run."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model, self.dtype = model, input_dtype(model)
+
+    def forward(self, x: torch.Tensor):
+        return self.model(x.to(self.dtype))
+
+
+def artifact_bytes(model: nn.Module) -> bytes:
+    """The weights as shipped (the portable state_dict our artifact stores)."""
+    buffer = io.BytesIO()
+    torch.save(portable_state_dict(model), buffer)
+    return buffer.getvalue()
+
+
+def size_of(model: nn.Module, baseline: nn.Module | None = None) -> dict[str, float]:
+    """``size/mb`` (decimal MB), ``size/mb_gzip``, ``size/params``, ``size/nonzero`` and, with a
+    baseline, ``size/ratio``."""
+    raw = artifact_bytes(model)
+    total, nonzero = count_weights(model)
+    metrics = {"size/mb": len(raw) / 1e6, "size/mb_gzip": len(gzip.compress(raw, 9)) / 1e6,
+               "size/params": float(total), "size/nonzero": float(nonzero)}  # fmt: skip
+    if baseline is not None:
+        metrics["size/ratio"] = len(raw) / len(artifact_bytes(baseline))
+    return metrics
+
+
+def latency_spec(cfg) -> LatencySpec:
+    values = OmegaConf.to_container(cfg.benchmark, resolve=True)
+    return LatencySpec(**{**values, "batch_sizes": tuple(values["batch_sizes"])})
+
+
+def measure(cfg, data, model: nn.Module, baseline: nn.Module | None = None):
+    """Size and latency metrics of ``model`` (and speedups against ``baseline``), plus the tags
+    that say how latency was measured."""
+    spec = latency_spec(cfg)
+    models = {"model": CastInputs(model)}
+    if baseline is not None:
+        models["baseline"] = CastInputs(baseline)
+    timings = compare_latency(models, data.example_inputs, spec)
+    metrics = {**size_of(model, baseline), **timings["model"]}
+    if baseline is not None:
+        metrics.update(speedups(timings["baseline"], timings["model"]))
+    return metrics, measurement_tags(spec)

@@ -1,0 +1,165 @@
+"""Model size as shipped: serialized bytes, gzip bytes, and weight counts that survive quantization.
+
+Quantized modules keep their weights in packed torchbind objects rather than in ``.parameters()``,
+so ``sum(p.numel() for p in model.parameters())`` reports (nearly) zero for an int8 model. Here
+every packed weight is unpacked and counted alongside the ordinary parameters, so an fp32 model and
+its quantized twin report the same element count.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torch.ao.quantization import FakeQuantizeBase, ObserverBase
+from torch.nn.utils import parametrize
+
+# Learnable fake-quant modules hold scale/zero_point as nn.Parameters; those are quantization
+# metadata, not model weights. ParametrizationList holds the *original* tensor; the effective
+# (e.g. masked) tensor is read from the owning module instead.
+_NOT_WEIGHTS = (FakeQuantizeBase, ObserverBase, parametrize.ParametrizationList)
+
+
+def state_dict_bytes(model: nn.Module) -> bytes:
+    """Serialize ``model.state_dict()`` exactly as a user would ship it.
+
+    Args:
+        model: Any module, float or quantized.
+
+    Returns:
+        The bytes ``torch.save(model.state_dict(), f)`` writes. Byte-identical to a file named
+        ``archive.pt``: torch.save names the zip's inner folder after the file stem, so other
+        names differ by a few header (and alignment) bytes per tensor.
+    """
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def count_weights(model: nn.Module) -> tuple[int, int]:
+    """Count weight and bias elements, including those packed inside quantized modules.
+
+    BatchNorm running statistics and observer/fake-quant state are buffers or metadata and are not
+    counted. For pruned modules (``torch.nn.utils.prune`` or parametrizations) the effective,
+    masked tensor is counted, so the nonzero count reflects the pruning.
+
+    Args:
+        model: Any module: fp32/fp16/bf16, QAT-prepared, dynamically or statically quantized.
+
+    Returns:
+        ``(total, nonzero)`` element counts; quantized values count as zero when they dequantize
+        to exactly zero.
+    """
+    total = nonzero = 0
+    with torch.no_grad():
+        for tensor in _weight_tensors(model):
+            values = tensor.dequantize() if tensor.is_quantized else tensor
+            total += values.numel()
+            nonzero += int(torch.count_nonzero(values))
+    return total, nonzero
+
+
+def size_metrics(model: nn.Module, baseline_bytes: int | None = None) -> dict[str, float]:
+    """Size metrics for a leaderboard row.
+
+    Args:
+        model: The model variant to measure.
+        baseline_bytes: Serialized size of the reference model; adds ``size/ratio`` when given.
+
+    Returns:
+        ``size/mb`` and ``size/mb_gzip`` (decimal MB of the state_dict file, raw and gzip -9),
+        ``size/params``, ``size/nonzero``, and ``size/ratio`` (bytes / baseline_bytes).
+
+    Raises:
+        ValueError: If ``baseline_bytes`` is not a positive number.
+    """
+    if baseline_bytes is not None and baseline_bytes <= 0:
+        raise ValueError(
+            f"baseline_bytes must be positive, got {baseline_bytes}; pass "
+            "len(state_dict_bytes(baseline_model)) or None"
+        )
+    raw = state_dict_bytes(model)
+    total, nonzero = count_weights(model)
+    metrics = {
+        "size/mb": len(raw) / 1e6,
+        "size/mb_gzip": len(gzip.compress(raw, compresslevel=9)) / 1e6,
+        "size/params": float(total),
+        "size/nonzero": float(nonzero),
+    }
+    if baseline_bytes is not None:
+        metrics["size/ratio"] = len(raw) / baseline_bytes
+    return metrics
+
+
+def _weight_tensors(model: nn.Module) -> Iterator[torch.Tensor]:
+    """Yield every weight/bias tensor once: unpacked quantized ones and ordinary parameters."""
+    seen: set[int] = set()  # tied parameters (same object in two modules) count once
+    for module in model.modules():
+        if isinstance(module, _NOT_WEIGHTS):
+            continue
+        yield from _packed_tensors(module)
+        for name, param in module.named_parameters(recurse=False):
+            if id(param) not in seen:
+                seen.add(id(param))
+                yield _effective(module, name, param)
+        if parametrize.is_parametrized(module):
+            yield from (getattr(module, name) for name in module.parametrizations)
+
+
+def _effective(module: nn.Module, name: str, param: torch.Tensor) -> torch.Tensor:
+    """Swap ``torch.nn.utils.prune``'s ``<name>_orig`` for the masked tensor the forward uses."""
+    base = name.removesuffix("_orig")
+    if base != name and hasattr(module, f"{base}_mask"):
+        return getattr(module, base)
+    return param
+
+
+def _packed_tensors(module: nn.Module) -> Iterator[torch.Tensor]:
+    """Unpack the weights a quantized module hides from ``.parameters()``."""
+    if hasattr(module, "_all_weight_values"):  # dynamic GRU/LSTM/RNN
+        for packed in _rnn_packed_linears(module):
+            yield from _unpack_linear(packed)
+    elif hasattr(module, "_packed_weight_ih"):  # dynamic GRUCell/LSTMCell/RNNCell
+        for packed in (module._packed_weight_ih, module._packed_weight_hh):
+            yield from _unpack_linear(packed)
+    elif _is_method(module, "weight"):  # quantized Linear/Conv*/ConvReLU*/Embedding
+        yield module.weight()
+        if _is_method(module, "bias") and (bias := module.bias()) is not None:
+            yield bias
+
+
+def _rnn_packed_linears(module: nn.Module) -> list[torch.ScriptObject]:
+    """The LinearPackedParams (w_ih, w_hh per layer and direction) of a dynamic quantized RNN.
+
+    Each entry's ``param`` is a ``CellParamsBase`` whose ``__getstate__()`` is
+    ``((kind, tensors, doubles, longs, packed_linears), type_name)``. The qint8 kind also lists the
+    biases in ``tensors``, but those are the same objects the packed linears carry, so only the
+    packed linears are read to avoid counting biases twice.
+    """
+    packed = [
+        item
+        for entry in module._all_weight_values
+        for part in entry.param.__getstate__()[0][1:]
+        for item in part
+        if isinstance(item, torch.ScriptObject)
+    ]
+    if not packed:  # a torch upgrade changed the layout: fail loudly instead of counting zero
+        raise RuntimeError(f"cannot find packed weights in {type(module).__name__}")
+    return packed
+
+
+def _unpack_linear(packed: torch.ScriptObject) -> Iterator[torch.Tensor]:
+    """Weight and (optional) bias of a LinearPackedParamsBase, qint8 or fp16 alike."""
+    weight, bias = torch.ops.quantized.linear_unpack(packed)
+    yield weight
+    if bias is not None:
+        yield bias
+
+
+def _is_method(module: nn.Module, name: str) -> bool:
+    """True when ``module.<name>`` is an accessor (quantized modules) rather than a tensor."""
+    value = getattr(module, name, None)
+    return callable(value) and not isinstance(value, torch.Tensor)

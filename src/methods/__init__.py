@@ -1,0 +1,15 @@
+"""Compression methods. Importing this package registers every method."""
+
+from src.methods import dynamic, half, qat, static  # noqa: F401  (registration)
+from src.methods.base import (
+    BASELINE,
+    MethodConfig,
+    MethodContext,
+    apply_method,
+    list_methods,
+    method_config,
+    rebuild,
+)
+
+__all__ = ["BASELINE", "MethodConfig", "MethodContext", "apply_method", "list_methods",
+           "method_config", "rebuild"]  # fmt: skip

@@ -1,0 +1,78 @@
+"""``+method=static``: post-training static int8 with calibration.
+
+Observers record activation ranges on ``calibration_batches`` training batches; weights are
+quantized per output channel (default) or per tensor. Conv-BN-ReLU blocks are fused. PyTorch has
+no static int8 GRU, so DyAD's GRUs are first decomposed into explicit Linear projections
+(``src.models.gru``) that static quantization can reach; the gate arithmetic stays fp32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import islice
+
+import torch
+from torch import nn
+
+from src.errors import ConfigError
+from src.methods import ao_adapter
+from src.methods.base import Method, MethodConfig, MethodContext, register_method
+
+
+@dataclass
+class StaticConfig(MethodConfig):
+    """Attributes:
+    observer: Activation observer: ``minmax``, ``moving_average`` or ``histogram``.
+    per_channel: Per-output-channel weight scales (else per tensor).
+    calibration_batches: Training batches that calibrate the observers.
+    decompose_gru: Replace ``nn.GRU`` by Linear projections so they are quantized too.
+    """
+
+    observer: str = "histogram"
+    per_channel: bool = True
+    calibration_batches: int = 16
+    decompose_gru: bool = True
+
+    def __post_init__(self) -> None:
+        if self.observer not in ao_adapter.OBSERVERS:
+            raise ConfigError(
+                f"method.observer={self.observer!r}; choose one of {sorted(ao_adapter.OBSERVERS)}"
+            )
+        if int(self.calibration_batches) < 1:
+            raise ConfigError(f"method.calibration_batches={self.calibration_batches} must be >= 1")
+
+
+def prepare(model: nn.Module, decompose_gru: bool, config, qat: bool) -> nn.Module:
+    """Decompose GRUs (optionally), fuse, stub the regions, insert observers or fake quant."""
+    if decompose_gru:
+        from src.models.gru import decompose_grus
+
+        decompose_grus(model)
+    return ao_adapter.prepare_static(model, ao_adapter.default_regions(model), config, qat)
+
+
+@torch.inference_mode()
+def calibrate(model: nn.Module, loader, batches: int) -> int:
+    """Run ``batches`` batches through the observed model; returns how many it saw."""
+    model.eval()
+    seen = 0
+    for batch in islice(loader, batches):
+        model(batch["x"])
+        seen += 1
+    return seen
+
+
+@register_method("static")
+class Static(Method):
+    config_class = StaticConfig
+
+    def apply(self, model: nn.Module, config: StaticConfig, context: MethodContext) -> nn.Module:
+        qconfig = ao_adapter.qconfig(config.observer, config.per_channel)
+        prepared = prepare(model, config.decompose_gru, qconfig, qat=False)
+        calibrate(prepared, context.data.calibration_dataloader(), config.calibration_batches)
+        return ao_adapter.convert(prepared)
+
+    def rebuild(self, model: nn.Module, config: StaticConfig) -> nn.Module:
+        qconfig = ao_adapter.qconfig(config.observer, config.per_channel)
+        with ao_adapter.quiet():
+            return ao_adapter.convert(prepare(model, config.decompose_gru, qconfig, qat=False))

@@ -1,0 +1,86 @@
+"""What a run records about itself: name, tags, config, and the key that identifies its
+baseline (so a compressed variant can find the fp32 run it must be compared with)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from src.methods.base import BASELINE
+from src.tracking.mlflow_run import TrackedRun
+
+# Keys that change how a run is executed or logged, not what the baseline model is.
+_RUNTIME_KEYS = {
+    "data": {"num_workers", "cache_dir", "cache_workers", "eval_batch_size", "tags"},
+    "trainer": {"enable_progress_bar", "enable_model_summary", "log_every_n_steps", "accelerator",
+                "devices"},
+}  # fmt: skip
+_BASELINE_GROUPS = ("model", "data", "optim", "trainer", "seed")
+
+
+def method_name(cfg: DictConfig) -> str:
+    """``baseline`` when no ``+method=`` was given (the group is not in the defaults list)."""
+    method = cfg.get("method")
+    return BASELINE if method is None else str(method.get("name", BASELINE))
+
+
+def run_name(cfg: DictConfig, method: str) -> str:
+    return cfg.get("run_name") or f"{method}-{cfg.model.name}"
+
+
+def baseline_key(cfg: DictConfig) -> str:
+    """Hash of everything that defines the fp32 baseline (model, data, fold, optimiser, epochs,
+    seed), and nothing about how it is run or which method follows."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    defining = {}
+    for group in _BASELINE_GROUPS:
+        value = resolved.get(group)
+        if isinstance(value, dict):
+            skip = _RUNTIME_KEYS.get(group, set())
+            value = {k: v for k, v in value.items() if k not in skip}
+            if group == "data" and isinstance(value.get("synthetic"), dict):
+                value["synthetic"] = {k: v for k, v in value["synthetic"].items() if k != "dir"}
+        defining[group] = value
+    return hashlib.sha1(json.dumps(defining, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_tags(cfg: DictConfig, method: str) -> dict:
+    """The leaderboard's filters: method, model, data, seed, fold, plus the data's own tags."""
+    tags = {"method": method, "model": cfg.model.name, "data": cfg.data.name,
+            "task": cfg.data.task, "seed": cfg.seed, "fold": cfg.data.get("fold", "none"),
+            "torch_version": torch.__version__, "baseline_key": baseline_key(cfg)}  # fmt: skip
+    if cfg.data.get("tags"):
+        tags.update(OmegaConf.to_container(cfg.data.tags, resolve=True))
+    if os.environ.get("MLFLOW_PARENT_RUN_ID"):
+        tags["mlflow.parentRunId"] = os.environ["MLFLOW_PARENT_RUN_ID"]
+    return tags
+
+
+def log_config(run: TrackedRun, cfg: DictConfig) -> None:
+    """Resolved config as params (flattened) and as YAML, plus Hydra's own ``.hydra/`` folder."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    run.log_params(_flatten(resolved))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(OmegaConf.to_yaml(resolved))
+        run.log_artifact(path, "config")
+    hydra_dir = Path(HydraConfig.get().runtime.output_dir) / ".hydra"
+    if hydra_dir.is_dir():
+        run.log_artifact(hydra_dir, "config/.hydra")
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
