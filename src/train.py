@@ -92,10 +92,12 @@ def run_baseline(cfg: DictConfig, task) -> Outcome:
 
 def resolve_baseline(cfg: DictConfig, task, method: MethodConfig) -> Outcome:
     """The baseline of this config: named, found in MLflow by config, or trained now."""
-    run_id = method.baseline_run_id and check_baseline_run(cfg.logger.tracking_uri,
-                                                           method.baseline_run_id)  # fmt: skip
-    run_id = run_id or find_baseline_run(cfg.logger.tracking_uri, cfg.logger.experiment_name,
-                                         baseline_key(cfg))  # fmt: skip
+    run_id = method.baseline_run_id and check_baseline_run(
+        cfg.logger.tracking_uri, method.baseline_run_id
+    )
+    run_id = run_id or find_baseline_run(
+        cfg.logger.tracking_uri, cfg.logger.experiment_name, baseline_key(cfg)
+    )
     if run_id is None:
         log.info("no finished baseline for this config: training it first, as its own run")
         return run_baseline(cfg, task)
@@ -142,11 +144,20 @@ def fit(cfg, task, model, data, run: TrackedRun, epochs: int | None = None, lr=N
         cfg.trainer.max_epochs = epochs or cfg.trainer.max_epochs
         cfg.optim.lr = lr or cfg.optim.lr
     module = task.build_module(model, cfg)
-    trainer = pl.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True),
-                         logger=lightning_logger(run), enable_checkpointing=False,
-                         default_root_dir=HydraConfig.get().runtime.output_dir)  # fmt: skip
+    # The Trainer's deterministic=True flips a process-wide switch that int8 kernels refuse
+    # (quantized_resize_cpu_); it must hold for training only.
+    previous = torch.are_deterministic_algorithms_enabled()
+    trainer = pl.Trainer(
+        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        logger=lightning_logger(run),
+        enable_checkpointing=False,
+        default_root_dir=HydraConfig.get().runtime.output_dir,
+    )
     started = time.perf_counter()
-    trainer.fit(module, datamodule=data)
+    try:
+        trainer.fit(module, datamodule=data)
+    finally:
+        torch.use_deterministic_algorithms(previous)
     seconds = time.perf_counter() - started
     seen = len(data.train_dataloader().dataset) * trainer.current_epoch
     run.log_metrics(

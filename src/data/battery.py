@@ -162,7 +162,7 @@ class BatteryDataModule(pl.LightningDataModule):
         """Training snippets in a fixed shuffled order (seed 0): calibration sees many cars."""
         return DataLoader(self.dataset(self.train_index), batch_size=self.batch_size,
                           shuffle=True, generator=torch.Generator().manual_seed(0),
-                          collate_fn=_identity)  # fmt: skip
+                          collate_fn=_identity)
 
     def example_inputs(self, n: int) -> torch.Tensor:
         """``n`` real, normalised test snippets (repeated if fewer), for latency measurement."""

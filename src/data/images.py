@@ -133,7 +133,7 @@ class ImageDataModule(pl.LightningDataModule):
     def calibration_dataloader(self) -> DataLoader:
         """Un-augmented training images in a fixed shuffled order (seed 0)."""
         return DataLoader(self.dataset("train"), batch_size=self.batch_size, shuffle=True,
-                          generator=torch.Generator().manual_seed(0), collate_fn=_identity)  # fmt: skip
+                          generator=torch.Generator().manual_seed(0), collate_fn=_identity)
 
     def example_inputs(self, n: int) -> torch.Tensor:
         """``n`` real, normalised test images (repeated if fewer), for latency measurement."""

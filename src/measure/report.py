@@ -43,8 +43,12 @@ def size_of(model: nn.Module, baseline: nn.Module | None = None) -> dict[str, fl
     baseline, ``size/ratio``."""
     raw = artifact_bytes(model)
     total, nonzero = count_weights(model)
-    metrics = {"size/mb": len(raw) / 1e6, "size/mb_gzip": len(gzip.compress(raw, 9)) / 1e6,
-               "size/params": float(total), "size/nonzero": float(nonzero)}  # fmt: skip
+    metrics = {
+        "size/mb": len(raw) / 1e6,
+        "size/mb_gzip": len(gzip.compress(raw, 9)) / 1e6,
+        "size/params": float(total),
+        "size/nonzero": float(nonzero),
+    }
     if baseline is not None:
         metrics["size/ratio"] = len(raw) / len(artifact_bytes(baseline))
     return metrics

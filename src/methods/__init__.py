@@ -11,5 +11,12 @@ from src.methods.base import (
     rebuild,
 )
 
-__all__ = ["BASELINE", "MethodConfig", "MethodContext", "apply_method", "list_methods",
-           "method_config", "rebuild"]  # fmt: skip
+__all__ = [
+    "BASELINE",
+    "MethodConfig",
+    "MethodContext",
+    "apply_method",
+    "list_methods",
+    "method_config",
+    "rebuild",
+]

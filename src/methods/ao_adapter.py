@@ -32,6 +32,8 @@ def quiet() -> Iterator[None]:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantiz.*", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*deprecated.*")
+        # Rebuilding a structure to load saved weights into never calibrates; that is expected.
+        warnings.filterwarnings("ignore", message="must run observer before")
         yield
 
 
@@ -63,15 +65,17 @@ def qat_qconfig(per_channel: bool):
         observer=ao.MovingAverageMinMaxObserver, quant_min=0, quant_max=127, dtype=torch.quint8
     )
     if per_channel:
-        weight = ao.FakeQuantize.with_args(
-            observer=ao.MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127,
-            dtype=torch.qint8, qscheme=torch.per_channel_symmetric, ch_axis=0,
-        )  # fmt: skip
+        observer, scheme = ao.MovingAveragePerChannelMinMaxObserver, torch.per_channel_symmetric
     else:
-        weight = ao.FakeQuantize.with_args(
-            observer=ao.MovingAverageMinMaxObserver, quant_min=-128, quant_max=127,
-            dtype=torch.qint8, qscheme=torch.per_tensor_symmetric,
-        )  # fmt: skip
+        observer, scheme = ao.MovingAverageMinMaxObserver, torch.per_tensor_symmetric
+    weight = ao.FakeQuantize.with_args(
+        observer=observer,
+        quant_min=-128,
+        quant_max=127,
+        dtype=torch.qint8,
+        qscheme=scheme,
+        **({"ch_axis": 0} if per_channel else {}),
+    )
     return ao.QConfig(activation=activation, weight=weight)
 
 
@@ -141,16 +145,21 @@ def is_quantized(module: nn.Module) -> bool:
 
 
 def portable_state_dict(model: nn.Module) -> OrderedDict:
-    """A state_dict loadable with ``weights_only=True``: dynamic GRU cells hold TorchScript
-    objects, so they are stored unpacked (int8 tensors) under ``<module>.__weight_bias__``."""
+    """A state_dict loadable with ``weights_only=True`` that is as small as the model really is.
+
+    Dynamic GRU cells hold TorchScript objects, so they are stored unpacked under
+    ``<module>.__weight_bias__``. fp16 dynamic modules unpack to fp32 tensors (the reason their
+    plain state_dict is no smaller than fp32's); those weights are stored as fp16, which is
+    lossless because the packed weights were fp16 already.
+    """
     state = model.state_dict()
     out = OrderedDict()
     packed = _packed_rnns(model)
     for key, value in state.items():
         if not any(key.startswith(f"{p}._all_weight_values.") for p in packed):
-            out[key] = value
+            out[key] = _to_half(value) if key in _fp16_linear_keys(model) else value
     for prefix, module in packed.items():
-        out[f"{prefix}.__weight_bias__"] = module._weight_bias()
+        out[f"{prefix}.__weight_bias__"] = _half_weights(module, module._weight_bias())
     out._metadata = getattr(state, "_metadata", OrderedDict())
     return out
 
@@ -159,15 +168,45 @@ def load_portable_state_dict(model: nn.Module, state: OrderedDict) -> nn.Module:
     """Inverse of :func:`portable_state_dict` on a model of the same (quantized) structure."""
     metadata = getattr(state, "_metadata", None)  # read first: copying drops it
     state = OrderedDict(state)
+    for key in _fp16_linear_keys(model) & set(state):
+        state[key] = _to_float(state[key])
     for prefix, module in _packed_rnns(model).items():
         saved = state.pop(f"{prefix}.__weight_bias__")
-        module.set_weight_bias({**saved["weight"], **saved["bias"]})  # it returns them nested
+        weights = {k: _to_float(v) for k, v in saved["weight"].items()}
+        module.set_weight_bias({**weights, **saved["bias"]})  # it returns them nested
         # The freshly packed cells go back in, so the strict load below checks everything else.
         state.update(module.state_dict(prefix=f"{prefix}."))
     if metadata is not None:
         state._metadata = metadata
     model.load_state_dict(state, strict=True)
     return model
+
+
+def _fp16_linear_keys(model: nn.Module) -> set[str]:
+    return {
+        f"{name}._packed_params._packed_params"
+        for name, m in model.named_modules()
+        if getattr(getattr(m, "_packed_params", None), "dtype", None) == torch.float16
+    }
+
+
+def _half_weights(module: nn.Module, weight_bias: dict) -> dict:
+    if getattr(module, "dtype", None) != torch.float16:
+        return weight_bias
+    return {**weight_bias, "weight": {k: _to_half(v) for k, v in weight_bias["weight"].items()}}
+
+
+def _to_half(value):
+    """fp32 tensors (or a (weight, bias) tuple's weight) to fp16 for storage."""
+    if isinstance(value, tuple):
+        return (_to_half(value[0]), *value[1:])
+    return value.half() if torch.is_tensor(value) and value.dtype == torch.float32 else value
+
+
+def _to_float(value):
+    if isinstance(value, tuple):
+        return (_to_float(value[0]), *value[1:])
+    return value.float() if torch.is_tensor(value) and value.dtype == torch.float16 else value
 
 
 def _packed_rnns(model: nn.Module) -> dict[str, nn.Module]:

@@ -50,8 +50,14 @@ def coverage_report(model: nn.Module) -> tuple[pd.DataFrame, float]:
             seen.add(name)
         total, _ = count_weights(module)
         if total:
-            rows.append({"module": name, "type": type(module).__name__,
-                         "precision": _precision(module), "weights": total})  # fmt: skip
+            rows.append(
+                {
+                    "module": name,
+                    "type": type(module).__name__,
+                    "precision": _precision(module),
+                    "weights": total,
+                }
+            )
     table = pd.DataFrame(rows, columns=["module", "type", "precision", "weights"])
     weights = table.weights.sum()
     int8 = table.loc[table.precision == "int8", "weights"].sum()

@@ -46,13 +46,15 @@ class QAT(Method):
     config_class = QATConfig
 
     def apply(self, model: nn.Module, config: QATConfig, context: MethodContext) -> nn.Module:
-        prepared = prepare(model, config.decompose_gru, ao_adapter.qat_qconfig(config.per_channel),
-                           qat=True)  # fmt: skip
+        prepared = prepare(
+            model, config.decompose_gru, ao_adapter.qat_qconfig(config.per_channel), qat=True
+        )
         context.fine_tune(prepared, int(config.epochs), float(config.lr))
         return ao_adapter.convert(prepared)
 
     def rebuild(self, model: nn.Module, config: QATConfig) -> nn.Module:
-        prepared = prepare(model, config.decompose_gru, ao_adapter.qat_qconfig(config.per_channel),
-                           qat=True)  # fmt: skip
+        prepared = prepare(
+            model, config.decompose_gru, ao_adapter.qat_qconfig(config.per_channel), qat=True
+        )
         with ao_adapter.quiet():
             return ao_adapter.convert(prepared)

@@ -32,17 +32,23 @@ class LoadedModel:
     extras: dict
 
 
-def save_model(path: str | Path, model: nn.Module, builder: str, extras: dict,
-               method: dict | None = None) -> Path:  # fmt: skip
+def save_model(
+    path: str | Path, model: nn.Module, builder: str, extras: dict, method: dict | None = None
+) -> Path:
     """Write the artifact atomically (a crash never leaves a half-written ``model.pt``).
 
     ``method`` (the method config as a dict) says how to rebuild the compressed structure around
     a fresh ``builder`` model before the weights are loaded.
     """
     path = Path(path)
-    payload = {"format": FORMAT_VERSION, "builder": builder, "kwargs": model.export_config(),
-               "method": method or {"name": BASELINE},
-               "state_dict": portable_state_dict(model), "extras": extras}  # fmt: skip
+    payload = {
+        "format": FORMAT_VERSION,
+        "builder": builder,
+        "kwargs": model.export_config(),
+        "method": method or {"name": BASELINE},
+        "state_dict": portable_state_dict(model),
+        "extras": extras,
+    }
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -60,8 +66,9 @@ def load_model_file(path: str | Path) -> LoadedModel:
     return LoadedModel(model.eval(), {**payload["extras"], "method": payload["method"]})
 
 
-def log_model(run: TrackedRun, model: nn.Module, builder: str, extras: dict,
-              method: dict | None = None) -> None:  # fmt: skip
+def log_model(
+    run: TrackedRun, model: nn.Module, builder: str, extras: dict, method: dict | None = None
+) -> None:
     """Save the artifact and attach it to ``run`` under ``model/``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(Path(tmp) / Path(MODEL_ARTIFACT).name, model, builder, extras, method)

@@ -21,10 +21,13 @@ def find_baseline_run(tracking_uri: str, experiment: str, key: str) -> str | Non
         return None
     runs = client.search_runs(
         [found.experiment_id],
-        filter_string=(f"tags.method = 'baseline' and tags.baseline_key = '{key}' "
-                       "and attributes.status = 'FINISHED'"),
-        order_by=["attributes.start_time DESC"], max_results=1,
-    )  # fmt: skip
+        filter_string=(
+            f"tags.method = 'baseline' and tags.baseline_key = '{key}' "
+            "and attributes.status = 'FINISHED'"
+        ),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     return runs[0].info.run_id if runs else None
 
 

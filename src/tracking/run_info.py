@@ -19,9 +19,14 @@ from src.tracking.mlflow_run import TrackedRun
 # Keys that change how a run is executed or logged, not what the baseline model is.
 _RUNTIME_KEYS = {
     "data": {"num_workers", "cache_dir", "cache_workers", "eval_batch_size", "tags"},
-    "trainer": {"enable_progress_bar", "enable_model_summary", "log_every_n_steps", "accelerator",
-                "devices"},
-}  # fmt: skip
+    "trainer": {
+        "enable_progress_bar",
+        "enable_model_summary",
+        "log_every_n_steps",
+        "accelerator",
+        "devices",
+    },
+}
 _BASELINE_GROUPS = ("model", "data", "optim", "trainer", "seed")
 
 
@@ -53,9 +58,16 @@ def baseline_key(cfg: DictConfig) -> str:
 
 def run_tags(cfg: DictConfig, method: str) -> dict:
     """The leaderboard's filters: method, model, data, seed, fold, plus the data's own tags."""
-    tags = {"method": method, "model": cfg.model.name, "data": cfg.data.name,
-            "task": cfg.data.task, "seed": cfg.seed, "fold": cfg.data.get("fold", "none"),
-            "torch_version": torch.__version__, "baseline_key": baseline_key(cfg)}  # fmt: skip
+    tags = {
+        "method": method,
+        "model": cfg.model.name,
+        "data": cfg.data.name,
+        "task": cfg.data.task,
+        "seed": cfg.seed,
+        "fold": cfg.data.get("fold", "none"),
+        "torch_version": torch.__version__,
+        "baseline_key": baseline_key(cfg),
+    }
     if cfg.data.get("tags"):
         tags.update(OmegaConf.to_container(cfg.data.tags, resolve=True))
     if os.environ.get("MLFLOW_PARENT_RUN_ID"):

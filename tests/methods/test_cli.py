@@ -1,0 +1,111 @@
+"""Methods through the user's command, one sweep per family: ``pytest tests/methods/test_cli.py``.
+
+Latency settings are cut to a minimum here (timing is the benchmark's job, not the tests').
+"""
+
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from src.data.battery import BatteryDataModule
+from src.tasks.anomaly import snippet_errors
+from src.tracking.artifacts import load
+from tests.conftest import run_train
+
+FAST = [
+    "benchmark.iters=2",
+    "benchmark.rounds=1",
+    "benchmark.warmup=1",
+    "benchmark.batch_sizes=[1,8]",
+    "evaluation.n_boot=50",
+]
+METHODS = ["dynamic", "static", "qat", "fp16", "bf16"]
+
+
+def _runs(tmp):
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client, {r.data.tags["method"]: r for r in client.search_runs(ids)}
+
+
+def _check_sweep(tmp, primary):
+    client, runs = _runs(tmp)
+    assert sorted(runs) == sorted(["baseline", *METHODS])
+    assert {r.info.status for r in runs.values()} == {"FINISHED"}
+    base_id = runs["baseline"].info.run_id
+    for name in METHODS:
+        metrics = runs[name].data.metrics
+        assert runs[name].data.tags["baseline_run_id"] == base_id
+        for key in (
+            "size/mb",
+            "size/mb_gzip",
+            "size/ratio",
+            "size/params",
+            "size/nonzero",
+            "latency/ms_p50_bs1",
+            "latency/speedup_bs1",
+            "latency/speedup_bsN",
+            "quant/int8_fraction",
+            f"delta/{primary}",
+            f"test/{primary}",
+        ):
+            assert key in metrics, (name, key)
+        assert runs[name].data.tags["latency.threads"] == "2"
+    assert runs["static"].data.metrics["quant/int8_fraction"] == 1.0
+    assert runs["fp16"].data.metrics["quant/int8_fraction"] == 0.0
+    return client, runs
+
+
+def test_dyad_sweep_every_method_reuses_one_baseline(tiny_root, tmp_path):
+    run_train(
+        "-m",
+        f"+method={','.join(METHODS)}",
+        "model=dyad_tiny",
+        f"data.root={tiny_root}",
+        "trainer.max_epochs=1",
+        *FAST,
+        tmp=tmp_path,
+    )
+    client, runs = _check_sweep(tmp_path, "auroc")
+    assert runs["dynamic"].data.metrics["quant/int8_fraction"] == 1.0  # GRUs included
+    assert "delta/threshold" in runs["static"].data.metrics
+    # The logged static model (decomposed GRU, int8) loads back and scores the same.
+    run_id = runs["static"].info.run_id
+    loaded = load(run_id, f"sqlite:///{tmp_path}/mlflow.db")
+    dm = BatteryDataModule(tiny_root, 3, 0, loaded.extras["channels"], tmp_path / "data")
+    dm.setup()
+    errors, rows = snippet_errors(loaded.model, dm.score_dataloader(dm.split.test_cars))
+    logged = pd.read_csv(
+        client.download_artifacts(run_id, "tables/vehicle_scores.csv", str(tmp_path))
+    )
+    test = logged[logged.role == "test"].set_index("car").mean_score
+    mine = pd.Series(errors).groupby(dm.store.car[rows]).mean()
+    np.testing.assert_allclose(mine.loc[test.index].to_numpy(), test.to_numpy(), rtol=1e-5)
+    assert "tables/int8_coverage.csv" in {a.path for a in client.list_artifacts(run_id, "tables")}
+
+
+def test_cnn_sweep_every_method(tmp_path):
+    run_train(
+        "-m",
+        f"+method={','.join(METHODS)}",
+        "experiment=cnn_digits",
+        "model=cnn_tiny",
+        "trainer.max_epochs=3",
+        *FAST,
+        tmp=tmp_path,
+    )
+    _, runs = _check_sweep(tmp_path, "accuracy")
+    assert runs["baseline"].data.metrics["test/accuracy"] > 0.8
+    for name in ("static", "qat", "dynamic"):
+        assert abs(runs[name].data.metrics["delta/accuracy"]) < 0.1, name
+
+
+def test_bad_method_values_are_rejected_before_training(tmp_path):
+    proc = run_train(
+        "+method=static", "method.observer=kl", "model=dyad_tiny", tmp=tmp_path, check=False
+    )
+    assert proc.returncode == 2 and "method.observer='kl'" in proc.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert [
+        r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
+    ] == []
