@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
@@ -113,7 +114,7 @@ def run_method(cfg: DictConfig, task, method: MethodConfig, baseline: Outcome) -
         log_config(run, cfg)
         pl.seed_everything(cfg.seed, workers=True)
         data = baseline.data
-        tune = lambda model, epochs, lr: fit(cfg, task, model, data, run, epochs=epochs, lr=lr)  # noqa: E731
+        tune = partial(fine_tune, cfg, task, data, run)
         model = apply_method(baseline.model, method, MethodContext(data=data, fine_tune=tune))
         result = evaluate(cfg, task, model, data)
         result.metrics.update(measure_into(run, cfg, data, model, baseline.model))
@@ -163,6 +164,11 @@ def fit(cfg, task, model, data, run: TrackedRun, epochs: int | None = None, lr=N
     run.log_metrics(
         {"time/fit_s": seconds, "throughput/train_samples_s": seen / max(seconds, 1e-9)}
     )
+
+
+def fine_tune(cfg, task, data, run: TrackedRun, model, epochs: int, lr: float) -> None:
+    """What a method that trains (QAT) gets: the task's own loss and trainer, its epochs and lr."""
+    fit(cfg, task, model, data, run, epochs=epochs, lr=lr)
 
 
 def evaluate(cfg: DictConfig, task, model, data) -> EvalResult:
