@@ -165,46 +165,33 @@ def dyad(**kwargs) -> DynamicVAE:
     return _build({}, kwargs)
 
 
+# The reference JSON configs (model_params_battery_brand{1,2,3}.json), architecture part.
+REFERENCE = {
+    1: dict(channels=CHANNELS_BRAND_A, num_inputs=2, hidden_size=128, num_layers=2,
+            latent_size=8, noise_scale=1.0),
+    2: dict(channels=CHANNELS_BRAND_B, num_inputs=4, hidden_size=1024, num_layers=1,
+            latent_size=24, noise_scale=0.01),
+    3: dict(channels=CHANNELS_BRAND_A, num_inputs=2, hidden_size=256, num_layers=1,
+            latent_size=16, noise_scale=0.01),
+}  # fmt: skip
+
+
 @register_model
 def dyad_brand1(**kwargs) -> DynamicVAE:
     """Reference brand-1 architecture: H=128, 2 layers, L=8 (814,230 parameters)."""
-    defaults = dict(
-        channels=CHANNELS_BRAND_A,
-        num_inputs=2,
-        hidden_size=128,
-        num_layers=2,
-        latent_size=8,
-        noise_scale=1.0,
-    )
-    return _build(defaults, kwargs)
+    return _build(REFERENCE[1], kwargs)
 
 
 @register_model
 def dyad_brand2(**kwargs) -> DynamicVAE:
     """Reference brand-2 architecture: H=1024, L=24, 4 inputs (12,844,084 parameters)."""
-    defaults = dict(
-        channels=CHANNELS_BRAND_B,
-        num_inputs=4,
-        hidden_size=1024,
-        num_layers=1,
-        latent_size=24,
-        noise_scale=0.01,
-    )
-    return _build(defaults, kwargs)
+    return _build(REFERENCE[2], kwargs)
 
 
 @register_model
 def dyad_brand3(**kwargs) -> DynamicVAE:
     """Reference brand-3 architecture: H=256, L=16 (836,390 parameters)."""
-    defaults = dict(
-        channels=CHANNELS_BRAND_A,
-        num_inputs=2,
-        hidden_size=256,
-        num_layers=1,
-        latent_size=16,
-        noise_scale=0.01,
-    )
-    return _build(defaults, kwargs)
+    return _build(REFERENCE[3], kwargs)
 
 
 @register_model
