@@ -6,7 +6,6 @@ A compressed variant is timed interleaved with its own fp32 baseline in the same
 
 from __future__ import annotations
 
-import gzip
 import io
 
 import torch
@@ -15,7 +14,7 @@ from torch import nn
 
 from src.measure.environment import measurement_tags
 from src.measure.latency import LatencySpec, compare_latency, speedups
-from src.measure.size import count_weights
+from src.measure.size import size_metrics
 from src.methods.ao_adapter import portable_state_dict
 from src.tasks.base import input_dtype
 
@@ -39,19 +38,9 @@ def artifact_bytes(model: nn.Module) -> bytes:
 
 
 def size_of(model: nn.Module, baseline: nn.Module | None = None) -> dict[str, float]:
-    """``size/mb`` (decimal MB), ``size/mb_gzip``, ``size/params``, ``size/nonzero`` and, with a
-    baseline, ``size/ratio``."""
-    raw = artifact_bytes(model)
-    total, nonzero = count_weights(model)
-    metrics = {
-        "size/mb": len(raw) / 1e6,
-        "size/mb_gzip": len(gzip.compress(raw, 9)) / 1e6,
-        "size/params": float(total),
-        "size/nonzero": float(nonzero),
-    }
-    if baseline is not None:
-        metrics["size/ratio"] = len(raw) / len(artifact_bytes(baseline))
-    return metrics
+    """:func:`size_metrics` of the artifact we ship, with ``size/ratio`` against ``baseline``."""
+    baseline_bytes = len(artifact_bytes(baseline)) if baseline is not None else None
+    return size_metrics(model, baseline_bytes, serialize=artifact_bytes)
 
 
 def latency_spec(cfg) -> LatencySpec:

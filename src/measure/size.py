@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -62,12 +62,18 @@ def count_weights(model: nn.Module) -> tuple[int, int]:
     return total, nonzero
 
 
-def size_metrics(model: nn.Module, baseline_bytes: int | None = None) -> dict[str, float]:
+def size_metrics(
+    model: nn.Module,
+    baseline_bytes: int | None = None,
+    serialize: Callable[[nn.Module], bytes] | None = None,
+) -> dict[str, float]:
     """Size metrics for a leaderboard row.
 
     Args:
         model: The model variant to measure.
         baseline_bytes: Serialized size of the reference model; adds ``size/ratio`` when given.
+        serialize: Turns the model into the bytes that ship; defaults to
+            :func:`state_dict_bytes`.
 
     Returns:
         ``size/mb`` and ``size/mb_gzip`` (decimal MB of the state_dict file, raw and gzip -9),
@@ -81,7 +87,7 @@ def size_metrics(model: nn.Module, baseline_bytes: int | None = None) -> dict[st
             f"baseline_bytes must be positive, got {baseline_bytes}; pass "
             "len(state_dict_bytes(baseline_model)) or None"
         )
-    raw = state_dict_bytes(model)
+    raw = (serialize or state_dict_bytes)(model)
     total, nonzero = count_weights(model)
     metrics = {
         "size/mb": len(raw) / 1e6,

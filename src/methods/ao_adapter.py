@@ -138,7 +138,8 @@ def convert(model: nn.Module) -> nn.Module:
 
 
 def is_quantized(module: nn.Module) -> bool:
-    """True for modules whose weights are stored in int8 (static or dynamic)."""
+    """True for torch.ao's packed modules: int8 weights (static or dynamic), or fp16 for
+    dynamic fp16 (their ``dtype`` says which)."""
     return type(module).__module__.startswith(
         ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized")
     ) and hasattr(module, "_weight_bias")
@@ -154,10 +155,10 @@ def portable_state_dict(model: nn.Module) -> OrderedDict:
     """
     state = model.state_dict()
     out = OrderedDict()
-    packed = _packed_rnns(model)
+    packed, fp16_keys = _packed_rnns(model), _fp16_linear_keys(model)
     for key, value in state.items():
         if not any(key.startswith(f"{p}._all_weight_values.") for p in packed):
-            out[key] = _to_half(value) if key in _fp16_linear_keys(model) else value
+            out[key] = _to_half(value) if key in fp16_keys else value
     for prefix, module in packed.items():
         out[f"{prefix}.__weight_bias__"] = _half_weights(module, module._weight_bias())
     out._metadata = getattr(state, "_metadata", OrderedDict())

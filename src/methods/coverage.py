@@ -12,14 +12,13 @@ import torch
 from torch import nn
 
 from src.measure.size import count_weights
+from src.methods.ao_adapter import is_quantized
 
 
 def _precision(module: nn.Module) -> str:
     packed = getattr(module, "_packed_params", None)
     dtype = getattr(packed, "dtype", None) or getattr(module, "dtype", None)
-    if type(module).__module__.startswith(
-        ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized")
-    ):
+    if is_quantized(module):
         return "fp16" if dtype == torch.float16 else "int8"
     params = [p for p in module.parameters(recurse=False) if p.is_floating_point()]
     return (

@@ -13,7 +13,6 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from src.methods.base import BASELINE
 from src.tracking.mlflow_run import TrackedRun
 
 # Keys that change how a run is executed or logged, not what the baseline model is.
@@ -28,12 +27,6 @@ _RUNTIME_KEYS = {
     },
 }
 _BASELINE_GROUPS = ("model", "data", "optim", "trainer", "seed")
-
-
-def method_name(cfg: DictConfig) -> str:
-    """``baseline`` when no ``+method=`` was given (the group is not in the defaults list)."""
-    method = cfg.get("method")
-    return BASELINE if method is None else str(method.get("name", BASELINE))
 
 
 def run_name(cfg: DictConfig, method: str) -> str:
