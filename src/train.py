@@ -29,7 +29,7 @@ from rich.table import Table  # noqa: E402
 
 from src.data.sources import build_datamodule  # noqa: E402
 from src.errors import UserError  # noqa: E402
-from src.measure.report import measure  # noqa: E402
+from src.measure.report import measure, size_of  # noqa: E402
 from src.methods import BASELINE, MethodConfig, MethodContext, apply_method, method_config  # noqa: E402
 from src.methods.coverage import coverage_report  # noqa: E402
 from src.models import create_model  # noqa: E402
@@ -80,7 +80,7 @@ def _container(node) -> dict | None:
 def run_baseline(cfg: DictConfig, task) -> Outcome:
     """Train the fp32 model, evaluate it, measure it, log it as a ``method=baseline`` run."""
     with open_run(cfg, BASELINE) as run:
-        log_config(run, cfg)
+        log_config(run, cfg, with_method=False)
         pl.seed_everything(cfg.seed, workers=True)
         data = build_datamodule(cfg)
         model = build_model(cfg)
@@ -114,11 +114,17 @@ def run_method(cfg: DictConfig, task, method: MethodConfig, baseline: Outcome) -
         log_config(run, cfg)
         pl.seed_everything(cfg.seed, workers=True)
         data = baseline.data
-        tune = partial(fine_tune, cfg, task, data, run)
-        model = apply_method(baseline.model, method, MethodContext(data=data, fine_tune=tune))
+        context = MethodContext(
+            data=data,
+            fine_tune=partial(fine_tune, cfg, task, data, run),
+            task=cfg.data.task,
+            report_step=partial(report_step, cfg, task, data, run, baseline.model),
+        )
+        model = apply_method(baseline.model, method, context)
         result = evaluate(cfg, task, model, data)
         result.metrics.update(measure_into(run, cfg, data, model, baseline.model))
         result.metrics.update(deltas(result.metrics, baseline.result.metrics))
+        result.metrics.update(reference_metrics(baseline))
         table, int8_fraction = coverage_report(model)
         result.tables["int8_coverage"] = table
         result.metrics["quant/int8_fraction"] = int8_fraction
@@ -134,17 +140,20 @@ def open_run(cfg: DictConfig, method: str, **extra_tags):
 
 def build_model(cfg: DictConfig) -> torch.nn.Module:
     kwargs = OmegaConf.to_container(cfg.model, resolve=True)
-    return create_model(kwargs.pop("name"), **{k: v for k, v in kwargs.items() if k != "loss"})
+    training_only = ("loss", "student")  # the loss and distillation's default student
+    return create_model(
+        kwargs.pop("name"), **{k: v for k, v in kwargs.items() if k not in training_only}
+    )
 
 
-def fit(cfg, task, model, data, run: TrackedRun, epochs: int | None = None, lr=None) -> None:
+def fit(cfg, task, model, data, run: TrackedRun, epochs=None, lr=None, extra_loss=None) -> None:
     """Train with Lightning (curves go to the run). ``epochs``/``lr`` override the config for
-    fine-tuning (QAT); their curves are prefixed by the run's method anyway."""
+    fine-tuning; ``extra_loss`` is added to the task loss (distillation)."""
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
         cfg.trainer.max_epochs = epochs or cfg.trainer.max_epochs
         cfg.optim.lr = lr or cfg.optim.lr
-    module = task.build_module(model, cfg)
+    module = task.build_module(model, cfg, extra_loss=extra_loss)
     # The Trainer's deterministic=True flips a process-wide switch that int8 kernels refuse
     # (quantized_resize_cpu_); it must hold for training only.
     previous = torch.are_deterministic_algorithms_enabled()
@@ -166,9 +175,24 @@ def fit(cfg, task, model, data, run: TrackedRun, epochs: int | None = None, lr=N
     )
 
 
-def fine_tune(cfg, task, data, run: TrackedRun, model, epochs: int, lr: float) -> None:
-    """What a method that trains (QAT) gets: the task's own loss and trainer, its epochs and lr."""
-    fit(cfg, task, model, data, run, epochs=epochs, lr=lr)
+def fine_tune(cfg, task, data, run: TrackedRun, model, epochs, lr, extra_loss=None) -> None:
+    """What a method that trains gets: the task's own loss and trainer, its epochs and lr."""
+    fit(cfg, task, model, data, run, epochs=epochs, lr=lr, extra_loss=extra_loss)
+
+
+def report_step(cfg, task, data, run: TrackedRun, baseline, label: str, model) -> None:
+    """A chain's intermediate model: its test metrics and size as ``chain/<label>/...``."""
+    metrics = {**evaluate(cfg, task, model, data).metrics, **size_of(model, baseline)}
+    run.log_metrics(
+        {f"chain/{label}/{k}": v for k, v in metrics.items() if k.startswith(("test/", "size/"))}
+    )
+
+
+def reference_metrics(baseline: Outcome) -> dict[str, float]:
+    """The baseline's (teacher's) own figures, logged beside the variant's for reference."""
+    metrics = {**baseline.result.metrics, **size_of(baseline.model)}
+    keep = ("test/", "size/mb", "size/params")
+    return {f"baseline/{k}": v for k, v in metrics.items() if k.startswith(keep)}
 
 
 def evaluate(cfg: DictConfig, task, model, data) -> EvalResult:

@@ -14,7 +14,7 @@ from torch import nn
 
 from src.measure.environment import measurement_tags
 from src.measure.latency import LatencySpec, compare_latency, speedups
-from src.measure.size import size_metrics
+from src.measure.size import size_metrics, sparse_bytes
 from src.methods.ao_adapter import portable_state_dict
 from src.tasks.base import input_dtype
 
@@ -38,9 +38,12 @@ def artifact_bytes(model: nn.Module) -> bytes:
 
 
 def size_of(model: nn.Module, baseline: nn.Module | None = None) -> dict[str, float]:
-    """:func:`size_metrics` of the artifact we ship, with ``size/ratio`` against ``baseline``."""
+    """:func:`size_metrics` of the artifact we ship, with ``size/ratio`` against ``baseline``,
+    and ``size/mb_sparse`` (the same weights in a sparse format, see :func:`sparse_bytes`)."""
     baseline_bytes = len(artifact_bytes(baseline)) if baseline is not None else None
-    return size_metrics(model, baseline_bytes, serialize=artifact_bytes)
+    metrics = size_metrics(model, baseline_bytes, serialize=artifact_bytes)
+    metrics["size/mb_sparse"] = len(sparse_bytes(portable_state_dict(model))) / 1e6
+    return metrics
 
 
 def latency_spec(cfg) -> LatencySpec:

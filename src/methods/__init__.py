@@ -1,6 +1,6 @@
 """Compression methods. Importing this package registers every method."""
 
-from src.methods import dynamic, half, qat, static  # noqa: F401  (registration)
+from src.methods import chain, distill, dynamic, half, prune, qat, static  # noqa: F401  (registration)
 from src.methods.base import (
     BASELINE,
     MethodConfig,

@@ -19,6 +19,7 @@ from torch import nn
 from src.errors import ConfigError
 
 BASELINE = "baseline"
+CHAIN = "chain"  # the handler of every config whose ``steps`` is a list of methods
 
 
 @dataclass
@@ -33,7 +34,7 @@ class MethodConfig:
 
     name: str = BASELINE
     baseline_run_id: str | None = None
-    trains: ClassVar[bool] = False  # whether the method fine-tunes on training data
+    handler: ClassVar[str | None] = None  # registered handler, when not looked up by ``name``
 
     def __post_init__(self) -> None:
         """Subclasses check their own fields here and raise ConfigError naming the fix."""
@@ -41,11 +42,22 @@ class MethodConfig:
 
 @dataclass
 class MethodContext:
-    """What a handler may use besides the model: the data (calibration batches) and a
-    ``fine_tune(model, epochs, lr)`` that trains with the task's own loss."""
+    """What a handler may use besides the model.
+
+    Attributes:
+        data: The datamodule (calibration batches, example inputs).
+        fine_tune: ``fine_tune(model, epochs, lr, extra_loss=None)`` trains in place with the
+            task's own loss plus ``extra_loss`` (a module called as ``extra_loss(x, output)``
+            that returns named loss tensors, ``total`` among them). ``None`` epochs/lr: the
+            training config's.
+        task: The task family (``anomaly``, ``classification``), for task-specific losses.
+        report_step: ``report_step(label, model)`` records an intermediate model of a chain.
+    """
 
     data: Any = None
-    fine_tune: Callable[[nn.Module, int, float], None] | None = None
+    fine_tune: Callable[..., None] | None = None
+    task: str | None = None
+    report_step: Callable[[str, nn.Module], None] | None = None
 
 
 class Method:
@@ -90,9 +102,10 @@ def method_config(values: dict | None) -> MethodConfig:
             **{k: v for k, v in (values or {}).items() if k in ("name", "baseline_run_id")}
         )
     name = values["name"]
-    if name not in _METHODS:
+    key = CHAIN if isinstance(values.get("steps"), list | tuple) else name
+    if key not in _METHODS:
         raise ConfigError(f"Unknown method {name!r}; choose from {list_methods()} (+method=NAME)")
-    cls = _METHODS[name].config_class
+    cls = _METHODS[key].config_class
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -101,7 +114,7 @@ def method_config(values: dict | None) -> MethodConfig:
 
 
 def handler(config: MethodConfig) -> Method:
-    return _METHODS[config.name]
+    return _METHODS[config.handler or config.name]
 
 
 def apply_method(model: nn.Module, config: MethodConfig, context: MethodContext) -> nn.Module:

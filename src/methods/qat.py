@@ -9,7 +9,6 @@ converted model, never the fake-quantized one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from torch import nn
 
@@ -32,7 +31,6 @@ class QATConfig(MethodConfig):
     lr: float = 1e-4
     per_channel: bool = True
     decompose_gru: bool = True
-    trains: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if int(self.epochs) < 1:

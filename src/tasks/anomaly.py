@@ -64,6 +64,8 @@ class AnomalyModule(pl.LightningModule):
         weight_decay: AdamW weight decay (reference: 1e-6).
         cosine_factor: ``eta_min = cosine_factor * lr``; the cosine period is ``max_epochs``.
         max_epochs: Epochs of the cosine schedule (stepped once per epoch, as the reference).
+        extra_loss: Optional module ``extra_loss(x, output) -> {name: tensor, "total": tensor}``
+            whose ``total`` is added to the loss (distillation); its parts are logged.
     """
 
     def __init__(
@@ -74,9 +76,10 @@ class AnomalyModule(pl.LightningModule):
         weight_decay: float = 1e-6,
         cosine_factor: float = 0.1,
         max_epochs: int = 1,
+        extra_loss: nn.Module | None = None,
     ):
         super().__init__()
-        self.model, self.loss = model, loss
+        self.model, self.loss, self.extra_loss = model, loss, extra_loss
         self.lr, self.weight_decay = lr, weight_decay
         self.cosine_factor, self.max_epochs = cosine_factor, max(1, max_epochs)
 
@@ -108,7 +111,10 @@ class AnomalyModule(pl.LightningModule):
             + self.loss.latent_label_weight * label
             + kl_weight * kl / x.shape[0]
         )
+        extra = self.extra_loss(x, out) if self.extra_loss is not None else {}
+        loss = loss + extra.pop("total", 0.0)
         return {
+            **extra,
             "loss": loss,
             "nll": nll,
             "label": label,
@@ -122,8 +128,8 @@ class AnomalyModule(pl.LightningModule):
         )
 
 
-def build_module(model: nn.Module, cfg) -> AnomalyModule:
-    """The LightningModule for ``model`` from the composed config."""
+def build_module(model: nn.Module, cfg, extra_loss: nn.Module | None = None) -> AnomalyModule:
+    """The LightningModule for ``model`` from the composed config (plus an optional extra loss)."""
     return AnomalyModule(
         model,
         DyadLoss(**cfg.model.loss),
@@ -131,6 +137,7 @@ def build_module(model: nn.Module, cfg) -> AnomalyModule:
         weight_decay=cfg.optim.weight_decay,
         cosine_factor=cfg.optim.cosine_factor,
         max_epochs=cfg.trainer.max_epochs,
+        extra_loss=extra_loss,
     )
 
 

@@ -26,6 +26,8 @@ class ClassificationModule(pl.LightningModule):
         weight_decay: AdamW weight decay (0 makes it Adam).
         cosine_factor: ``eta_min = cosine_factor * lr``.
         max_epochs: Period of the cosine schedule.
+        extra_loss: Optional module ``extra_loss(x, logits) -> {name: tensor, "total": tensor}``
+            added to the training loss (distillation); its parts are logged.
     """
 
     def __init__(
@@ -35,9 +37,11 @@ class ClassificationModule(pl.LightningModule):
         weight_decay: float = 0.0,
         cosine_factor: float = 1.0,
         max_epochs: int = 1,
+        extra_loss: nn.Module | None = None,
     ):
         super().__init__()
         self.model, self.lr, self.weight_decay = model, lr, weight_decay
+        self.extra_loss = extra_loss
         self.cosine_factor, self.max_epochs = cosine_factor, max_epochs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,8 +52,16 @@ class ClassificationModule(pl.LightningModule):
         loss = F.cross_entropy(logits, batch["y"])
         acc = (logits.argmax(dim=1) == batch["y"]).float().mean()
         on_step = split == "train"
+        extra = {}
+        if on_step and self.extra_loss is not None:
+            extra = self.extra_loss(batch["x"], logits)
+            loss = loss + extra.pop("total")
         self.log_dict(
-            {f"{split}/loss": loss, f"{split}/accuracy": acc},
+            {
+                f"{split}/loss": loss,
+                f"{split}/accuracy": acc,
+                **{f"{split}/{k}": v for k, v in extra.items()},
+            },
             on_step=on_step,
             on_epoch=True,
             batch_size=len(batch["y"]),
@@ -70,14 +82,15 @@ class ClassificationModule(pl.LightningModule):
         )
 
 
-def build_module(model: nn.Module, cfg) -> ClassificationModule:
-    """The LightningModule for ``model`` from the composed config."""
+def build_module(model: nn.Module, cfg, extra_loss: nn.Module | None = None):
+    """The LightningModule for ``model`` from the composed config (plus an optional extra loss)."""
     return ClassificationModule(
         model,
         lr=cfg.optim.lr,
         weight_decay=cfg.optim.weight_decay,
         cosine_factor=cfg.optim.cosine_factor,
         max_epochs=cfg.trainer.max_epochs,
+        extra_loss=extra_loss,
     )
 
 

@@ -17,6 +17,7 @@ from src.tracking.mlflow_run import TrackedRun
 
 # Keys that change how a run is executed or logged, not what the baseline model is.
 _RUNTIME_KEYS = {
+    "model": {"student"},  # distillation's student, not part of the baseline
     "data": {"num_workers", "cache_dir", "cache_workers", "eval_batch_size", "tags"},
     "trainer": {
         "enable_progress_bar",
@@ -68,9 +69,15 @@ def run_tags(cfg: DictConfig, method: str) -> dict:
     return tags
 
 
-def log_config(run: TrackedRun, cfg: DictConfig) -> None:
-    """Resolved config as params (flattened) and as YAML, plus Hydra's own ``.hydra/`` folder."""
+def log_config(run: TrackedRun, cfg: DictConfig, with_method: bool = True) -> None:
+    """Resolved config as params (flattened) and as YAML, plus Hydra's own ``.hydra/`` folder.
+
+    A baseline trained on the way to a method run logs ``with_method=False``: the method's keys
+    would otherwise make it look like a variant on the leaderboard.
+    """
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    if not with_method:
+        resolved.pop("method", None)
     run.log_params(_flatten(resolved))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"

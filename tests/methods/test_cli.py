@@ -109,3 +109,55 @@ def test_bad_method_values_are_rejected_before_training(tmp_path):
     assert [
         r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
     ] == []
+
+
+def _by_method(tmp):
+    client, _ = _runs(tmp)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids)
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    return client, runs
+
+
+def test_dyad_prune_distill_chain_sweep(tiny_root, tmp_path):
+    run_train(
+        "-m",
+        "+method=prune,distill,prune_dynamic",
+        "model=dyad_tiny",
+        f"data.root={tiny_root}",
+        "trainer.max_epochs=3",
+        *FAST,
+        tmp=tmp_path,
+    )
+    client, runs = _by_method(tmp_path)
+    runs = {r.data.tags["method"]: r for r in runs}
+    assert sorted(runs) == ["baseline", "distill", "prune", "prune_dynamic"]
+    base = runs["baseline"].data.metrics
+    prune = runs["prune"].data.metrics
+    assert prune["size/nonzero"] < 0.6 * prune["size/params"] and "size/mb_sparse" in prune
+    assert prune["baseline/test/auroc"] == base["test/auroc"]
+    chain = runs["prune_dynamic"].data.metrics
+    assert chain["size/params"] < 0.6 * base["size/params"]  # hidden units really removed
+    assert chain["chain/1_prune/size/params"] == chain["size/params"]
+    assert "chain/1_prune/test/auroc" in chain and chain["quant/int8_fraction"] == 1.0
+    distill = client.get_metric_history(runs["distill"].info.run_id, "train/distill_epoch")
+    assert len(distill) == 3 and distill[-1].value < distill[0].value
+    loaded = load(runs["prune_dynamic"].info.run_id, f"sqlite:///{tmp_path}/mlflow.db")
+    assert loaded.model.config.hidden_size == 4
+
+
+def test_cnn_prune_both_kinds_and_distill_chain(tmp_path):
+    common = ["experiment=cnn_digits", "model=cnn_tiny", "trainer.max_epochs=2", *FAST]
+    run_train("-m", "+method=prune", "method.structured=false,true", *common, tmp=tmp_path)
+    run_train("+method=distill_dynamic", *common, tmp=tmp_path)
+    client, runs = _by_method(tmp_path)
+    by_kind = {(r.data.tags["method"], r.data.params.get("method.structured")): r for r in runs}
+    base = by_kind[("baseline", None)].data.metrics
+    dense, shrunk = by_kind[("prune", "False")], by_kind[("prune", "True")]
+    assert dense.data.metrics["size/params"] == base["size/params"]
+    assert shrunk.data.metrics["size/params"] < 0.5 * base["size/params"]
+    assert shrunk.data.metrics["size/ratio"] < 0.5
+    assert load(shrunk.info.run_id, f"sqlite:///{tmp_path}/mlflow.db").model.config.widths == [4, 8]
+    chain = by_kind[("distill_dynamic", None)].data.metrics
+    assert chain["chain/1_distill/size/params"] < base["size/params"]
+    assert chain["delta/accuracy"] > -0.5 and "baseline/test/accuracy" in chain

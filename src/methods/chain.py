@@ -1,0 +1,74 @@
+"""Chains: a method whose ``steps`` list names other methods, applied in order.
+
+``+method=prune_dynamic`` is structured pruning followed by dynamic int8: each step starts from the
+previous step's result, and only the last model is what the run measures. Intermediate models are
+handed to ``context.report_step`` so their metrics are recorded too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from torch import nn
+
+from src.errors import ConfigError
+from src.methods.base import (
+    BASELINE,
+    CHAIN,
+    Method,
+    MethodConfig,
+    MethodContext,
+    handler,
+    method_config,
+    register_method,
+)
+
+
+@dataclass
+class ChainConfig(MethodConfig):
+    """Attributes:
+    steps: Method configs (dicts with a ``name`` and that method's keys), applied in order.
+    """
+
+    steps: list = field(default_factory=list)
+    handler: ClassVar[str | None] = CHAIN
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise ConfigError(f"method {self.name!r} needs a non-empty steps list of methods")
+        self.steps = [_step_config(self.name, i, step) for i, step in enumerate(self.steps)]
+
+
+def _step_config(chain: str, index: int, step) -> MethodConfig:
+    if isinstance(step, MethodConfig):
+        return step
+    if not isinstance(step, dict) or step.get("name", BASELINE) == BASELINE:
+        raise ConfigError(
+            f"method {chain!r} step {index} must be a mapping with the name of a method, "
+            f"e.g. {{name: dynamic}}; got {step!r}"
+        )
+    return method_config({k: v for k, v in step.items() if k != "baseline_run_id"})
+
+
+def step_label(index: int, step: MethodConfig) -> str:
+    """``1_prune``: a step's name in the chain's intermediate metrics."""
+    return f"{index + 1}_{step.name}"
+
+
+@register_method(CHAIN)
+class Chain(Method):
+    config_class = ChainConfig
+
+    def apply(self, model: nn.Module, config: ChainConfig, context: MethodContext) -> nn.Module:
+        last = len(config.steps) - 1
+        for index, step in enumerate(config.steps):
+            model = handler(step).apply(model, step, context)
+            if index < last and context.report_step is not None:
+                context.report_step(step_label(index, step), model)
+        return model
+
+    def rebuild(self, model: nn.Module, config: ChainConfig) -> nn.Module:
+        for step in config.steps:
+            model = handler(step).rebuild(model, step)
+        return model
