@@ -37,10 +37,11 @@ def run_name(cfg: DictConfig, method: str) -> str:
 def baseline_key(cfg: DictConfig) -> str:
     """Hash of everything that defines the fp32 baseline (model, data, fold, optimiser, epochs,
     seed), and nothing about how it is run or which method follows."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     defining = {}
-    for group in _BASELINE_GROUPS:
-        value = resolved.get(group)
+    for group in _BASELINE_GROUPS:  # resolved one by one: run-time paths stay unresolved
+        value = cfg.get(group)
+        if isinstance(value, DictConfig):
+            value = OmegaConf.to_container(value, resolve=True)
         if isinstance(value, dict):
             skip = _RUNTIME_KEYS.get(group, set())
             value = {k: v for k, v in value.items() if k not in skip}
@@ -64,8 +65,9 @@ def run_tags(cfg: DictConfig, method: str) -> dict:
     }
     if cfg.data.get("tags"):
         tags.update(OmegaConf.to_container(cfg.data.tags, resolve=True))
-    if os.environ.get("MLFLOW_PARENT_RUN_ID"):
+    if os.environ.get("MLFLOW_PARENT_RUN_ID"):  # set by the sweep callback (src.tracking.sweep)
         tags["mlflow.parentRunId"] = os.environ["MLFLOW_PARENT_RUN_ID"]
+        tags["sweep_id"] = os.environ.get("SWEEP_ID", "")
     return tags
 
 

@@ -1,0 +1,34 @@
+"""A multirun is one parent MLflow run with its jobs as children."""
+
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import run_train
+
+
+def test_multirun_nests_jobs_under_one_parent_and_survives_a_failed_job(tiny_root, tmp_path):
+    proc = run_train(
+        "-m",
+        "data.fold=0,9",  # fold 9 does not exist: that job fails, the sweep goes on
+        "model=dyad_tiny",
+        f"data.root={tiny_root}",
+        "trainer.max_epochs=1",
+        "benchmark.iters=2",
+        "benchmark.rounds=1",
+        "benchmark.batch_sizes=[1,8]",
+        "evaluation.n_boot=20",
+        tmp=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    parents = [r for r in runs if "sweep_id" in r.data.tags and "method" not in r.data.tags]
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["sweep.jobs_failed"] == "1"
+    assert "data.fold=0,9" in parent.data.tags["sweep.overrides"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.info.status for r in children) == ["FAILED", "FINISHED"]
+    assert {r.data.tags["sweep_id"] for r in children} == {parent.data.tags["sweep_id"]}
+
