@@ -14,8 +14,17 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -r requirements.lock
 	touch $(STAMP)
 
+# The main job on the embedded default data: the fp32 baseline and every method as one sweep (one
+# MLflow parent run), then the leaderboard of that sweep.
+METHODS := baseline,dynamic,static,qat,fp16,bf16,prune,distill,prune_dynamic,distill_dynamic,distill_qat
+SWEEP = make-run-$(shell date +%Y-%m-%d_%H-%M-%S)
+
 run: $(STAMP)
-	$(PY) -m src.train
+	$(eval SWEEP_ID := $(SWEEP))
+	$(PY) -m src.train -m +method=$(METHODS) hydra.sweep.dir=$(CURDIR)/outputs/multiruns/$(SWEEP_ID); \
+	status=$$?; \
+	$(PY) -m src.leaderboard sweep_id=$(SWEEP_ID) out_dir=$(CURDIR)/outputs/leaderboard/$(SWEEP_ID) \
+	&& exit $$status
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q

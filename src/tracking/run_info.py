@@ -80,7 +80,7 @@ def log_config(run: TrackedRun, cfg: DictConfig, with_method: bool = True) -> No
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if not with_method:
         resolved.pop("method", None)
-    run.log_params(_flatten(resolved))
+    run.log_params(flatten(resolved))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
         path.write_text(OmegaConf.to_yaml(resolved))
@@ -90,11 +90,12 @@ def log_config(run: TrackedRun, cfg: DictConfig, with_method: bool = True) -> No
         run.log_artifact(hydra_dir, "config/.hydra")
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """``{a: {b: 1}}`` -> ``{"a.b": 1}``: the param names a run logs."""
     flat = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat

@@ -1,0 +1,144 @@
+"""Provenance written beside every table: code version, exact command, selection, and how the
+numbers were measured (read back from the runs' own tags)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from src.board.aggregate import is_counted
+from src.tracking.mlflow_run import git_commit
+
+# Tags that say how latency was measured (src/measure/environment.py), in display order.
+SETUP_TAGS = (
+    "latency.threads",
+    "latency.batch_sizes",
+    "latency.warmup",
+    "latency.iters",
+    "latency.rounds",
+    "cpu_model",
+    "torch_version",
+    "quantized_engine",
+)
+
+
+@dataclass
+class BoardMeta:
+    """Everything a reader of a table needs to trust or reproduce it."""
+
+    commit: str
+    command: str
+    tracking_uri: str
+    selection: str
+    metric: str
+    higher_is_better: bool
+    generated: str
+    runs: dict[str, int] = field(default_factory=dict)
+    measurement: list[str] = field(default_factory=list)
+    parent_run_id: str | None = None
+
+    def items(self) -> list[tuple[str, str]]:
+        """``(key, value)`` pairs in display order; ``measured`` may repeat."""
+        direction = "higher is better" if self.higher_is_better else "lower is better"
+        counts = ", ".join(f"{v} {k}" for k, v in self.runs.items())
+        return [
+            ("commit", self.commit),
+            ("command", self.command),
+            ("store", self.tracking_uri),
+            ("selection", self.selection),
+            ("ranked by", f"{self.metric} ({direction})"),
+            ("runs", counts),
+            ("generated", self.generated),
+            *(("measured", line) for line in self.measurement),
+        ]
+
+    def lines(self) -> list[str]:
+        """``key: value`` lines for table headers (csv comments, terminal caption)."""
+        return [f"{key}: {value}" for key, value in self.items()]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def collect_meta(
+    runs: pd.DataFrame,
+    per_run: pd.DataFrame,
+    *,
+    tracking_uri: str,
+    selection: str | Mapping[str, object],
+    metric: str,
+    higher_is_better: bool = True,
+    parent_run_id: str | None = None,
+) -> BoardMeta:
+    """Provenance of a board built from ``runs`` (as loaded) and ``per_run`` (what it used).
+
+    Args:
+        runs: Every loaded run, any status.
+        per_run: The FINISHED runs the board aggregates (after de-duplication).
+        tracking_uri: The store read.
+        selection: The filters applied, as text or ``{key: value}`` (None values left out).
+        metric: Ranking metric.
+        higher_is_better: Its direction.
+        parent_run_id: The sweep's parent run, when one was selected.
+    """
+    return BoardMeta(
+        commit=git_commit(),
+        command=command_line(),
+        tracking_uri=tracking_uri,
+        selection=_selection_text(selection),
+        metric=metric,
+        higher_is_better=higher_is_better,
+        generated=datetime.now(UTC).isoformat(timespec="seconds"),
+        runs=run_counts(runs, per_run),
+        measurement=measurement_notes(per_run),
+        parent_run_id=parent_run_id,
+    )
+
+
+def _selection_text(selection: str | Mapping[str, object]) -> str:
+    if isinstance(selection, str):
+        return selection or "all"
+    return ", ".join(f"{k}={v}" for k, v in selection.items() if v is not None) or "all"
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command as typed: ``python -m src.leaderboard ...`` when run as a module."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv and Path(argv[0]).name == "leaderboard.py" and Path(argv[0]).parent.name == "src":
+        return shlex.join(["python", "-m", "src.leaderboard", *argv[1:]])
+    return shlex.join(argv)
+
+
+def run_counts(runs: pd.DataFrame, per_run: pd.DataFrame) -> dict[str, int]:
+    """Runs used, and the training runs left out: superseded re-runs, FAILED (and any other
+    status). Runs without a ``method`` tag (sweep parents) are not training runs."""
+    trained = runs[runs["tags.method"].notna()] if "tags.method" in runs else runs.iloc[:0]
+    status = trained["status"].value_counts()
+    counted = int(is_counted(runs).sum())
+    counts = {"used": len(per_run), "superseded (older re-runs)": counted - len(per_run)}
+    counts.update({s.lower(): int(n) for s, n in status.items() if s != "FINISHED"})
+    counts.setdefault("failed", 0)
+    return counts
+
+
+def measurement_notes(per_run: pd.DataFrame) -> list[str]:
+    """How the numbers were measured, from the runs' tags; a mixed setup is listed, not hidden."""
+    setup = []
+    for tag in SETUP_TAGS:
+        column = f"tags.{tag}"
+        values = sorted(set(per_run[column].dropna().astype(str))) if column in per_run else []
+        if values:
+            setup.append(f"{tag}={' | '.join(values)}")
+    return [
+        "mean ± sample std (ddof=1) over n runs (folds x seeds); n per row and per metric",
+        "size ratio and speedups: each run against its own fp32 baseline (tag baseline_run_id);"
+        " speedups timed side by side with it in one process (latency/speedup_*); baseline = 1",
+        "latency/ms_*: each run's own timing (absolute values depend on the machine's load)",
+        "latency setup (run tags): " + ("; ".join(setup) if setup else "not tagged"),
+    ]

@@ -1,0 +1,180 @@
+"""Writers: the board as Markdown, CSV, HTML, a JSON sidecar and the Pareto PNG, each carrying
+its provenance (commit, command, how measured); and the terminal table."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from src.board.meta import BoardMeta
+from src.board.plot import save_pareto_plot
+
+# Task metrics shown beside the ranking metric, by the runs' task (tag ``task``).
+TASK_METRICS = {
+    "anomaly": ("test/auroc", "test/recall", "test/false_alarm_rate", "test/f1"),
+    "classification": ("test/accuracy", "test/f1_macro"),
+}
+# Measurement columns: (board metric, header).
+MEASURED = (
+    ("size/mb", "size MB"),
+    ("vs_baseline/size_ratio", "size vs base"),
+    ("latency/ms_p50_bs1", "p50 ms bs1"),
+    ("vs_baseline/speedup_bs1", "speedup bs1"),
+    ("vs_baseline/speedup_bsN", "speedup bsN"),
+    ("vs_baseline/delta", "Δ {metric}"),
+    ("quant/int8_fraction", "int8 frac"),
+)
+STEM = "leaderboard"
+
+
+def display_table(board: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The board as text cells (``mean ± std``), the columns people read; all-empty ones dropped.
+
+    The full numbers (mean, std and n of every metric, run ids) are in the CSV.
+    """
+    table = pd.DataFrame({"rank": board["rank"].astype(str).replace("<NA>", "–")})
+    for name in ("data", "brand", "model", "variant", "n"):
+        table[name] = board[name].astype(str)
+    if (table["brand"] == "").all():
+        table = table.drop(columns="brand")
+    tasks = [TASK_METRICS.get(t, ()) for t in dict.fromkeys(board["task"])]
+    extra = [m for m in dict.fromkeys(m for names in tasks for m in names) if m != metric]
+    shown = [(metric, metric), *((m, m) for m in extra), *MEASURED]
+    for column, template in shown:
+        header = template.format(metric=metric)
+        if f"{column}:mean" in board and board[f"{column}:mean"].notna().any():
+            table[header] = [_cell(m, s) for m, s in _mean_std(board, column)]
+    table["pareto"] = np.where(board["pareto"].astype(bool), "✓", "")
+    return table
+
+
+def write_outputs(board: pd.DataFrame, out_dir: str | Path, meta: BoardMeta) -> dict[str, Path]:
+    """Write ``leaderboard.{md,csv,html,json}`` and ``leaderboard_pareto.png`` into ``out_dir``.
+
+    Args:
+        board: Output of :func:`src.board.aggregate.leaderboard`.
+        out_dir: Folder, created if missing.
+        meta: Provenance (:func:`src.board.meta.collect_meta`).
+
+    Returns:
+        ``{"md"|"csv"|"html"|"json"|"png": path}``.
+
+    Example:
+        >>> paths = write_outputs(board, "outputs/leaderboard/demo", meta)
+        >>> paths["md"].read_text().splitlines()[0]
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = display_table(board, meta.metric)
+    note = f"commit {meta.commit} · {meta.command}"
+    paths = {
+        "png": save_pareto_plot(
+            board, out / f"{STEM}_pareto.png", meta.metric, meta.higher_is_better, note
+        ),
+        "md": _write(out / f"{STEM}.md", to_markdown(table, meta)),
+        "csv": _write(out / f"{STEM}.csv", to_csv(board, meta)),
+        "html": _write(out / f"{STEM}.html", to_html(table, meta)),
+        "json": _write(out / f"{STEM}.json", json.dumps(meta.to_dict(), indent=2) + "\n"),
+    }
+    return paths
+
+
+def to_markdown(table: pd.DataFrame, meta: BoardMeta) -> str:
+    """A Markdown page: title, provenance list, the table, the plot."""
+    header = "| " + " | ".join(table.columns) + " |"
+    align = "|" + "|".join("---" if _is_text(c) else "---:" for c in table.columns) + "|"
+    rows = ["| " + " | ".join(_md_escape(v) for v in row) + " |" for row in table.to_numpy()]
+    provenance = [f"- {key}: {_md_value(key, value)}" for key, value in meta.items()]
+    return "\n".join(
+        [
+            f"# Leaderboard: {meta.selection}",
+            "",
+            *provenance,
+            "",
+            header,
+            align,
+            *rows,
+            "",
+            f"![Pareto front]({STEM}_pareto.png)",
+            "",
+        ]
+    )
+
+
+def to_csv(board: pd.DataFrame, meta: BoardMeta) -> str:
+    """The full board, preceded by ``# key: value`` provenance lines (read it back with
+    ``pd.read_csv(path, comment="#")``)."""
+    comments = "".join(f"# {line}\n" for line in meta.lines())
+    return comments + board.to_csv(index=False)
+
+
+def to_html(table: pd.DataFrame, meta: BoardMeta) -> str:
+    """A standalone HTML page with the provenance, the table and the plot."""
+    items = "\n".join(f"<li>{html.escape(line)}</li>" for line in meta.lines())
+    body = table.to_html(index=False, escape=True, border=0, classes="leaderboard")
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+        f"<title>Leaderboard: {html.escape(meta.selection)}</title>\n"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+        "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style>"
+        f"</head><body>\n<h1>Leaderboard: {html.escape(meta.selection)}</h1>\n"
+        f"<ul>\n{items}\n</ul>\n{body}\n"
+        f"<p><img src='{STEM}_pareto.png' alt='Pareto front'></p>\n</body></html>\n"
+    )
+
+
+def print_table(board: pd.DataFrame, meta: BoardMeta, console: Console | None = None) -> None:
+    """The display table in the terminal, with the provenance as caption."""
+    if console is None:
+        console = Console()
+        console = console if console.is_terminal else Console(width=200)  # no 80-column wrap
+    direction = "higher" if meta.higher_is_better else "lower"
+    shown = display_table(board, meta.metric)
+    constant = [c for c in ("data", "brand") if c in shown and shown[c].nunique() == 1]
+    where = ", ".join(f"{c} {shown[c].iloc[0]}" for c in constant)
+    table = Table(
+        title=f"leaderboard{': ' + where if where else ''}: {meta.metric} ({direction} is better)",
+        caption_justify="left",
+    )
+    shown = shown.drop(columns=constant)
+    for column in shown.columns:
+        table.add_column(column, justify="left" if _is_text(column) else "right")
+    for row in shown.to_numpy():
+        table.add_row(*(str(v) for v in row))
+    table.caption = "\n".join(meta.lines())
+    console.print(table)
+
+
+def _mean_std(board: pd.DataFrame, column: str):
+    std = board.get(f"{column}:std", pd.Series(np.nan, index=board.index))
+    return zip(board[f"{column}:mean"], std, strict=True)
+
+
+def _cell(mean: float, std: float) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.3g}" if pd.isna(std) else f"{mean:.3g} ± {std:.2g}"
+
+
+def _is_text(column: str) -> bool:
+    return column in ("data", "brand", "model", "variant", "pareto")
+
+
+def _md_escape(value: object) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def _md_value(key: str, value: str) -> str:
+    """Code-like values verbatim (underscores and stars must not turn into emphasis)."""
+    return f"`{value}`" if key in ("commit", "command", "store") else _md_escape(value)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

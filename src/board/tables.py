@@ -1,0 +1,158 @@
+"""Published tables rebuilt from logged runs, each in the layout its readers know.
+
+Every cell is read from a run (mean ± std when the table spans folds); published numbers are
+printed beside ours, never mixed into them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+RULE = "=" * 80
+
+
+def stats(rows: pd.DataFrame, method: str, metric: str) -> tuple[float, float, int]:
+    """Mean, std (ddof=1; 0 for one value) and n of ``metric`` over ``method``'s runs."""
+    column = f"metrics.{metric}"
+    values = rows.loc[rows["tags.method"] == method, column] if column in rows else pd.Series()
+    values = values.dropna().astype(float)
+    if values.empty:
+        return float("nan"), float("nan"), 0
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0, len(values)
+
+
+def cell(mean: float, std: float, n: int, fmt: str) -> str:
+    if n == 0 or np.isnan(mean):
+        return "—"
+    return f"{mean:{fmt}}" + (f" ± {std:{fmt}}" if n > 1 else "")
+
+
+def batch_latency_metric(rows: pd.DataFrame) -> str:
+    """``latency/ms_p50_bs<N>`` with the largest N the runs measured (the per-batch time)."""
+    sizes = [int(m.group(1)) for c in rows for m in [re.search(r"ms_p50_bs(\d+)$", c)] if m]
+    return f"latency/ms_p50_bs{max(sizes)}" if sizes else "latency/ms_p50_bs1"
+
+
+def dyad_dynamic(spec, blocks: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Rows ``ours`` and ``published`` per method; columns as the spec lists them."""
+    rows = blocks[spec.blocks[0].name]
+    table = []
+    for method in spec.blocks[0].methods:
+        ours = {"Model": spec.labels[method], "Source": f"ours (n={_n(rows, method)})"}
+        published = {"Model": spec.labels[method], "Source": "published"}
+        for col in spec.columns:
+            ours[col.header] = cell(*stats(rows, method, col.metric), col.fmt)
+            value = spec.published.get(method, {}).get(col.metric)
+            published[col.header] = "—" if value is None else f"{value:{col.fmt}}"
+        table += [ours, published]
+    return pd.DataFrame(table)
+
+
+def quant_summary(spec, blocks: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The summary's columns for every block: size, task metric, batch latency, speedup."""
+    table = []
+    for block in spec.blocks:
+        rows = blocks[block.name]
+        metric = "test/auroc" if (rows["tags.task"] == "anomaly").all() else "test/accuracy"
+        latency = batch_latency_metric(rows)
+        for method in block.methods:
+            speed = (
+                (1.0, 0.0, 1)
+                if method == "baseline"
+                else stats(rows, method, "latency/speedup_bsN")
+            )
+            table.append(
+                {
+                    "Block": block.name,
+                    "Model Type": spec.labels[method],
+                    "Size (MB)": cell(*stats(rows, method, "size/mb"), ".2f"),
+                    "AUROC" if metric == "test/auroc" else "Accuracy": cell(
+                        *stats(rows, method, metric), ".4f"
+                    ),
+                    "Inference (ms)": cell(*stats(rows, method, latency), ".2f"),
+                    "Speedup": cell(*speed, ".2f") + "x",
+                    "latency metric": latency,
+                }
+            )
+    return pd.DataFrame(table)
+
+
+def quant_summary_text(spec, table: pd.DataFrame) -> str:
+    """The seed's fixed-width block, once per model family, then the published one."""
+    parts = []
+    for name, rows in table.groupby("Block", sort=False):
+        metric = "AUROC" if "AUROC" in rows and rows["AUROC"].notna().all() else "Accuracy"
+        title = f"QUANTIZATION COMPARISON SUMMARY ({name}, ours; {rows['latency metric'].iloc[0]})"
+        lines = [
+            _summary_row(
+                r["Model Type"], r["Size (MB)"], r[metric], r["Inference (ms)"], r["Speedup"]
+            )
+            for _, r in rows.iterrows()
+        ]
+        parts.append(_summary_block(title, metric, lines))
+    for name, published in (spec.get("published") or {}).items():
+        lines = [
+            _summary_row(
+                spec.labels[m],
+                f"{v['size/mb']:.2f}",
+                f"{v['metric']:.4f}",
+                f"{v['ms']:.2f}",
+                f"{v['speedup']:.2f}x",
+            )
+            for m, v in published.items()
+        ]
+        parts.append(
+            _summary_block(
+                f"QUANTIZATION COMPARISON SUMMARY ({name}, published)", "Accuracy", lines
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def _summary_block(title: str, metric: str, lines: list[str]) -> str:
+    header = f"{'Model Type':<26}{'Size (MB)':<16}{metric:<16}{'Inference (ms)':<16}Speedup"
+    return "\n".join([RULE, title, RULE, header, "-" * 80, *lines, RULE])
+
+
+def _summary_row(label, size, metric, ms, speedup) -> str:
+    return f"{label:<26}{size:<16}{metric:<16}{ms:<16}{speedup.removesuffix('x'):<10}x"
+
+
+def dyad_folds(spec, blocks: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Vehicle AUROC per method: mean ± std over folds, n, and each fold's value."""
+    rows = blocks[spec.blocks[0].name]
+    table = []
+    for method in spec.blocks[0].methods:
+        mine = rows[rows["tags.method"] == method].sort_values("tags.fold")
+        mean, std, n = stats(rows, method, "test/auroc")
+        entry = {
+            "Method": spec.labels[method],
+            "AUROC (%)": cell(100 * mean, 100 * std, n, ".1f"),
+            "n folds": n,
+        }
+        for _, run in mine.iterrows():
+            entry[f"fold {run['tags.fold']}"] = f"{run['metrics.test/auroc']:.3f}"
+        table.append(entry)
+    return pd.DataFrame(table)
+
+
+def _n(rows: pd.DataFrame, method: str) -> int:
+    return int((rows["tags.method"] == method).sum())
+
+
+LAYOUTS = {"dyad_dynamic": dyad_dynamic, "quant_summary": quant_summary, "dyad_folds": dyad_folds}
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A plain Markdown table (text left, numbers right)."""
+    numeric = [bool(re.match(r"^[-+\d.—]", str(v))) for v in table.iloc[0]] if len(table) else []
+    align = ["---:" if n else "---" for n in numeric] or ["---"] * len(table.columns)
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "|".join(align) + "|"]
+    lines += [
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+        for row in table.to_numpy()
+    ]
+    return "\n".join(lines)

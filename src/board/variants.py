@@ -1,0 +1,91 @@
+"""What makes two runs the same leaderboard row: data (and brand), model, and variant.
+
+A variant is the method with its settings (every ``method.*`` param except ``name`` and
+``baseline_run_id``). Labels stay short: a setting, or a ``model.*`` param, is named in the label
+only when it differs between the selected runs of that method (or model); the full settings are
+kept in ``settings`` and the row identity always uses all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+IDENTITY = ("data", "brand", "model", "variant", "settings", "context")
+_NOT_SETTINGS = ("params.method.name", "params.method.baseline_run_id")
+_MISSING = ("", "None", "null", "nan")
+# model.* keys that do not define the model (as in src/tracking/run_info.py's _RUNTIME_KEYS):
+# distillation's default student.
+_NOT_CONTEXT = ("params.model.student.",)
+
+
+def label_runs(runs: pd.DataFrame, split_by: Sequence[str] = ()) -> pd.DataFrame:
+    """Add the identity columns of :data:`IDENTITY` plus ``method``, ``fold`` and ``seed``.
+
+    Args:
+        runs: Output of :func:`src.board.runs.load_runs`.
+        split_by: Extra params (``trainer.max_epochs``) that separate otherwise equal rows.
+
+    Returns:
+        A copy of ``runs`` with string columns ``data``, ``brand`` (``""`` when untagged),
+        ``task``, ``model``, ``method``, ``variant``, ``settings``, ``context``, ``fold``, ``seed``.
+    """
+    out = runs.copy()
+    for name in ("data", "brand", "task", "model", "method", "fold", "seed"):
+        out[name] = _text(out, f"tags.{name}")
+    setting_columns = [c for c in out if c.startswith("params.method.") and c not in _NOT_SETTINGS]
+    out["settings"] = _joined(out, setting_columns)
+    out["variant"] = _short_labels(out, "method", setting_columns)
+    context_columns = [
+        c for c in out if c.startswith("params.model.") and not c.startswith(_NOT_CONTEXT)
+    ]
+    context_columns += [f"params.{key}" for key in split_by]
+    out["context"] = _joined(out, context_columns)
+    out["model"] = _short_labels(out, "model", context_columns)
+    return out
+
+
+def newest_per_cell(labelled: pd.DataFrame) -> pd.DataFrame:
+    """Keep the newest run of each row identity, fold and seed: a re-run replaces, never adds
+    to, the count of an earlier one."""
+    ordered = labelled.sort_values("start_time", kind="stable")
+    return ordered.drop_duplicates([*IDENTITY, "fold", "seed"], keep="last").sort_index()
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[column].astype(object).where(frame[column].notna(), "").astype(str)
+
+
+def _joined(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """``key=value, ...`` of the non-missing values, keys without their ``params.<group>.``."""
+    if frame.empty:
+        return pd.Series("", index=frame.index, dtype=object)
+    parts = []
+    for _, row in frame[sorted(columns)].iterrows():
+        items = [(c, row[c]) for c in sorted(columns)]
+        parts.append(", ".join(f"{_key(c)}={v}" for c, v in items if str(v) not in _MISSING))
+    return pd.Series(parts, index=frame.index, dtype=object)
+
+
+def _short_labels(frame: pd.DataFrame, name: str, columns: list[str]) -> pd.Series:
+    """``name`` plus the ``columns`` whose values differ among the runs of that name."""
+    labels = frame[name].copy()
+    for value, group in frame.groupby(name, sort=False):
+        differing = [c for c in columns if _text(group, c).nunique() > 1]
+        if differing:
+            detail = _joined(group, differing)
+            labels[group.index] = [f"{value}({d})" if d else str(value) for d in detail]
+    return labels
+
+
+def _key(column: str) -> str:
+    """``params.method.observer`` -> ``observer``; ``params.trainer.max_epochs`` keeps the
+    group for a ``split_by`` key outside ``method``/``model``."""
+    name = column.removeprefix("params.")
+    for group in ("method.", "model."):
+        if name.startswith(group):
+            return name.removeprefix(group)
+    return name

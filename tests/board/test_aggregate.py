@@ -1,0 +1,140 @@
+"""Rows, numbers and ratios of the board: ``python -m pytest tests/board/test_aggregate.py``."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.board.aggregate import leaderboard, prepare_runs
+from src.board.runs import load_runs
+from src.errors import UserError
+from tests.board.fakes import BATTERY, DIGITS
+
+
+@pytest.fixture(scope="module")
+def battery(demo) -> pd.DataFrame:
+    store, _ = demo
+    return leaderboard(load_runs(store.uri, filters={"data": "battery"})).set_index("variant")
+
+
+def test_numbers_are_the_logged_metrics_mean_std_n(battery):
+    for method, values in BATTERY.items():
+        variant = "dynamic" if method == "dynamic" else method
+        row = battery.loc[variant]
+        assert row["n"] == 3 and row["folds"] == "0,1,2" and row["seeds"] == "0"
+        for metric, logged in values.items():
+            assert row[f"{metric}:mean"] == pytest.approx(np.mean(logged)), (method, metric)
+            assert row[f"{metric}:std"] == pytest.approx(np.std(logged, ddof=1)), (method, metric)
+            assert row[f"{metric}:n"] == 3
+
+
+def test_ratios_against_each_runs_own_baseline(battery):
+    base = battery.loc["baseline"]
+    for name, at_baseline in (("size_ratio", 1), ("speedup_bs1", 1), ("delta", 0)):
+        assert base[f"vs_baseline/{name}:mean"] == at_baseline
+    dynamic = battery.loc["dynamic"]
+    assert dynamic["vs_baseline/size_ratio:mean"] == pytest.approx(0.3)  # logged size/ratio
+    assert dynamic["vs_baseline/speedup_bs1:mean"] == pytest.approx(2.1)  # logged, side by side
+    assert dynamic["vs_baseline/speedup_bsN:mean"] == pytest.approx(1.6)
+    assert dynamic["vs_baseline/delta:mean"] == pytest.approx(0.84 - 0.85)
+    # fp16 logged no size/ratio: size/mb over its baseline run's size/mb
+    assert battery.loc["fp16", "vs_baseline/size_ratio:mean"] == pytest.approx(0.5)
+
+
+def test_rank_by_primary_metric_and_failed_runs_left_out(battery):
+    assert list(battery.sort_values("rank").index) == ["baseline", "dynamic", "fp16", "static"]
+    assert list(battery["rank"].sort_values()) == [1, 2, 3, 4]
+    assert "qat" not in battery.index  # only FAILED runs
+    assert battery["pareto"].to_dict() == {
+        "baseline": True,
+        "dynamic": True,
+        "fp16": False,  # dynamic is better, faster and smaller
+        "static": True,
+    }
+
+
+def test_lower_is_better_reverses_the_rank(demo):
+    store, _ = demo
+    runs = load_runs(store.uri, filters={"data": "battery"})
+    board = leaderboard(runs, metric="latency/ms_p50_bs1", higher_is_better=False)
+    assert list(board["variant"]) == ["static", "dynamic", "fp16", "baseline"]
+
+
+def test_classification_ranks_by_accuracy_over_seeds(demo):
+    store, _ = demo
+    board = leaderboard(load_runs(store.uri, filters={"data": "digits"})).set_index("variant")
+    assert board.loc["baseline", "rank"] == 1 and board.loc["baseline", "seeds"] == "0,1"
+    acc = DIGITS["dynamic"]["test/accuracy"]
+    assert board.loc["dynamic", "test/accuracy:mean"] == pytest.approx(np.mean(acc))
+    assert board.loc["dynamic", "brand"] == "" and board.loc["dynamic", "folds"] == "none"
+
+
+def test_mixed_data_needs_a_metric(demo):
+    store, _ = demo
+    runs = load_runs(store.uri)
+    with pytest.raises(UserError, match=r"\(data=NAME\) or give metric=NAME"):
+        leaderboard(runs)
+    board = leaderboard(runs, metric="size/mb", higher_is_better=False)
+    assert set(board["data"]) == {"battery", "digits"}
+    assert board.groupby("data")["rank"].min().to_dict() == {"battery": 1, "digits": 1}
+    with pytest.raises(UserError, match="was not logged"):
+        leaderboard(runs, metric="test/nope")
+
+
+def test_settings_split_variants_and_label_only_what_differs(store):
+    base = store.run(metrics={"test/auroc": 0.9})
+    for observer, auroc in (("minmax", 0.7), ("histogram", 0.8)):
+        store.run(
+            method="static",
+            baseline_run_id=base,
+            settings={"observer": observer, "per_channel": True},
+            metrics={"test/auroc": auroc},
+        )
+    board = leaderboard(load_runs(store.uri)).set_index("variant")
+    assert (
+        board.loc["static(observer=histogram)", "settings"]
+        == "observer=histogram, per_channel=True"
+    )
+    assert board.loc["static(observer=minmax)", "test/auroc:mean"] == pytest.approx(0.7)
+    assert list(board["n"]) == [1, 1, 1]
+
+
+def test_newest_run_per_fold_replaces_older_ones(store):
+    store.run(fold=0, metrics={"test/auroc": 0.5})  # older re-run, superseded
+    store.run(fold=0, metrics={"test/auroc": 0.9})
+    store.run(fold=1, metrics={"test/auroc": 0.7})
+    runs = load_runs(store.uri)
+    assert leaderboard(runs)["test/auroc:mean"].item() == pytest.approx(0.8)
+    assert leaderboard(runs, dedupe=False)["n"].item() == 3
+    assert len(prepare_runs(runs)) == 2
+
+
+def test_model_settings_and_split_by_separate_rows(store):
+    for fold, (hidden, epochs) in enumerate(((64, 5), (128, 5), (128, 3))):
+        store.run(
+            fold=fold,
+            params={"model.hidden_size": hidden, "trainer.max_epochs": epochs},
+            metrics={"test/auroc": hidden / 1000 + epochs / 100},
+        )
+    runs = load_runs(store.uri)
+    assert sorted(leaderboard(runs)["model"]) == ["dyad(hidden_size=128)", "dyad(hidden_size=64)"]
+    assert set(leaderboard(runs)["n"]) == {1, 2}
+    split = leaderboard(runs, split_by=["trainer.max_epochs"])
+    assert len(split) == 3 and set(split["n"]) == {1}
+
+
+def test_no_finished_run_is_a_user_error(store):
+    store.run(status="FAILED")
+    with pytest.raises(UserError, match="no FINISHED runs"):
+        leaderboard(load_runs(store.uri))
+
+
+def test_baseline_with_or_without_method_params_is_one_row(store):
+    auroc = {"test/auroc": 0.9}
+    store.run(
+        fold=0, metrics=auroc, params={"method.name": "baseline", "method.baseline_run_id": None}
+    )
+    # distillation's student settings do not define the model
+    store.run(fold=1, metrics=auroc, params={"model.student.hidden_size": 16})
+    store.run(fold=2, metrics=auroc, params={"model.student.hidden_size": 8})
+    board = leaderboard(load_runs(store.uri))
+    assert board[["model", "variant", "n"]].values.tolist() == [["dyad", "baseline", 3]]

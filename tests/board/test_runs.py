@@ -1,0 +1,59 @@
+"""Loading runs from MLflow: ``python -m pytest tests/board/test_runs.py``."""
+
+import pytest
+
+from src.board.runs import find_parent_run, load_runs
+from src.errors import UserError
+
+
+def test_one_row_per_run_with_flattened_columns(demo):
+    store, ids = demo
+    runs = load_runs(store.uri, experiment="battery")
+    assert len(runs) == 3 * 4 + 2 + 1  # 4 methods x 3 folds, 2 FAILED qat, the sweep parent
+    row = runs.set_index("run_id").loc[ids.runs["dynamic"][1]]
+    assert row["status"] == "FINISHED" and row["experiment"] == "battery"
+    assert row["tags.method"] == "dynamic" and row["tags.fold"] == "1"
+    assert row["params.method.dtype"] == "int8"
+    assert row["metrics.test/auroc"] == pytest.approx(0.79)
+    assert sorted(runs["status"].unique()) == ["FAILED", "FINISHED"]
+
+
+def test_tag_param_and_list_filters(demo):
+    store, _ = demo
+    digits = load_runs(store.uri, filters={"data": "digits"})
+    assert set(digits["tags.data"]) == {"digits"} and len(digits) == 4
+    one = load_runs(store.uri, filters={"data": "battery", "method": "static", "fold": 2})
+    assert len(one) == 2  # the static run, plus the baseline it names
+    assert list(one["selected_by"]) == ["filter", "baseline_run_id"]
+    alone = load_runs(store.uri, filters={"method": "static"}, include_baselines=False)
+    assert set(alone["tags.method"]) == {"static"} and len(alone) == 3
+    both = load_runs(store.uri, filters={"method": ["static", "fp16"]}, include_baselines=False)
+    assert set(both["tags.method"]) == {"static", "fp16"} and len(both) == 6
+    by_param = load_runs(store.uri, filters={"params.method.observer": "histogram"})
+    assert set(by_param["tags.method"]) == {"static", "baseline"}
+    assert load_runs(store.uri, filters={"brand": 1}).empty
+    assert len(load_runs(store.uri, filters={"brand": 3, "method": "baseline"})) == 3
+
+
+def test_sweep_children_come_with_their_baselines(demo):
+    store, ids = demo
+    assert find_parent_run(store.uri, "sweep-1") == ids.sweep_parent
+    runs = load_runs(store.uri, parent_run_id=ids.sweep_parent)
+    chosen = runs[runs["selected_by"] == "filter"]
+    assert set(chosen["run_id"]) == set(ids.runs["dynamic"] + ids.runs["static"])
+    added = runs[runs["selected_by"] == "baseline_run_id"]
+    assert set(added["run_id"]) == set(ids.baselines)
+
+
+def test_unknown_sweep_and_experiment_are_user_errors(demo):
+    store, _ = demo
+    with pytest.raises(UserError, match="sweep_id=nope"):
+        find_parent_run(store.uri, "nope")
+    with pytest.raises(UserError, match="choose from"):
+        load_runs(store.uri, experiment="cifar10")
+
+
+def test_missing_store_is_an_error_and_is_not_created(tmp_path):
+    with pytest.raises(UserError, match="no MLflow store"):
+        load_runs(f"sqlite:///{tmp_path}/absent/mlflow.db")
+    assert not (tmp_path / "absent").exists()

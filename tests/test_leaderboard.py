@@ -1,0 +1,84 @@
+"""``python -m src.leaderboard`` end to end: ``python -m pytest tests/test_leaderboard.py``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+
+import src.leaderboard as entry
+from tests.board.fakes import demo_store, new_store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return demo_store(tmp_path_factory.mktemp("demo"))
+
+
+def cli(uri: str, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    cmd = [sys.executable, "-m", "src.leaderboard", *overrides]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def run_main(uri: str, *overrides: str):
+    """The Hydra entry in this process; returns (paths or None, the error if any)."""
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("leaderboard", [f"tracking_uri={uri}", *overrides])
+    entry._FAILURES.clear()
+    paths = entry.main(cfg)
+    return paths, (entry._FAILURES[-1] if entry._FAILURES else None)
+
+
+def test_empty_store_exits_2_with_one_line_and_writes_nothing(tmp_path):
+    missing = cli(f"sqlite:///{tmp_path}/none/mlflow.db", f"out_dir={tmp_path}/out")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [missing.stderr.strip()]
+    assert missing.stderr.startswith("error: no MLflow store at sqlite:///")
+    empty = new_store(tmp_path / "empty")
+    paths, error = run_main(empty.uri, f"out_dir={tmp_path}/out")
+    assert paths is None and "the store is empty" in error and "python -m src.train" in error
+    assert not (tmp_path / "out").exists() and not (tmp_path / "none").exists()
+
+
+def test_sweep_board_is_logged_to_the_parent_run(demo, tmp_path):
+    store, ids = demo
+    out = tmp_path / "out"
+    proc = cli(store.uri, "sweep_id=sweep-1", f"out_dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    assert "leaderboard: data battery, brand 3: test/auroc (higher is better)" in proc.stdout
+    assert f"logged to parent run {ids.sweep_parent}" in proc.stdout
+    md = (out / "leaderboard.md").read_text()
+    assert f"`python -m src.leaderboard sweep_id=sweep-1 out_dir={out}`" in md
+    assert "| dynamic |" in md and "| baseline |" in md and "| fp16 |" not in md  # not in sweep
+    logged = MlflowClient(store.uri).list_artifacts(ids.sweep_parent, "leaderboard")
+    assert sorted(Path(a.path).name for a in logged) == sorted(p.name for p in out.iterdir())
+
+
+def test_hydra_group_filters_select_runs(demo, tmp_path):
+    store, _ = demo
+    paths, error = run_main(store.uri, "data=digits", f"out_dir={tmp_path}/d")
+    assert error is None
+    md = paths["md"].read_text()
+    assert "ranked by: test/accuracy" in md and "battery" not in md.split("| rank |")[1]
+    paths, _ = run_main(
+        store.uri, "data=battery", "method=static", "+tags.fold=[0,1]", f"out_dir={tmp_path}/s"
+    )
+    csv = paths["csv"].read_text()
+    assert ",static," in csv and ",fp16," not in csv
+    assert "runs: 4 used" in csv  # static and its baseline, folds 0 and 1
+
+
+def test_no_match_names_the_filters(demo, tmp_path):
+    store, _ = demo
+    paths, error = run_main(store.uri, "data=battery", "brand=9", f"out_dir={tmp_path}/o")
+    assert paths is None
+    assert "match data=battery, brand=9" in error and "change the filters" in error
+    assert not (tmp_path / "o").exists()

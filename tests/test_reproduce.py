@@ -1,0 +1,121 @@
+"""Published tables from a hand-built store: ``pytest tests/test_reproduce.py``.
+
+The runs are logged with the ``baseline_key`` the table's own config composes to, exactly as
+``src.train`` would tag them, so ``run=false`` renders without training anything.
+"""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from src.board.collect import compose_key, flat_overrides, load_spec
+from src.errors import UserError
+from src.reproduce import main
+from tests.board.fakes import new_store
+from tests.conftest import ROOT
+
+LATENCY = {"latency.threads": "2", "cpu_model": "Fake CPU"}
+
+
+def _log(store, spec, block_name, metrics_of, task="anomaly", model="dyad", data="battery"):
+    block = next(b for b in spec.blocks if b.name == block_name)
+    for fold in block.folds:
+        extra = [] if fold is None else [f"data.fold={fold}"]
+        key = compose_key(flat_overrides(block.overrides) + extra)
+        base = None
+        for method in block.methods:
+            run_id = store.run(
+                method=method, fold="none" if fold is None else fold, task=task, model=model,
+                data=data, metrics=metrics_of(method, fold), baseline_run_id=base,
+                tags={"baseline_key": key, **LATENCY},
+            )  # fmt: skip
+            base = base or run_id
+
+
+def _dyad_metrics(method, fold):
+    auroc = {"baseline": 0.80, "dynamic": 0.78}.get(method, 0.7) + 0.01 * (fold or 0)
+    return {
+        "test/auroc": auroc,
+        "test/recall": 0.5,
+        "test/false_alarm_rate": 0.1,
+        "test/f1": 0.6,
+        "size/mb": 4.0 if method == "baseline" else 1.0,
+        "latency/ms_p50_bs1": 2.0,
+        "latency/ms_p50_bs128": 40.0 if method == "baseline" else 20.0,
+        "latency/speedup_bsN": 2.0,
+    }
+
+
+def test_dyad_dynamic_renders_ours_beside_published(tmp_path, capsys):
+    store = new_store(tmp_path / "s")
+    spec, _ = load_spec("dyad_dynamic", [])
+    _log(store, spec, "dyad", _dyad_metrics)
+    main(["table=dyad_dynamic", "run=false", f"tracking_uri={store.uri}", f"out={tmp_path}/o"])
+    table = pd.read_csv(tmp_path / "o" / "dyad_dynamic.csv", comment="#")
+    ours = table[table.Source.str.startswith("ours")].set_index("Model")
+    assert ours.loc["Dynamic int8", "AUC"] == 0.78 and ours.loc["FP32", "Model size (MB)"] == 4.0
+    published = table[table.Source == "published"].set_index("Model")
+    assert published.loc["Dynamic int8", "Model size (MB)"] == 12.94
+    text = capsys.readouterr().out
+    assert "commit:" in text and "command: python -m src.reproduce table=dyad_dynamic" in text
+    runs = pd.read_csv(tmp_path / "o" / "dyad_dynamic_runs.csv")
+    assert len(runs) == 2 and set(runs["status"]) == {"FINISHED"}
+
+
+def test_quant_summary_prints_the_seed_layout_per_family(tmp_path, capsys):
+    store = new_store(tmp_path / "s")
+    spec, _ = load_spec("quant_summary", [])
+    _log(store, spec, "dyad", _dyad_metrics)
+
+    def cnn(method, fold):
+        return {"test/accuracy": 0.9, "size/mb": 18.31 if method == "baseline" else 4.6,
+                "latency/ms_p50_bs64": 30.0, "latency/speedup_bsN": 1.9}  # fmt: skip
+
+    _log(store, spec, "cnn", cnn, task="classification", model="cnn", data="digits")
+    main(["table=quant_summary", "run=false", f"tracking_uri={store.uri}", f"out={tmp_path}/o"])
+    text = capsys.readouterr().out
+    assert "QUANTIZATION COMPARISON SUMMARY (cnn, ours; latency/ms_p50_bs64)" in text
+    assert "QUANTIZATION COMPARISON SUMMARY (dyad, ours; latency/ms_p50_bs128)" in text
+    assert "Original FP32 (CPU)       18.31           0.9000          30.00           1.00" in text
+    assert "Static Quantization       4.59            0.5255" in text  # the published block
+    header = [line for line in text.splitlines() if line.startswith("Model Type")]
+    assert any("AUROC" in h for h in header) and any("Accuracy" in h for h in header)
+
+
+def test_dyad_folds_gives_mean_and_std_over_folds(tmp_path):
+    store = new_store(tmp_path / "s")
+    spec, _ = load_spec("dyad_folds", [])
+    _log(store, spec, "dyad", _dyad_metrics)
+    main(["table=dyad_folds", "run=false", f"tracking_uri={store.uri}", f"out={tmp_path}/o"])
+    table = pd.read_csv(tmp_path / "o" / "dyad_folds.csv", comment="#").set_index("Method")
+    folds = [0.80 + 0.01 * k for k in range(5)]
+    expected = f"{100 * pd.Series(folds).mean():.1f} ± {100 * pd.Series(folds).std():.1f}"
+    assert table.loc["DyAD fp32", "AUROC (%)"] == expected
+    assert table.loc["DyAD fp32", "n folds"] == 5 and table.loc["DyAD fp32", "fold 4"] == 0.84
+
+
+def test_missing_runs_and_unknown_tables_are_one_line_errors(tmp_path):
+    store = new_store(tmp_path / "s")
+    with pytest.raises(UserError, match="no FINISHED .*drop run=false"):
+        main(["table=dyad_dynamic", "run=false", f"tracking_uri={store.uri}"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.reproduce", "table=nope"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no table 'nope'")
+
+
+def test_spec_keys_are_overridable_and_the_rest_goes_to_training():
+    spec, rest = load_spec("quant_summary", ["cnn.experiment=cnn_cifar10", "data.root=/x"])
+    assert rest == ["data.root=/x"]
+    overrides = flat_overrides(OmegaConf.to_container(spec.blocks[0].overrides, resolve=True))
+    assert overrides == ["experiment=cnn_cifar10"]
+
+
+def test_every_table_spec_starts_with_its_command():
+    for path in sorted((ROOT / "experiments").glob("*.yaml")):
+        first = path.read_text().splitlines()[0]
+        assert first.startswith(f"# python -m src.reproduce table={path.stem}"), path.name
