@@ -66,3 +66,13 @@ def run_train(*overrides: str, tmp: Path, check: bool = True) -> subprocess.Comp
             f"train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
         )
     return proc
+
+
+def job_runs(tmp: Path):
+    """``(client, runs)`` of the jobs in a test's store: a sweep's parent run (no ``method``
+    tag) is left out."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client, [r for r in client.search_runs(ids) if "method" in r.data.tags]

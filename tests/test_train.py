@@ -2,19 +2,16 @@
 
 import numpy as np
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
 from src.data.battery import BatteryDataModule
 from src.data.normalizer import Normalizer
 from src.tasks.anomaly import snippet_errors
 from src.tracking.artifacts import load
-from tests.conftest import run_train
+from tests.conftest import job_runs, run_train
 
 
 def _runs(tmp):
-    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    return client, client.search_runs(experiments)
+    return job_runs(tmp)
 
 
 def test_baseline_run_is_logged_and_reloads(tiny_root, tmp_path):

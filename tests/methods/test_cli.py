@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from src.data.battery import BatteryDataModule
 from src.tasks.anomaly import snippet_errors
 from src.tracking.artifacts import load
-from tests.conftest import run_train
+from tests.conftest import job_runs, run_train
 
 FAST = [
     "benchmark.iters=2",
@@ -23,9 +23,8 @@ METHODS = ["dynamic", "static", "qat", "fp16", "bf16"]
 
 
 def _runs(tmp):
-    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
-    ids = [e.experiment_id for e in client.search_experiments()]
-    return client, {r.data.tags["method"]: r for r in client.search_runs(ids)}
+    client, runs = job_runs(tmp)
+    return client, {r.data.tags["method"]: r for r in runs}
 
 
 def _check_sweep(tmp, primary):
@@ -112,9 +111,7 @@ def test_bad_method_values_are_rejected_before_training(tmp_path):
 
 
 def _by_method(tmp):
-    client, _ = _runs(tmp)
-    ids = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(ids)
+    client, runs = job_runs(tmp)
     assert {r.info.status for r in runs} == {"FINISHED"}
     return client, runs
 

@@ -31,4 +31,3 @@ def test_multirun_nests_jobs_under_one_parent_and_survives_a_failed_job(tiny_roo
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.info.status for r in children) == ["FAILED", "FINISHED"]
     assert {r.data.tags["sweep_id"] for r in children} == {parent.data.tags["sweep_id"]}
-
