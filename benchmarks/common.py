@@ -27,7 +27,7 @@ def print_table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]
         table.add_column(name)
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    Console(width=160).print(table)  # wide enough when piped to a file
     print(
         f"setup: torch {torch.__version__}, threads {torch.get_num_threads()}, "
         f"{platform.processor() or platform.machine()}"

@@ -4,11 +4,13 @@ Registered in ``conf/hydra/default.yaml``. ``on_multirun_start`` opens the paren
 sweep id and the sweep's overrides) and puts its id in ``MLFLOW_PARENT_RUN_ID``, which every job's
 run tags as ``mlflow.parentRunId`` (basic launcher: the jobs run in this process). The parent ends
 FINISHED when the sweep ends, with the count of failed jobs as a tag; a failed job is a FAILED
-child and the sweep goes on.
+child and the sweep goes on. A sweep that Hydra itself aborts (e.g. an override that does not
+compose for a later job) ends its parent FAILED at exit instead of leaving it RUNNING.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ class MlflowSweep(Callback):
         )
         self.run_id = run.info.run_id
         os.environ[PARENT_ENV], os.environ[SWEEP_ENV] = self.run_id, sweep_id
+        atexit.register(self._abandon)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if self.run_id is None:
@@ -66,6 +69,15 @@ class MlflowSweep(Callback):
         self.client.set_terminated(self.run_id, "FINISHED")
         os.environ.pop(PARENT_ENV, None)
         os.environ.pop(SWEEP_ENV, None)
+        self.run_id = None
+
+    def _abandon(self) -> None:
+        """At exit without ``on_multirun_end``: Hydra aborted the sweep."""
+        if self.run_id is None:
+            return
+        self.client.set_tag(self.run_id, "error", "the sweep was aborted; see the console")
+        self.client.set_terminated(self.run_id, "FAILED")
+        self.run_id = None
 
 
 def _is_nan(job_return: Any) -> bool:

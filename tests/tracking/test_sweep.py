@@ -31,3 +31,12 @@ def test_multirun_nests_jobs_under_one_parent_and_survives_a_failed_job(tiny_roo
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.info.status for r in children) == ["FAILED", "FINISHED"]
     assert {r.data.tags["sweep_id"] for r in children} == {parent.data.tags["sweep_id"]}
+
+
+def test_an_aborted_sweep_leaves_no_run_running(tmp_path):
+    proc = run_train("-m", "model=dyad_tiny", "model.hidden_sz=1,2", tmp=tmp_path, check=False)
+    assert proc.returncode != 0 and "hidden_sz" in proc.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    assert [r.info.status for r in runs] == ["FAILED"]  # the parent; no job started
+    assert "aborted" in runs[0].data.tags["error"]
