@@ -41,7 +41,12 @@ def synthetic_root(preset: str, folder: str | Path, brand: int, seed: int) -> Pa
         log.info(
             "no data.root given: generating the %r preset (brand %d) in %s", preset, brand, root
         )
-        generate(preset, root, brand=brand, seed=seed)
+        try:
+            generate(preset, root, brand=brand, seed=seed)
+        except ValueError as err:  # preset/brand mismatch: say which keys to change
+            raise ConfigError(
+                f"cannot generate data.synthetic.preset={preset!r} for data.brand={brand}: {err}"
+            ) from err
     return root
 
 
@@ -72,9 +77,14 @@ def battery(data) -> pl.LightningDataModule:
 def _image_module(data, load) -> pl.LightningDataModule:
     from src.data.images import ImageDataModule
 
-    return ImageDataModule(load, batch_size=data.batch_size, eval_batch_size=data.eval_batch_size,
-                           crop_padding=data.crop_padding, hflip=data.hflip,
-                           num_workers=data.num_workers)
+    return ImageDataModule(
+        load,
+        batch_size=data.batch_size,
+        eval_batch_size=data.eval_batch_size,
+        crop_padding=data.crop_padding,
+        hflip=data.hflip,
+        num_workers=data.num_workers,
+    )
 
 
 @register_data("digits")
@@ -83,8 +93,14 @@ def digits(data) -> pl.LightningDataModule:
 
     from src.data.image_sources import load_digits_splits
 
-    load = partial(load_digits_splits, data.image_size, data.test_fraction, data.val_fraction,
-                   data.split_seed, data.train_subset)
+    load = partial(
+        load_digits_splits,
+        data.image_size,
+        data.test_fraction,
+        data.val_fraction,
+        data.split_seed,
+        data.train_subset,
+    )
     return _image_module(data, load)
 
 
@@ -94,6 +110,7 @@ def cifar10(data) -> pl.LightningDataModule:
 
     from src.data.image_sources import load_cifar10_splits
 
-    load = partial(load_cifar10_splits, data.root, data.val_fraction, data.split_seed,
-                   data.train_subset)
+    load = partial(
+        load_cifar10_splits, data.root, data.val_fraction, data.split_seed, data.train_subset
+    )
     return _image_module(data, load)
