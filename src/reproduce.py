@@ -22,12 +22,12 @@ os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from src.board.collect import ROOT, collect_block, load_spec  # noqa: E402
+from src.board.meta import latency_setup  # noqa: E402
 from src.board.tables import LAYOUTS, markdown, quant_summary_text  # noqa: E402
 from src.errors import UserError  # noqa: E402
 from src.tracking.mlflow_run import default_tracking_uri, git_commit  # noqa: E402
 
 OPTIONS = {"table": None, "run": "true", "tracking_uri": None, "out": None}
-SETUP_TAGS = ("latency.threads", "latency.batch_sizes", "cpu_model", "torch_version")
 
 
 def main(argv: list[str]) -> None:
@@ -71,17 +71,12 @@ def render(spec, table: pd.DataFrame) -> str:
 
 def provenance_lines(argv: list[str], uri: str, blocks: dict[str, pd.DataFrame]) -> list[str]:
     runs = pd.concat(blocks.values(), ignore_index=True)
-    setup = []
-    for tag in SETUP_TAGS:
-        column = f"tags.{tag}"
-        values = sorted(set(runs[column].dropna().astype(str))) if column in runs else []
-        setup.append(f"{tag}={' | '.join(values) or 'not tagged'}")
     return [
         f"commit: {git_commit()}",
         f"command: python -m src.reproduce {shlex.join(argv)}",
         f"store: {uri} ({len(runs)} runs; ids in the _runs.csv)",
         "measured: every cell from a logged run; ± is the sample std over folds; latency setup "
-        + "; ".join(setup),
+        + latency_setup(runs),
     ]
 
 

@@ -127,18 +127,24 @@ def run_counts(runs: pd.DataFrame, per_run: pd.DataFrame) -> dict[str, int]:
     return counts
 
 
-def measurement_notes(per_run: pd.DataFrame) -> list[str]:
-    """How the numbers were measured, from the runs' tags; a mixed setup is listed, not hidden."""
+def latency_setup(runs: pd.DataFrame) -> str:
+    """``tag=value`` of every latency-setup tag the runs carry; a mixed setup is listed, not
+    hidden (``1,128 | 1,64``)."""
     setup = []
     for tag in SETUP_TAGS:
         column = f"tags.{tag}"
-        values = sorted(set(per_run[column].dropna().astype(str))) if column in per_run else []
+        values = sorted(set(runs[column].dropna().astype(str))) if column in runs else []
         if values:
             setup.append(f"{tag}={' | '.join(values)}")
+    return "; ".join(setup) if setup else "not tagged"
+
+
+def measurement_notes(per_run: pd.DataFrame) -> list[str]:
+    """How the numbers were measured, from the runs' tags."""
     return [
         "mean ± sample std (ddof=1) over n runs (folds x seeds); n per row and per metric",
         "size ratio and speedups: each run against its own fp32 baseline (tag baseline_run_id);"
         " speedups timed side by side with it in one process (latency/speedup_*); baseline = 1",
         "latency/ms_*: each run's own timing (absolute values depend on the machine's load)",
-        "latency setup (run tags): " + ("; ".join(setup) if setup else "not tagged"),
+        "latency setup (run tags): " + latency_setup(per_run),
     ]

@@ -85,11 +85,20 @@ def write_outputs(board: pd.DataFrame, out_dir: str | Path, meta: BoardMeta) -> 
     return paths
 
 
+def markdown_table(table: pd.DataFrame, text_columns) -> str:
+    """A Markdown table: ``text_columns`` left-aligned, the others right; ``|`` escaped, NaN
+    empty."""
+    header = "| " + " | ".join(_md_escape(c) for c in table.columns) + " |"
+    align = "|" + "|".join("---" if c in text_columns else "---:" for c in table.columns) + "|"
+    rows = [
+        "| " + " | ".join("" if pd.isna(v) else _md_escape(v) for v in row) + " |"
+        for row in table.to_numpy()
+    ]
+    return "\n".join([header, align, *rows])
+
+
 def to_markdown(table: pd.DataFrame, meta: BoardMeta) -> str:
     """A Markdown page: title, provenance list, the table, the plot."""
-    header = "| " + " | ".join(table.columns) + " |"
-    align = "|" + "|".join("---" if _is_text(c) else "---:" for c in table.columns) + "|"
-    rows = ["| " + " | ".join(_md_escape(v) for v in row) + " |" for row in table.to_numpy()]
     provenance = [f"- {key}: {_md_value(key, value)}" for key, value in meta.items()]
     return "\n".join(
         [
@@ -97,9 +106,7 @@ def to_markdown(table: pd.DataFrame, meta: BoardMeta) -> str:
             "",
             *provenance,
             "",
-            header,
-            align,
-            *rows,
+            markdown_table(table, [c for c in table.columns if _is_text(c)]),
             "",
             f"![Pareto front]({STEM}_pareto.png)",
             "",

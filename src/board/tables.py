@@ -11,6 +11,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from src.board.render import markdown_table
+
 RULE = "=" * 80
 
 
@@ -147,12 +149,7 @@ LAYOUTS = {"dyad_dynamic": dyad_dynamic, "quant_summary": quant_summary, "dyad_f
 
 
 def markdown(table: pd.DataFrame) -> str:
-    """A plain Markdown table (text left, numbers right)."""
-    numeric = [bool(re.match(r"^[-+\d.—]", str(v))) for v in table.iloc[0]] if len(table) else []
-    align = ["---:" if n else "---" for n in numeric] or ["---"] * len(table.columns)
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "|".join(align) + "|"]
-    lines += [
-        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
-        for row in table.to_numpy()
-    ]
-    return "\n".join(lines)
+    """The table in Markdown: columns whose first cell is not a number are text (left)."""
+    first = table.iloc[0] if len(table) else pd.Series(dtype=object)
+    text = [c for c in table.columns if not re.match(r"^[-+\d.—]", str(first.get(c, "")))]
+    return markdown_table(table, text)

@@ -85,7 +85,7 @@ def prune_unstructured(model: nn.Module, previous: float, target: float, scope: 
 def make_permanent(model: nn.Module) -> nn.Module:
     """Fold the masks into the weights and drop the pruning hooks."""
     for module, name in prunable(model):
-        if prune.is_pruned(module) and hasattr(module, f"{name}_mask"):
+        if hasattr(module, f"{name}_mask"):
             prune.remove(module, name)
     return model
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from src.errors import ConfigError
 from src.evaluation.vehicle import evaluate_vehicles
-from src.tasks.base import EvalResult, adamw_cosine, input_dtype
+from src.tasks.base import EvalResult, adamw_cosine, input_dtype, optim_kwargs
 
 
 @dataclass(frozen=True)
@@ -133,10 +133,7 @@ def build_module(model: nn.Module, cfg, extra_loss: nn.Module | None = None) -> 
     return AnomalyModule(
         model,
         DyadLoss(**cfg.model.loss),
-        lr=cfg.optim.lr,
-        weight_decay=cfg.optim.weight_decay,
-        cosine_factor=cfg.optim.cosine_factor,
-        max_epochs=cfg.trainer.max_epochs,
+        **optim_kwargs(cfg),
         extra_loss=extra_loss,
     )
 

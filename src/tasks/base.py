@@ -25,6 +25,16 @@ def adamw_cosine(parameters, lr: float, weight_decay: float, cosine_factor: floa
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
 
+def optim_kwargs(cfg) -> dict:
+    """The optimiser and schedule settings every task module takes from the composed config."""
+    return {
+        "lr": cfg.optim.lr,
+        "weight_decay": cfg.optim.weight_decay,
+        "cosine_factor": cfg.optim.cosine_factor,
+        "max_epochs": cfg.trainer.max_epochs,
+    }
+
+
 def input_dtype(model) -> torch.dtype:
     """The float dtype a model computes in: its first floating parameter's (fp32 for int8
     models, whose packed weights are not parameters)."""

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
-from src.tasks.base import EvalResult, adamw_cosine, input_dtype
+from src.tasks.base import EvalResult, adamw_cosine, input_dtype, optim_kwargs
 
 
 class ClassificationModule(pl.LightningModule):
@@ -86,10 +86,7 @@ def build_module(model: nn.Module, cfg, extra_loss: nn.Module | None = None):
     """The LightningModule for ``model`` from the composed config (plus an optional extra loss)."""
     return ClassificationModule(
         model,
-        lr=cfg.optim.lr,
-        weight_decay=cfg.optim.weight_decay,
-        cosine_factor=cfg.optim.cosine_factor,
-        max_epochs=cfg.trainer.max_epochs,
+        **optim_kwargs(cfg),
         extra_loss=extra_loss,
     )
 
