@@ -31,9 +31,9 @@ from benchmarks.common import ROOT, ensure_data, print_table
 from src.data.battery import BatteryDataModule
 from src.data.sources import DATAMODULES
 from src.measure.latency import LatencySpec, compare_latency, speedups
+from src.measure.precision import coverage_report
 from src.measure.report import CastInputs, size_of
 from src.methods import MethodContext, apply_method, method_config
-from src.methods.coverage import coverage_report
 from src.models import create_model
 
 METHODS = [

@@ -29,9 +29,10 @@ from rich.table import Table  # noqa: E402
 
 from src.data.sources import build_datamodule  # noqa: E402
 from src.errors import UserError  # noqa: E402
+from src.measure.latency import LatencySpec  # noqa: E402
+from src.measure.precision import coverage_report  # noqa: E402
 from src.measure.report import measure, size_of  # noqa: E402
 from src.methods import BASELINE, MethodConfig, MethodContext, apply_method, method_config  # noqa: E402
-from src.methods.coverage import coverage_report  # noqa: E402
 from src.models import create_model  # noqa: E402
 from src.tasks import get_task  # noqa: E402
 from src.tasks.base import EvalResult  # noqa: E402
@@ -204,7 +205,9 @@ def evaluate(cfg: DictConfig, task, model, data) -> EvalResult:
 
 def measure_into(run: TrackedRun, cfg, data, model, baseline=None) -> dict[str, float]:
     """Size and latency (side by side with the baseline when there is one); setup as tags."""
-    metrics, tags = measure(cfg, data, model, baseline)
+    values = OmegaConf.to_container(cfg.benchmark, resolve=True)
+    spec = LatencySpec(**{**values, "batch_sizes": tuple(values["batch_sizes"])})
+    metrics, tags = measure(model, data.example_inputs, spec, baseline)
     run.set_tags(tags)
     return metrics
 

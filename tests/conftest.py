@@ -27,6 +27,18 @@ def _isolated_mlflow(tmp_path_factory):
         os.environ["MLFLOW_TRACKING_URI"] = old
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_switches():
+    """A Trainer(deterministic=True) flips a process-wide switch that int8 kernels refuse
+    (quantized_resize_cpu_); no test may leak it (or a thread count) into the next."""
+    import torch
+
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     """The ``tiny`` preset (brand 3 layout), generated once per session. Treat as read-only."""

@@ -7,16 +7,17 @@ A compressed variant is timed interleaved with its own fp32 baseline in the same
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
 from src.measure.environment import measurement_tags
 from src.measure.latency import LatencySpec, compare_latency, speedups
 from src.measure.size import size_metrics, sparse_bytes
-from src.methods.ao_adapter import portable_state_dict
-from src.tasks.base import input_dtype
+from src.models.util import input_dtype
+from src.quant.state import portable_state_dict
 
 
 class CastInputs(nn.Module):
@@ -46,19 +47,25 @@ def size_of(model: nn.Module, baseline: nn.Module | None = None) -> dict[str, fl
     return metrics
 
 
-def latency_spec(cfg) -> LatencySpec:
-    values = OmegaConf.to_container(cfg.benchmark, resolve=True)
-    return LatencySpec(**{**values, "batch_sizes": tuple(values["batch_sizes"])})
-
-
-def measure(cfg, data, model: nn.Module, baseline: nn.Module | None = None):
+def measure(
+    model: nn.Module,
+    example_inputs: Callable[[int], Any],
+    spec: LatencySpec,
+    baseline: nn.Module | None = None,
+) -> tuple[dict[str, float], dict[str, str]]:
     """Size and latency metrics of ``model`` (and speedups against ``baseline``), plus the tags
-    that say how latency was measured."""
-    spec = latency_spec(cfg)
+    that say how latency was measured.
+
+    Args:
+        model: The variant to measure.
+        example_inputs: ``example_inputs(batch_size)`` returns one fp32 input batch.
+        spec: How to time (batch sizes, warm-up, iterations, rounds, threads).
+        baseline: Its fp32 baseline, timed interleaved with it for ``latency/speedup_*``.
+    """
     models = {"model": CastInputs(model)}
     if baseline is not None:
         models["baseline"] = CastInputs(baseline)
-    timings = compare_latency(models, data.example_inputs, spec)
+    timings = compare_latency(models, example_inputs, spec)
     metrics = {**size_of(model, baseline), **timings["model"]}
     if baseline is not None:
         metrics.update(speedups(timings["baseline"], timings["model"]))

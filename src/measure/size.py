@@ -14,13 +14,9 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
-from torch.ao.quantization import FakeQuantizeBase, ObserverBase
 from torch.nn.utils import parametrize
 
-# Learnable fake-quant modules hold scale/zero_point as nn.Parameters; those are quantization
-# metadata, not model weights. ParametrizationList holds the *original* tensor; the effective
-# (e.g. masked) tensor is read from the owning module instead.
-_NOT_WEIGHTS = (FakeQuantizeBase, ObserverBase, parametrize.ParametrizationList)
+from src.quant.introspect import is_metadata, packed_tensors
 
 
 def state_dict_bytes(model: nn.Module) -> bytes:
@@ -130,9 +126,12 @@ def _weight_tensors(model: nn.Module) -> Iterator[torch.Tensor]:
     """Yield every weight/bias tensor once: unpacked quantized ones and ordinary parameters."""
     seen: set[int] = set()  # tied parameters (same object in two modules) count once
     for module in model.modules():
-        if isinstance(module, _NOT_WEIGHTS):
+        # Learnable fake-quant modules hold scale/zero_point as nn.Parameters (metadata, not
+        # weights); ParametrizationList holds the *original* tensor, while the effective (e.g.
+        # masked) one is read from the owning module below.
+        if is_metadata(module) or isinstance(module, parametrize.ParametrizationList):
             continue
-        yield from _packed_tensors(module)
+        yield from packed_tensors(module)
         for name, param in module.named_parameters(recurse=False):
             if id(param) not in seen:
                 seen.add(id(param))
@@ -147,51 +146,3 @@ def _effective(module: nn.Module, name: str, param: torch.Tensor) -> torch.Tenso
     if base != name and hasattr(module, f"{base}_mask"):
         return getattr(module, base)
     return param
-
-
-def _packed_tensors(module: nn.Module) -> Iterator[torch.Tensor]:
-    """Unpack the weights a quantized module hides from ``.parameters()``."""
-    if hasattr(module, "_all_weight_values"):  # dynamic GRU/LSTM/RNN
-        for packed in _rnn_packed_linears(module):
-            yield from _unpack_linear(packed)
-    elif hasattr(module, "_packed_weight_ih"):  # dynamic GRUCell/LSTMCell/RNNCell
-        for packed in (module._packed_weight_ih, module._packed_weight_hh):
-            yield from _unpack_linear(packed)
-    elif _is_method(module, "weight"):  # quantized Linear/Conv*/ConvReLU*/Embedding
-        yield module.weight()
-        if _is_method(module, "bias") and (bias := module.bias()) is not None:
-            yield bias
-
-
-def _rnn_packed_linears(module: nn.Module) -> list[torch.ScriptObject]:
-    """The LinearPackedParams (w_ih, w_hh per layer and direction) of a dynamic quantized RNN.
-
-    Each entry's ``param`` is a ``CellParamsBase`` whose ``__getstate__()`` is
-    ``((kind, tensors, doubles, longs, packed_linears), type_name)``. The qint8 kind also lists the
-    biases in ``tensors``, but those are the same objects the packed linears carry, so only the
-    packed linears are read to avoid counting biases twice.
-    """
-    packed = [
-        item
-        for entry in module._all_weight_values
-        for part in entry.param.__getstate__()[0][1:]
-        for item in part
-        if isinstance(item, torch.ScriptObject)
-    ]
-    if not packed:  # a torch upgrade changed the layout: fail loudly instead of counting zero
-        raise RuntimeError(f"cannot find packed weights in {type(module).__name__}")
-    return packed
-
-
-def _unpack_linear(packed: torch.ScriptObject) -> Iterator[torch.Tensor]:
-    """Weight and (optional) bias of a LinearPackedParamsBase, qint8 or fp16 alike."""
-    weight, bias = torch.ops.quantized.linear_unpack(packed)
-    yield weight
-    if bias is not None:
-        yield bias
-
-
-def _is_method(module: nn.Module, name: str) -> bool:
-    """True when ``module.<name>`` is an accessor (quantized modules) rather than a tensor."""
-    value = getattr(module, name, None)
-    return callable(value) and not isinstance(value, torch.Tensor)

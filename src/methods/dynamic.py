@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from src.errors import ConfigError
-from src.methods import ao_adapter
 from src.methods.base import Method, MethodConfig, register_method
+from src.quant import backend
 
 DTYPES = ("int8", "fp16")
 
@@ -33,4 +33,4 @@ class Dynamic(Method):
     config_class = DynamicConfig
 
     def rebuild(self, model: nn.Module, config: DynamicConfig) -> nn.Module:
-        return ao_adapter.quantize_dynamic(model.eval(), {nn.GRU, nn.Linear}, config.dtype)
+        return backend.quantize_dynamic(model.eval(), {nn.GRU, nn.Linear}, config.dtype)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from torch import nn
 
 from src.errors import ConfigError
-from src.methods import ao_adapter
 from src.methods.base import Method, MethodConfig, MethodContext, register_method
 from src.methods.static import prepare
+from src.quant import backend
 
 
 @dataclass
@@ -45,14 +45,14 @@ class QAT(Method):
 
     def apply(self, model: nn.Module, config: QATConfig, context: MethodContext) -> nn.Module:
         prepared = prepare(
-            model, config.decompose_gru, ao_adapter.qat_qconfig(config.per_channel), qat=True
+            model, config.decompose_gru, backend.qat_qconfig(config.per_channel), qat=True
         )
         context.fine_tune(prepared, int(config.epochs), float(config.lr))
-        return ao_adapter.convert(prepared)
+        return backend.convert(prepared)
 
     def rebuild(self, model: nn.Module, config: QATConfig) -> nn.Module:
         prepared = prepare(
-            model, config.decompose_gru, ao_adapter.qat_qconfig(config.per_channel), qat=True
+            model, config.decompose_gru, backend.qat_qconfig(config.per_channel), qat=True
         )
-        with ao_adapter.quiet():
-            return ao_adapter.convert(prepared)
+        with backend.quiet():
+            return backend.convert(prepared)

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from src.errors import ConfigError
-from src.methods import ao_adapter
 from src.methods.base import Method, MethodConfig, MethodContext, register_method
+from src.quant import backend
 
 
 @dataclass
@@ -34,9 +34,9 @@ class StaticConfig(MethodConfig):
     decompose_gru: bool = True
 
     def __post_init__(self) -> None:
-        if self.observer not in ao_adapter.OBSERVERS:
+        if self.observer not in backend.OBSERVERS:
             raise ConfigError(
-                f"method.observer={self.observer!r}; choose one of {sorted(ao_adapter.OBSERVERS)}"
+                f"method.observer={self.observer!r}; choose one of {sorted(backend.OBSERVERS)}"
             )
         if int(self.calibration_batches) < 1:
             raise ConfigError(f"method.calibration_batches={self.calibration_batches} must be >= 1")
@@ -48,7 +48,7 @@ def prepare(model: nn.Module, decompose_gru: bool, config, qat: bool) -> nn.Modu
         from src.models.gru import decompose_grus
 
         decompose_grus(model)
-    return ao_adapter.prepare_static(model, ao_adapter.default_regions(model), config, qat)
+    return backend.prepare_static(model, backend.default_regions(model), config, qat)
 
 
 @torch.inference_mode()
@@ -67,12 +67,12 @@ class Static(Method):
     config_class = StaticConfig
 
     def apply(self, model: nn.Module, config: StaticConfig, context: MethodContext) -> nn.Module:
-        qconfig = ao_adapter.qconfig(config.observer, config.per_channel)
+        qconfig = backend.qconfig(config.observer, config.per_channel)
         prepared = prepare(model, config.decompose_gru, qconfig, qat=False)
         calibrate(prepared, context.data.calibration_dataloader(), config.calibration_batches)
-        return ao_adapter.convert(prepared)
+        return backend.convert(prepared)
 
     def rebuild(self, model: nn.Module, config: StaticConfig) -> nn.Module:
-        qconfig = ao_adapter.qconfig(config.observer, config.per_channel)
-        with ao_adapter.quiet():
-            return ao_adapter.convert(prepare(model, config.decompose_gru, qconfig, qat=False))
+        qconfig = backend.qconfig(config.observer, config.per_channel)
+        with backend.quiet():
+            return backend.convert(prepare(model, config.decompose_gru, qconfig, qat=False))

@@ -18,7 +18,8 @@ from torch import nn
 
 from src.errors import ConfigError
 from src.evaluation.vehicle import evaluate_vehicles
-from src.tasks.base import EvalResult, adamw_cosine, input_dtype, optim_kwargs
+from src.models.util import input_dtype
+from src.tasks.base import EvalResult, adamw_cosine, optim_kwargs
 
 
 @dataclass(frozen=True)

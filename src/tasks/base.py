@@ -33,12 +33,3 @@ def optim_kwargs(cfg) -> dict:
         "cosine_factor": cfg.optim.cosine_factor,
         "max_epochs": cfg.trainer.max_epochs,
     }
-
-
-def input_dtype(model) -> torch.dtype:
-    """The float dtype a model computes in: its first floating parameter's (fp32 for int8
-    models, whose packed weights are not parameters)."""
-    for param in model.parameters():
-        if param.is_floating_point():
-            return param.dtype
-    return torch.float32

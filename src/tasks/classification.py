@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
-from src.tasks.base import EvalResult, adamw_cosine, input_dtype, optim_kwargs
+from src.models.util import input_dtype
+from src.tasks.base import EvalResult, adamw_cosine, optim_kwargs
 
 
 class ClassificationModule(pl.LightningModule):

@@ -16,8 +16,8 @@ from mlflow.tracking import MlflowClient
 from torch import nn
 
 from src.methods import BASELINE, method_config, rebuild
-from src.methods.ao_adapter import load_portable_state_dict, portable_state_dict
 from src.models import create_model
+from src.quant.state import load_portable_state_dict, portable_state_dict
 from src.tracking.mlflow_run import TrackedRun, default_tracking_uri
 
 MODEL_ARTIFACT = "model/model.pt"

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from src.errors import ConfigError
+from src.measure.precision import coverage_report
 from src.methods import MethodContext, apply_method, method_config, rebuild
-from src.methods.ao_adapter import load_portable_state_dict, portable_state_dict
-from src.methods.coverage import coverage_report
 from src.methods.prune import PruneConfig
 from src.models import create_model
+from src.quant.state import load_portable_state_dict, portable_state_dict
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

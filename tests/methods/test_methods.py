@@ -5,11 +5,11 @@ import io
 import pytest
 import torch
 
+from src.measure.precision import coverage_report
 from src.methods import MethodContext, apply_method, method_config, rebuild
-from src.methods.ao_adapter import load_portable_state_dict, portable_state_dict
-from src.methods.coverage import coverage_report
 from src.models import create_model
-from src.tasks.base import input_dtype
+from src.models.util import input_dtype
+from src.quant.state import load_portable_state_dict, portable_state_dict
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

@@ -1,8 +1,8 @@
-"""The one place that calls the legacy ``torch.ao.quantization`` API.
+"""Preparing and converting models with the legacy eager ``torch.ao.quantization`` API.
 
 ``torch.ao.quantization`` is deprecated, but in torch 2.13 it is still the only int8 path for
-``nn.GRU`` (dynamic) and the fastest in-PyTorch static int8 path for small CNNs on x86. Keeping
-every call here means one file to port when it goes; ``tests/methods`` fail the day it does.
+``nn.GRU`` (dynamic) and the fastest in-PyTorch static int8 path for small CNNs on x86. Every call
+to it sits in :mod:`src.quant`; ``tests/quant`` and ``tests/methods`` fail the day it goes.
 """
 
 from __future__ import annotations
@@ -135,84 +135,3 @@ def convert(model: nn.Module) -> nn.Module:
     model.eval()
     with quiet():
         return ao.convert(model, inplace=True)
-
-
-def is_quantized(module: nn.Module) -> bool:
-    """True for torch.ao's packed modules: int8 weights (static or dynamic), or fp16 for
-    dynamic fp16 (their ``dtype`` says which)."""
-    return type(module).__module__.startswith(
-        ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized")
-    ) and hasattr(module, "_weight_bias")
-
-
-def portable_state_dict(model: nn.Module) -> OrderedDict:
-    """A state_dict loadable with ``weights_only=True`` that is as small as the model really is.
-
-    Dynamic GRU cells hold TorchScript objects, so they are stored unpacked under
-    ``<module>.__weight_bias__``. fp16 dynamic modules unpack to fp32 tensors (the reason their
-    plain state_dict is no smaller than fp32's); those weights are stored as fp16, which is
-    lossless because the packed weights were fp16 already.
-    """
-    state = model.state_dict()
-    out = OrderedDict()
-    packed, fp16_keys = _packed_rnns(model), _fp16_linear_keys(model)
-    for key, value in state.items():
-        if not any(key.startswith(f"{p}._all_weight_values.") for p in packed):
-            out[key] = _to_half(value) if key in fp16_keys else value
-    for prefix, module in packed.items():
-        out[f"{prefix}.__weight_bias__"] = _half_weights(module, module._weight_bias())
-    out._metadata = getattr(state, "_metadata", OrderedDict())
-    return out
-
-
-def load_portable_state_dict(model: nn.Module, state: OrderedDict) -> nn.Module:
-    """Inverse of :func:`portable_state_dict` on a model of the same (quantized) structure."""
-    metadata = getattr(state, "_metadata", None)  # read first: copying drops it
-    state = OrderedDict(state)
-    for key in _fp16_linear_keys(model) & set(state):
-        state[key] = _to_float(state[key])
-    for prefix, module in _packed_rnns(model).items():
-        saved = state.pop(f"{prefix}.__weight_bias__")
-        weights = {k: _to_float(v) for k, v in saved["weight"].items()}
-        module.set_weight_bias({**weights, **saved["bias"]})  # it returns them nested
-        # The freshly packed cells go back in, so the strict load below checks everything else.
-        state.update(module.state_dict(prefix=f"{prefix}."))
-    if metadata is not None:
-        state._metadata = metadata
-    model.load_state_dict(state, strict=True)
-    return model
-
-
-def _fp16_linear_keys(model: nn.Module) -> set[str]:
-    return {
-        f"{name}._packed_params._packed_params"
-        for name, m in model.named_modules()
-        if getattr(getattr(m, "_packed_params", None), "dtype", None) == torch.float16
-    }
-
-
-def _half_weights(module: nn.Module, weight_bias: dict) -> dict:
-    if getattr(module, "dtype", None) != torch.float16:
-        return weight_bias
-    return {**weight_bias, "weight": {k: _to_half(v) for k, v in weight_bias["weight"].items()}}
-
-
-def _to_half(value):
-    """fp32 tensors (or a (weight, bias) tuple's weight) to fp16 for storage."""
-    if isinstance(value, tuple):
-        return (_to_half(value[0]), *value[1:])
-    return value.half() if torch.is_tensor(value) and value.dtype == torch.float32 else value
-
-
-def _to_float(value):
-    if isinstance(value, tuple):
-        return (_to_float(value[0]), *value[1:])
-    return value.float() if torch.is_tensor(value) and value.dtype == torch.float16 else value
-
-
-def _packed_rnns(model: nn.Module) -> dict[str, nn.Module]:
-    return {
-        name: m
-        for name, m in model.named_modules()
-        if hasattr(m, "_all_weight_values") and hasattr(m, "set_weight_bias")
-    }

@@ -8,33 +8,17 @@ fp32 is visible at a glance.
 from __future__ import annotations
 
 import pandas as pd
-import torch
 from torch import nn
 
 from src.measure.size import count_weights
-from src.methods.ao_adapter import is_quantized
-
-
-def _precision(module: nn.Module) -> str:
-    packed = getattr(module, "_packed_params", None)
-    dtype = getattr(packed, "dtype", None) or getattr(module, "dtype", None)
-    if is_quantized(module):
-        return "fp16" if dtype == torch.float16 else "int8"
-    params = [p for p in module.parameters(recurse=False) if p.is_floating_point()]
-    return (
-        {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(params[0].dtype, "fp32")
-        if params
-        else "fp32"
-    )
+from src.quant.introspect import holds_packed_weights, precision
 
 
 def _weight_leaves(model: nn.Module):
     """Modules that own weights themselves (quantized ones keep them packed, not as params)."""
     for name, module in model.named_modules():
         if name and (
-            any(True for _ in module.parameters(recurse=False))
-            or hasattr(module, "_weight_bias")
-            or hasattr(module, "_all_weight_values")
+            any(True for _ in module.parameters(recurse=False)) or holds_packed_weights(module)
         ):
             yield name, module
 
@@ -45,7 +29,7 @@ def coverage_report(model: nn.Module) -> tuple[pd.DataFrame, float]:
     for name, module in _weight_leaves(model):
         if any(name.startswith(f"{s}.") for s in seen):
             continue  # counted inside a quantized parent (its packed params live below it)
-        if hasattr(module, "_weight_bias") or hasattr(module, "_all_weight_values"):
+        if holds_packed_weights(module):
             seen.add(name)
         total, _ = count_weights(module)
         if total:
@@ -53,7 +37,7 @@ def coverage_report(model: nn.Module) -> tuple[pd.DataFrame, float]:
                 {
                     "module": name,
                     "type": type(module).__name__,
-                    "precision": _precision(module),
+                    "precision": precision(module),
                     "weights": total,
                 }
             )

@@ -1,0 +1,8 @@
+"""Quantization internals: the only package that imports ``torch.ao``.
+
+- :mod:`src.quant.backend`: prepare / calibrate / convert with the eager ``torch.ao.quantization``
+  API (qconfigs, observers, fusion, quant stubs, dynamic quantization).
+- :mod:`src.quant.introspect`: how packed int8 / fp16 modules store their weights (is_quantized,
+  precision, packed tensors).
+- :mod:`src.quant.state`: portable state dicts for the weights-only artifact.
+"""
