@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-full lint bench install clean-cache
+.PHONY: run test test-slow test-full lint bench install clean-cache
 
 install: $(STAMP)
 
@@ -28,6 +28,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow -q
 
 test-full: $(STAMP)
 	$(PY) -m pytest -q

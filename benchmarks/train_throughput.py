@@ -18,11 +18,12 @@ import torch
 from benchmarks.common import ensure_data, print_table
 from src.data.battery import BatteryDataModule
 from src.models import create_model
+from src.tasks import OptimSpec
 from src.tasks.anomaly import AnomalyModule, DyadLoss
 
 
 def lightning_run(model, data, batches: int) -> float:
-    module = AnomalyModule(model, DyadLoss(), lr=1e-3, max_epochs=1)
+    module = AnomalyModule(model, DyadLoss(), OptimSpec(lr=1e-3, weight_decay=1e-6), max_epochs=1)
     trainer = pl.Trainer(
         max_epochs=1,
         limit_train_batches=batches,
@@ -38,7 +39,7 @@ def lightning_run(model, data, batches: int) -> float:
 
 
 def plain_run(model, data, batches: int) -> float:
-    module = AnomalyModule(model, DyadLoss(), lr=1e-3, max_epochs=1)
+    module = AnomalyModule(model, DyadLoss(), OptimSpec(lr=1e-3, weight_decay=1e-6), max_epochs=1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-6)
     model.train()
     started = time.perf_counter()

@@ -5,61 +5,117 @@ python -m src.reproduce table=quant_summary         # FP32/dynamic/static/QAT su
 python -m src.reproduce table=dyad_folds            # AUROC mean ± std over five folds, per method
 python -m src.reproduce table=dyad_folds run=false  # render from the store only, train nothing
 
-Any other ``key=value`` goes to every ``python -m src.train`` the table needs (``data.root=DIR``).
-The table, its CSV and the ids of the runs it was read from land in ``out`` (default
-``outputs/reproduce/<table>/``), each with the git commit and the exact command.
+1) the spec ``experiments/<table>.yaml`` names blocks (train overrides, methods, folds); 2) for
+each block and fold the train config is composed exactly as ``python -m src.train`` would, and its
+``baseline_key`` finds the newest FINISHED run of each method in the store; 3) missing runs are
+trained in this process (baseline first); 4) the table is printed beside the published numbers
+and written to ``out_dir`` with its CSV and the ids of the runs every cell came from. Every
+``src.train`` key given here (``data.root=DIR``) applies to every run the table needs.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-import sys
 from pathlib import Path
 
-os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
+import hydra
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-import pandas as pd  # noqa: E402
+from src.board.meta import latency_setup
+from src.board.runs import runs_to_frame
+from src.board.tables import LAYOUTS, markdown, quant_summary_text
+from src.cli import entry
+from src.cli.jobs import composed, train_methods
+from src.cli.specs import baseline_key, resolved
+from src.core.errors import UserError
+from src.core.paths import ROOT, git_commit
+from src.tracking.store import RunStore
 
-from src.board.collect import ROOT, collect_block, load_spec  # noqa: E402
-from src.board.meta import latency_setup  # noqa: E402
-from src.board.tables import LAYOUTS, markdown, quant_summary_text  # noqa: E402
-from src.errors import UserError  # noqa: E402
-from src.tracking.mlflow_run import default_tracking_uri, git_commit  # noqa: E402
-
-OPTIONS = {"table": None, "run": "true", "tracking_uri": None, "out": None}
+TABLES = ROOT / "experiments"
+OWN_KEYS = ("table", "run", "out_dir", "spec")  # the rest of the command line goes to training
 
 
-def main(argv: list[str]) -> None:
-    options, rest = parse_args(argv)
-    spec, train_overrides = load_spec(options["table"], rest)
-    uri = options["tracking_uri"] or default_tracking_uri()
-    blocks = collect_runs(spec, uri, train_overrides, options["run"] == "true")
+@entry.guard
+def job(cfg: DictConfig) -> list[Path]:
+    """Collect (or train) every block's runs, render the table, write it."""
+    spec = load_spec(str(cfg.table), OmegaConf.to_container(cfg.spec, resolve=True))
+    store = RunStore(cfg.logger.tracking_uri, create=bool(cfg.run))
+    overrides = train_overrides()
+    blocks = {
+        block.name: collect_block(store, block, overrides, bool(cfg.run), Path(cfg.out_dir))
+        for block in spec.blocks
+    }
     table = LAYOUTS[spec.layout](spec, blocks)
     text = render(spec, table)
-    provenance = provenance_lines(argv, uri, blocks)
-    paths = write_outputs(options, spec, table, text, provenance, blocks)
+    provenance = provenance_lines(entry.command_line("src.reproduce"), store.uri, blocks)
+    paths = write_outputs(Path(cfg.out_dir), str(cfg.table), spec, table, text, provenance, blocks)
     print("\n".join([spec.title, *provenance, "", text, ""]))
     print("written:", ", ".join(str(p) for p in paths))
+    return paths
 
 
-def parse_args(argv: list[str]) -> tuple[dict, list[str]]:
-    """This command's own options, and the rest (table spec keys and train overrides)."""
-    options, rest = dict(OPTIONS), []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key in options:
-            options[key] = value
-        else:
-            rest.append(arg)
-    if not options["table"]:
-        tables = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
-        raise UserError(f"name the table: python -m src.reproduce table=NAME, one of {tables}")
-    return options, rest
+@hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
+def main(cfg: DictConfig):
+    return job(cfg)
 
 
-def collect_runs(spec, uri: str, overrides: list[str], run: bool) -> dict[str, pd.DataFrame]:
-    return {block.name: collect_block(uri, block, overrides, run) for block in spec.blocks}
+def load_spec(name: str, changes: dict | None = None) -> DictConfig:
+    """The table spec ``experiments/<name>.yaml``, with ``changes`` (``+spec.KEY=VALUE``)
+    merged over its own keys."""
+    path = TABLES / f"{name}.yaml"
+    if not path.is_file():
+        tables = sorted(p.stem for p in TABLES.glob("*.yaml"))
+        raise UserError(f"no table {name!r}; choose table=one of {tables}")
+    return OmegaConf.merge(OmegaConf.load(path), changes or {})
+
+
+def train_overrides() -> list[str]:
+    """The command line's overrides meant for training (every key but this app's own)."""
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    return [o for o in overrides if o.lstrip("+~").split("=")[0].split(".")[0] not in OWN_KEYS]
+
+
+def flat_overrides(values) -> list[str]:
+    """Block overrides may nest lists (``[experiment=x, ${extra}]``): flatten, drop empties."""
+    if isinstance(values, ListConfig):
+        values = OmegaConf.to_container(values, resolve=True)
+    out = []
+    for value in values or []:
+        out += flat_overrides(value) if isinstance(value, list | tuple) else [str(value)]
+    return [v for v in out if v]
+
+
+def fold_overrides(block, extra: list[str], fold) -> list[str]:
+    """Train overrides of one block and fold: the block's, then the command line's."""
+    return flat_overrides(block.overrides) + extra + ([] if fold is None else [f"data.fold={fold}"])
+
+
+def compose_key(overrides: list[str]) -> str:
+    """``baseline_key`` of the train config these overrides compose."""
+    return baseline_key(resolved(composed(overrides, ROOT / "outputs" / "reproduce" / "runs")))
+
+
+def collect_block(store: RunStore, block, extra: list[str], train: bool, out: Path):
+    """One row per (method, fold) of ``block``: the run's tags and metrics."""
+    rows = []
+    for fold in block.folds:
+        overrides = fold_overrides(block, extra, fold)
+        key = compose_key(overrides)
+        found = store.newest_by_method(key, block.methods)
+        missing = [m for m in block.methods if m not in found]
+        if missing and train:
+            train_methods(overrides, missing, out / "runs")
+            found = store.newest_by_method(key, block.methods)
+            missing = [m for m in block.methods if m not in found]
+        if missing:
+            why = "training them failed (see their FAILED runs in MLflow)"
+            raise UserError(
+                f"no FINISHED {missing} run(s) for block {block.name!r} with overrides "
+                f"{overrides} in {store.uri}: " + (why if train else "drop run=false to train them")
+            )
+        rows.append(runs_to_frame([found[m] for m in block.methods], store))
+    return pd.concat(rows, ignore_index=True)
 
 
 def render(spec, table: pd.DataFrame) -> str:
@@ -69,22 +125,20 @@ def render(spec, table: pd.DataFrame) -> str:
     return "\n".join([markdown(table), *([""] + notes if notes else [])])
 
 
-def provenance_lines(argv: list[str], uri: str, blocks: dict[str, pd.DataFrame]) -> list[str]:
+def provenance_lines(command: str, uri: str, blocks: dict[str, pd.DataFrame]) -> list[str]:
     runs = pd.concat(blocks.values(), ignore_index=True)
     return [
         f"commit: {git_commit()}",
-        f"command: python -m src.reproduce {shlex.join(argv)}",
+        f"command: {command}",
         f"store: {uri} ({len(runs)} runs; ids in the _runs.csv)",
         "measured: every cell from a logged run; ± is the sample std over folds; latency setup "
         + latency_setup(runs),
     ]
 
 
-def write_outputs(options, spec, table, text, provenance, blocks) -> list[Path]:
+def write_outputs(out: Path, name: str, spec, table, text, provenance, blocks) -> list[Path]:
     """``<table>.md`` (provenance + table), ``<table>.csv`` and ``<table>_runs.csv``."""
-    out = Path(options["out"] or ROOT / "outputs" / "reproduce" / options["table"])
     out.mkdir(parents=True, exist_ok=True)
-    name = options["table"]
     fence = "```" if spec.layout == "quant_summary" else ""
     page = [f"# {spec.title}", "", *[f"- {p}" for p in provenance], "", fence, text, fence]
     runs = pd.concat(
@@ -99,8 +153,4 @@ def write_outputs(options, spec, table, text, provenance, blocks) -> list[Path]:
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    entry.run(main)

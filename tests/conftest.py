@@ -1,5 +1,10 @@
-"""Shared fixtures. Every test's MLflow store, data and Hydra output live under pytest's tmp dirs:
-nothing is written to the repo's ``mlruns/`` or ``data/``."""
+"""Shared fixtures and helpers. Every test's MLflow store, data and Hydra output live under
+pytest's tmp dirs: nothing is written to the repo's ``mlruns/`` or ``data/``.
+
+End-to-end tests compose the train config and run it in this process (lightning-hydra-template's
+pattern: :func:`compose_cfg` then ``src.train.train(cfg)``); :func:`run_cli` starts a subprocess
+only where the command line itself is the subject.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +44,17 @@ def _restore_torch_switches():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True)
+def _forget_hydra():
+    """Tests that compose a Hydra app set its process-wide HydraConfig; none may leak it."""
+    yield
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().cfg = None
+    GlobalHydra.instance().clear()
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     """The ``tiny`` preset (brand 3 layout), generated once per session. Treat as read-only."""
@@ -57,27 +73,63 @@ def tiny_copy(tiny_root, tmp_path) -> Path:
     return dst
 
 
-def run_train(*overrides: str, tmp: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """``python -m src.train`` in a subprocess with a private store and output dir."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
-    flags = [o for o in overrides if o.startswith("-")]  # argparse wants flags before overrides
-    cmd = [
-        sys.executable,
-        "-m",
-        "src.train",
-        *flags,
-        f"hydra.run.dir={tmp}/out",
-        f"hydra.sweep.dir={tmp}/multirun",
+# Latency settings cut to a minimum: timing is the benchmarks' job, not the tests'.
+FAST = [
+    "benchmark.iters=2",
+    "benchmark.rounds=1",
+    "benchmark.warmup=1",
+    "benchmark.batch_sizes=[1,8]",
+]
+
+
+def private(tmp: Path) -> list[str]:
+    """Overrides that keep a run's store, data and outputs in ``tmp``."""
+    return [
+        f"logger.tracking_uri=sqlite:///{tmp}/mlflow.db",
         f"paths.data_dir={tmp}/data",  # caches and generated data stay out of the repo
         "trainer.enable_progress_bar=false",
-        *(o for o in overrides if not o.startswith("-")),
     ]
+
+
+def compose_cfg(*overrides: str, tmp: Path):
+    """The train config of ``python -m src.train <overrides>``, private to ``tmp``."""
+    from src.cli.jobs import composed
+
+    return composed([*private(tmp), *overrides], tmp / "out")
+
+
+def train_runs(*overrides: str, methods=("baseline",), tmp: Path) -> dict:
+    """Run ``python -m src.train [+method=M] <overrides>`` in process for each method (baseline
+    first); the outcomes by method."""
+    from src.cli.jobs import train_methods
+
+    return train_methods([*private(tmp), *overrides], list(methods), tmp / "out")
+
+
+def run_cli(module: str, *args: str, tmp: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m <module> <args>`` in a subprocess with the private store of ``tmp``."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
+    cmd = [sys.executable, "-m", module, *args]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(
-            f"train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+            f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
         )
     return proc
+
+
+def run_train(*overrides: str, tmp: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m src.train`` in a subprocess with a private store and output dir."""
+    flags = [o for o in overrides if o.startswith("-")]  # argparse wants flags before overrides
+    args = [
+        *flags,
+        f"hydra.run.dir={tmp}/out",
+        f"hydra.sweep.dir={tmp}/multirun",
+        f"paths.data_dir={tmp}/data",
+        "trainer.enable_progress_bar=false",
+        *(o for o in overrides if not o.startswith("-")),
+    ]
+    return run_cli("src.train", *args, tmp=tmp, check=check)
 
 
 def job_runs(tmp: Path):

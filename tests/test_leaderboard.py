@@ -11,7 +11,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-import src.leaderboard as entry
+from src.cli import entry
+from src.leaderboard import job
 from tests.board.fakes import demo_store, new_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,12 +30,14 @@ def cli(uri: str, *overrides: str) -> subprocess.CompletedProcess:
 
 
 def run_main(uri: str, *overrides: str):
-    """The Hydra entry in this process; returns (paths or None, the error if any)."""
+    """The leaderboard job in this process; returns (paths or None, the error if any)."""
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("leaderboard", [f"tracking_uri={uri}", *overrides])
-    entry._FAILURES.clear()
-    paths = entry.main(cfg)
-    return paths, (entry._FAILURES[-1] if entry._FAILURES else None)
+    entry.clear()
+    paths = job(cfg)
+    error = entry.failures()[-1] if entry.failures() else None
+    entry.clear()
+    return (None if error else paths), error
 
 
 def test_empty_store_exits_2_with_one_line_and_writes_nothing(tmp_path):
@@ -53,7 +56,7 @@ def test_sweep_board_is_logged_to_the_parent_run(demo, tmp_path):
     out = tmp_path / "out"
     proc = cli(store.uri, "sweep_id=sweep-1", f"out_dir={out}")
     assert proc.returncode == 0, proc.stderr
-    assert "leaderboard: data battery, brand 3: test/auroc (higher is better)" in proc.stdout
+    assert "leaderboard: data battery (brand3): test/auroc (higher is better)" in proc.stdout
     assert f"logged to parent run {ids.sweep_parent}" in proc.stdout
     md = (out / "leaderboard.md").read_text()
     assert f"`python -m src.leaderboard sweep_id=sweep-1 out_dir={out}`" in md
@@ -78,7 +81,9 @@ def test_hydra_group_filters_select_runs(demo, tmp_path):
 
 def test_no_match_names_the_filters(demo, tmp_path):
     store, _ = demo
-    paths, error = run_main(store.uri, "data=battery", "brand=9", f"out_dir={tmp_path}/o")
+    paths, error = run_main(
+        store.uri, "data=battery", "data_variant=brand9", f"out_dir={tmp_path}/o"
+    )
     assert paths is None
-    assert "match data=battery, brand=9" in error and "change the filters" in error
+    assert "match data=battery, data_variant=brand9" in error and "change the filters" in error
     assert not (tmp_path / "o").exists()

@@ -1,32 +1,40 @@
 """The leaderboard's public API, shared by ``python -m src.leaderboard``, the notebook and
-``src.reproduce``: load runs from MLflow, aggregate them into rows, mark the Pareto front, write
-the tables.
+``src.reproduce``: load runs from the store, build the ranked board, write the tables. Read-only:
+it never trains and never reads ``conf/``.
 
 Example:
-    >>> from src.board import leaderboard, load_runs, write_outputs, collect_meta
-    >>> runs = load_runs(filters={"data": "battery"})
-    >>> board = leaderboard(runs)  # ranked by the data's primary metric
+    >>> from src.board import build_board, load_runs
+    >>> board = build_board(load_runs(filters={"data": "battery"}))  # ranked by primary_metric
+    >>> board.rows[["model", "variant", "test/auroc:mean", "pareto"]]
 """
 
-from src.board.aggregate import aggregate, leaderboard, prepare_runs, resolve_metric, with_ratios
+from src.board.aggregate import (
+    Board,
+    aggregate,
+    build_board,
+    is_counted,
+    prepare_runs,
+    resolve_metric,
+    with_ratios,
+)
 from src.board.meta import BoardMeta, collect_meta
 from src.board.pareto import pareto_front
 from src.board.plot import draw_pareto, pareto_figure
 from src.board.render import display_table, print_table, write_outputs
-from src.board.runs import find_parent_run, load_runs, open_store
+from src.board.runs import load_runs
 from src.board.variants import label_runs
 
 __all__ = [
+    "Board",
     "BoardMeta",
     "aggregate",
+    "build_board",
     "collect_meta",
     "display_table",
     "draw_pareto",
-    "find_parent_run",
+    "is_counted",
     "label_runs",
-    "leaderboard",
     "load_runs",
-    "open_store",
     "pareto_figure",
     "pareto_front",
     "prepare_runs",

@@ -4,58 +4,74 @@ folds and seeds, rank by one metric, Pareto front.
 Every number comes from a logged run: the per-run ratios are the run's own ``size/ratio`` and
 ``latency/speedup_*`` (measured side by side with its baseline in one process); only a missing
 ``size/ratio`` is derived, from the ``size/mb`` of the run named by its ``baseline_run_id``.
+What a metric means (its direction, whether it headlines) comes from the runs' own
+``primary_metric`` and ``metric_specs`` tags, written by their task.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from src.board.pareto import pareto_front
 from src.board.variants import IDENTITY, label_runs, newest_per_cell
-from src.errors import UserError
+from src.core import schema
+from src.core.errors import UserError
+from src.core.metrics import MetricSpec, measured_direction, specs_from_json
 
-BASELINE = "baseline"
-# Metric areas that reach the board; train/*, val/*, time/* stay in MLflow.
-AREAS = ("test/", "delta/", "size/", "latency/", "throughput/", "quant/", "vs_baseline/")
-LATENCY = "latency/ms_p50_bs1"
-SIZE = "size/mb"
-COMPARE = ("data", "brand")  # rows ranked and Pareto-marked within one data set (and brand)
-_CONF_DATA = Path(__file__).resolve().parents[2] / "conf" / "data"
+LATENCY = schema.LATENCY_BS1
+SIZE = schema.SIZE_MB
+COMPARE = ("data", "data_variant")  # rows ranked and Pareto-marked within one data set
 
 
-def leaderboard(
+@dataclass
+class Board:
+    """A ranked leaderboard and the per-run view behind it.
+
+    Attributes:
+        per_run: The FINISHED runs it aggregates, labelled, with ``vs_baseline/*`` ratios.
+        rows: One row per data set, model and variant (see :func:`aggregate`).
+        metric: The ranking metric.
+        higher_is_better: Its direction.
+        headline: Task metrics shown beside the ranking metric (from the runs' metric specs).
+    """
+
+    per_run: pd.DataFrame
+    rows: pd.DataFrame
+    metric: str
+    higher_is_better: bool
+    headline: list[str]
+
+
+def build_board(
     runs: pd.DataFrame,
     metric: str | None = None,
-    higher_is_better: bool = True,
+    higher_is_better: bool | None = None,
     split_by: Sequence[str] = (),
     dedupe: bool = True,
-) -> pd.DataFrame:
+) -> Board:
     """Rank the variants of the FINISHED runs in ``runs``.
 
     Args:
         runs: Output of :func:`src.board.runs.load_runs` (other statuses are dropped here).
-        metric: Ranking metric (``test/auroc``); None: the data's ``primary_metric``.
-        higher_is_better: Direction of ``metric`` (ranking and Pareto front).
+        metric: Ranking metric (``test/auroc``); None: the runs' ``primary_metric`` tag.
+        higher_is_better: Its direction; None: from the runs' metric specs.
         split_by: Extra params that separate rows (see :func:`label_runs`).
         dedupe: Keep only the newest run per variant, fold and seed.
 
-    Returns:
-        One row per data/brand/model/variant: identity columns, ``n``, ``folds``, ``seeds``,
-        ``run_ids``, ``<metric>:mean``/``:std``/``:n`` for every metric of :data:`AREAS`,
-        ``rank`` (1 = best within its data and brand) and ``pareto``.
-
     Example:
-        >>> board = leaderboard(load_runs(uri, filters={"data": "battery"}))
-        >>> board[["model", "variant", "test/auroc:mean", "pareto"]]
+        >>> board = build_board(load_runs(uri, filters={"data": "battery"}))
+        >>> board.rows[["model", "variant", "test/auroc:mean", "pareto"]]
     """
     per_run = prepare_runs(runs, metric, split_by, dedupe)
-    return aggregate(per_run, resolve_metric(per_run, metric), higher_is_better)
+    metric = resolve_metric(per_run, metric)
+    if higher_is_better is None:
+        higher_is_better = metric_direction(per_run, metric)
+    rows = aggregate(per_run, metric, higher_is_better)
+    return Board(per_run, rows, metric, higher_is_better, headline_metrics(per_run, metric))
 
 
 def prepare_runs(
@@ -76,19 +92,22 @@ def prepare_runs(
 
 def is_counted(runs: pd.DataFrame) -> pd.Series:
     """FINISHED runs of ``src.train`` (every one is tagged ``method``)."""
-    if "status" not in runs or "tags.method" not in runs:
+    column = f"tags.{schema.METHOD}"
+    if "status" not in runs or column not in runs:
         return pd.Series(False, index=runs.index)
-    return (runs["status"] == "FINISHED") & runs["tags.method"].notna()
+    return (runs["status"] == "FINISHED") & runs[column].notna()
 
 
 def resolve_metric(runs: pd.DataFrame, metric: str | None) -> str:
-    """``metric``, or the ``primary_metric`` of the runs' data (one for all of them)."""
+    """``metric``, or the ``primary_metric`` the runs' task tagged (one for all of them)."""
     if metric is None:
-        metrics = {_primary_metric(d, t) for d, t in _data_tasks(runs)}
+        column = f"tags.{schema.PRIMARY_METRIC}"
+        metrics = set(runs[column].dropna()) if column in runs else set()
         if len(metrics) != 1:
+            found = f"rank by different metrics {sorted(metrics)}" if metrics else "name no metric"
             raise UserError(
-                f"the runs' data sets rank by different metrics {sorted(metrics)}; select one "
-                "data set (data=NAME) or give metric=NAME"
+                f"the runs' {schema.PRIMARY_METRIC} tags {found}; select one data set "
+                "(data=NAME) or give metric=NAME"
             )
         metric = metrics.pop()
     if f"metrics.{metric}" not in runs:
@@ -97,17 +116,45 @@ def resolve_metric(runs: pd.DataFrame, metric: str | None) -> str:
     return metric
 
 
+def metric_specs(runs: pd.DataFrame) -> list[MetricSpec]:
+    """The task metric specs the runs carry (tag ``metric_specs``), each name once."""
+    column = f"tags.{schema.METRIC_SPECS}"
+    found: dict[str, MetricSpec] = {}
+    for text in runs[column].dropna().unique() if column in runs else []:
+        for spec in specs_from_json(text):
+            found.setdefault(spec.name, spec)
+    return list(found.values())
+
+
+def metric_direction(runs: pd.DataFrame, metric: str) -> bool:
+    """``higher_is_better`` of ``metric``: from the runs' specs, else from its area
+    (``latency/ms``, ``size`` lower; speedups higher)."""
+    spec = next((s for s in metric_specs(runs) if s.name == metric), None)
+    direction = spec.higher_is_better if spec else measured_direction(metric)
+    if direction is None:
+        raise UserError(
+            f"the runs do not say whether higher or lower {metric} is better; give "
+            "higher_is_better=true|false"
+        )
+    return direction
+
+
+def headline_metrics(runs: pd.DataFrame, metric: str) -> list[str]:
+    """The headline task metrics of the runs' specs, the ranking metric left out."""
+    return [s.name for s in metric_specs(runs) if s.headline and s.name != metric]
+
+
 def with_ratios(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Add ``metrics.vs_baseline/{size_ratio,speedup_bs1,speedup_bsN,delta}`` per run: 1, 1, 1,
     0 for a baseline; the run's own logged values for a method run."""
     out = runs.copy()
-    is_base = out["method"] == BASELINE
-    size_ratio = _metric(out, "size/ratio").fillna(_size_ratio_from_baseline(out))
+    is_base = out["method"] == schema.BASELINE
+    size_ratio = _metric(out, schema.SIZE_RATIO).fillna(_size_ratio_from_baseline(out))
     columns = {
         "size_ratio": (size_ratio, 1.0),
-        "speedup_bs1": (_metric(out, "latency/speedup_bs1"), 1.0),
-        "speedup_bsN": (_metric(out, "latency/speedup_bsN"), 1.0),
-        "delta": (_metric(out, f"delta/{metric.partition('/')[2] or metric}"), 0.0),
+        "speedup_bs1": (_metric(out, schema.SPEEDUP_BS1), 1.0),
+        "speedup_bsN": (_metric(out, schema.SPEEDUP_BSN), 1.0),
+        "delta": (_metric(out, schema.delta_of(metric)), 0.0),
     }
     for name, (values, at_baseline) in columns.items():
         out[f"metrics.vs_baseline/{name}"] = values.where(~is_base, at_baseline)
@@ -116,7 +163,13 @@ def with_ratios(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def aggregate(per_run: pd.DataFrame, metric: str, higher_is_better: bool = True) -> pd.DataFrame:
     """Mean, sample std (ddof=1) and n of every board metric per row identity; ranked and
-    Pareto-marked within each data set (and brand)."""
+    Pareto-marked within each data set.
+
+    Returns:
+        One row per data set, model and variant: identity columns, ``n``, ``folds``, ``seeds``,
+        ``run_ids``, ``<metric>:mean``/``:std``/``:n`` for every metric of the board's areas,
+        ``rank`` (1 = best within its data set) and ``pareto``.
+    """
     metrics = sorted((c for c in per_run if _area(c) is not None), key=lambda c: (_area(c), c))
     groups = per_run.groupby(list(IDENTITY), sort=False, dropna=False)
     board = groups.agg(
@@ -170,48 +223,20 @@ def _metric(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def _size_ratio_from_baseline(runs: pd.DataFrame) -> pd.Series:
     """``size/mb`` over that of the run's ``baseline_run_id`` (NaN when not loaded)."""
-    if "tags.baseline_run_id" not in runs:
+    column = f"tags.{schema.BASELINE_RUN_ID}"
+    if column not in runs:
         return pd.Series(np.nan, index=runs.index)
     base_mb = _metric(runs, SIZE).set_axis(runs["run_id"])
-    return _metric(runs, SIZE) / runs["tags.baseline_run_id"].map(base_mb)
+    return _metric(runs, SIZE) / runs[column].map(base_mb)
 
 
 def _area(column: str) -> int | None:
-    """Position of the column's metric area in :data:`AREAS` (None: not a board metric)."""
+    """Position of the column's metric area in the board's areas (None: not a board metric)."""
     name = column.removeprefix("metrics.") if column.startswith("metrics.") else None
-    return next((i for i, area in enumerate(AREAS) if name and name.startswith(area)), None)
+    areas = schema.BOARD_AREAS
+    return next((i for i, area in enumerate(areas) if name and name.startswith(area)), None)
 
 
 def _distinct(values: pd.Series) -> str:
     unique = sorted(set(values), key=lambda v: (len(v), v))
     return ",".join(unique)
-
-
-def _data_tasks(runs: pd.DataFrame) -> set[tuple[str, str]]:
-    data = runs.get("tags.data", pd.Series("", index=runs.index)).fillna("")
-    task = runs.get("tags.task", pd.Series("", index=runs.index)).fillna("")
-    return set(zip(data, task, strict=True))
-
-
-def _primary_metric(data: str, task: str) -> str:
-    """From ``conf/data/<data>.yaml``, else from any data config of the same task."""
-    by_data, by_task = _data_configs()
-    if data in by_data:
-        return by_data[data]
-    if task in by_task:
-        return by_task[task]
-    raise UserError(
-        f"no primary metric for data={data!r} (task {task!r}): no conf/data/{data}.yaml; "
-        "give metric=NAME"
-    )
-
-
-@cache
-def _data_configs() -> tuple[dict[str, str], dict[str, str]]:
-    by_data, by_task = {}, {}
-    for path in sorted(_CONF_DATA.glob("*.yaml")):
-        conf = OmegaConf.load(path)
-        if "primary_metric" in conf and "name" in conf:
-            by_data[str(conf.name)] = str(conf.primary_metric)
-            by_task.setdefault(str(conf.get("task", "")), str(conf.primary_metric))
-    return by_data, by_task

@@ -3,29 +3,15 @@ numbers were measured (read back from the runs' own tags)."""
 
 from __future__ import annotations
 
-import shlex
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 
 from src.board.aggregate import is_counted
-from src.tracking.mlflow_run import git_commit
-
-# Tags that say how latency was measured (src/measure/environment.py), in display order.
-SETUP_TAGS = (
-    "latency.threads",
-    "latency.batch_sizes",
-    "latency.warmup",
-    "latency.iters",
-    "latency.rounds",
-    "cpu_model",
-    "torch_version",
-    "quantized_engine",
-)
+from src.core import schema
+from src.core.paths import git_commit
 
 
 @dataclass
@@ -70,6 +56,7 @@ def collect_meta(
     runs: pd.DataFrame,
     per_run: pd.DataFrame,
     *,
+    command: str,
     tracking_uri: str,
     selection: str | Mapping[str, object],
     metric: str,
@@ -81,6 +68,7 @@ def collect_meta(
     Args:
         runs: Every loaded run, any status.
         per_run: The FINISHED runs the board aggregates (after de-duplication).
+        command: The command that made the board, as typed.
         tracking_uri: The store read.
         selection: The filters applied, as text or ``{key: value}`` (None values left out).
         metric: Ranking metric.
@@ -89,7 +77,7 @@ def collect_meta(
     """
     return BoardMeta(
         commit=git_commit(),
-        command=command_line(),
+        command=command,
         tracking_uri=tracking_uri,
         selection=_selection_text(selection),
         metric=metric,
@@ -107,18 +95,11 @@ def _selection_text(selection: str | Mapping[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in selection.items() if v is not None) or "all"
 
 
-def command_line(argv: list[str] | None = None) -> str:
-    """The command as typed: ``python -m src.leaderboard ...`` when run as a module."""
-    argv = list(sys.argv if argv is None else argv)
-    if argv and Path(argv[0]).name == "leaderboard.py" and Path(argv[0]).parent.name == "src":
-        return shlex.join(["python", "-m", "src.leaderboard", *argv[1:]])
-    return shlex.join(argv)
-
-
 def run_counts(runs: pd.DataFrame, per_run: pd.DataFrame) -> dict[str, int]:
     """Runs used, and the training runs left out: superseded re-runs, FAILED (and any other
     status). Runs without a ``method`` tag (sweep parents) are not training runs."""
-    trained = runs[runs["tags.method"].notna()] if "tags.method" in runs else runs.iloc[:0]
+    column = f"tags.{schema.METHOD}"
+    trained = runs[runs[column].notna()] if column in runs else runs.iloc[:0]
     status = trained["status"].value_counts()
     counted = int(is_counted(runs).sum())
     counts = {"used": len(per_run), "superseded (older re-runs)": counted - len(per_run)}
@@ -131,7 +112,7 @@ def latency_setup(runs: pd.DataFrame) -> str:
     """``tag=value`` of every latency-setup tag the runs carry; a mixed setup is listed, not
     hidden (``1,128 | 1,64``)."""
     setup = []
-    for tag in SETUP_TAGS:
+    for tag in schema.SETUP_TAGS:
         column = f"tags.{tag}"
         values = sorted(set(runs[column].dropna().astype(str))) if column in runs else []
         if values:

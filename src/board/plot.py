@@ -24,7 +24,7 @@ def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bo
 
     Args:
         ax: Target axes.
-        board: Rows of :func:`src.board.aggregate.leaderboard` (one data set).
+        board: Rows of :func:`src.board.aggregate.build_board` (one data set).
         metric: The ranking metric (y axis); error bars are its std over runs.
         higher_is_better: Only used in the axis label.
     """
@@ -49,16 +49,17 @@ def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bo
 def pareto_figure(
     board: pd.DataFrame, metric: str, higher_is_better: bool = True, note: str = ""
 ) -> Figure:
-    """One panel per data set (and brand); ``note`` goes under the panels (commit, command)."""
+    """One panel per data set; ``note`` goes under the panels (commit, command)."""
     groups = list(board.groupby(list(COMPARE), sort=True))
     fig = Figure(figsize=(8, 5.5 * len(groups)), layout="constrained")
     FigureCanvasAgg(fig)
-    for ax, ((data, brand), rows) in zip(
+    for ax, ((data, variant), rows) in zip(
         fig.subplots(len(groups), 1, squeeze=False)[:, 0], groups, strict=True
     ):
         draw_pareto(ax, rows, metric, higher_is_better)
-        title = f"{data}, brand {brand}" if brand else str(data)
-        ax.set_title(f"{title}: Pareto front (filled) over {metric}, latency, size")
+        ax.set_title(
+            f"{data_label(data, variant)}: Pareto front (filled) over {metric}, latency, size"
+        )
     caption = "marker area ∝ size/mb (mean)"
     fig.supxlabel(f"{caption}\n{note}" if note else caption, fontsize=7)
     return fig
@@ -70,6 +71,11 @@ def save_pareto_plot(
     """Write :func:`pareto_figure` as a PNG to ``path``."""
     pareto_figure(board, metric, higher_is_better, note).savefig(path, dpi=120)
     return path
+
+
+def data_label(data: str, variant: str) -> str:
+    """``battery (brand3)``, or ``digits`` for a source with one data set."""
+    return f"{data} ({variant})" if variant else str(data)
 
 
 def _areas(size_mb: pd.Series) -> pd.Series:

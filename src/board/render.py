@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,40 +13,37 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from src.board.aggregate import Board
 from src.board.meta import BoardMeta
-from src.board.plot import save_pareto_plot
+from src.board.plot import data_label, save_pareto_plot
+from src.core import schema
 
-# Task metrics shown beside the ranking metric, by the runs' task (tag ``task``).
-TASK_METRICS = {
-    "anomaly": ("test/auroc", "test/recall", "test/false_alarm_rate", "test/f1"),
-    "classification": ("test/accuracy", "test/f1_macro"),
-}
 # Measurement columns: (board metric, header).
 MEASURED = (
-    ("size/mb", "size MB"),
+    (schema.SIZE_MB, "size MB"),
     ("vs_baseline/size_ratio", "size vs base"),
-    ("latency/ms_p50_bs1", "p50 ms bs1"),
+    (schema.LATENCY_BS1, "p50 ms bs1"),
     ("vs_baseline/speedup_bs1", "speedup bs1"),
     ("vs_baseline/speedup_bsN", "speedup bsN"),
     ("vs_baseline/delta", "Δ {metric}"),
-    ("quant/int8_fraction", "int8 frac"),
+    (schema.INT8_FRACTION, "int8 frac"),
 )
 STEM = "leaderboard"
 
 
-def display_table(board: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The board as text cells (``mean ± std``), the columns people read; all-empty ones dropped.
+def display_table(rows: pd.DataFrame, metric: str, headline: Sequence[str] = ()) -> pd.DataFrame:
+    """The board's rows as text cells (``mean ± std``), the columns people read: the ranking
+    metric, the ``headline`` task metrics, the measurements; all-empty columns dropped.
 
     The full numbers (mean, std and n of every metric, run ids) are in the CSV.
     """
+    board = rows
     table = pd.DataFrame({"rank": board["rank"].astype(str).replace("<NA>", "–")})
-    for name in ("data", "brand", "model", "variant", "n"):
+    pairs = zip(board["data"], board["data_variant"], strict=True)
+    table["data"] = [data_label(data, variant) for data, variant in pairs]
+    for name in ("model", "variant", "n"):
         table[name] = board[name].astype(str)
-    if (table["brand"] == "").all():
-        table = table.drop(columns="brand")
-    tasks = [TASK_METRICS.get(t, ()) for t in dict.fromkeys(board["task"])]
-    extra = [m for m in dict.fromkeys(m for names in tasks for m in names) if m != metric]
-    shown = [(metric, metric), *((m, m) for m in extra), *MEASURED]
+    shown = [(metric, metric), *((m, m) for m in headline if m != metric), *MEASURED]
     for column, template in shown:
         header = template.format(metric=metric)
         if f"{column}:mean" in board and board[f"{column}:mean"].notna().any():
@@ -54,11 +52,11 @@ def display_table(board: pd.DataFrame, metric: str) -> pd.DataFrame:
     return table
 
 
-def write_outputs(board: pd.DataFrame, out_dir: str | Path, meta: BoardMeta) -> dict[str, Path]:
+def write_outputs(board: Board, out_dir: str | Path, meta: BoardMeta) -> dict[str, Path]:
     """Write ``leaderboard.{md,csv,html,json}`` and ``leaderboard_pareto.png`` into ``out_dir``.
 
     Args:
-        board: Output of :func:`src.board.aggregate.leaderboard`.
+        board: Output of :func:`src.board.aggregate.build_board`.
         out_dir: Folder, created if missing.
         meta: Provenance (:func:`src.board.meta.collect_meta`).
 
@@ -71,14 +69,14 @@ def write_outputs(board: pd.DataFrame, out_dir: str | Path, meta: BoardMeta) -> 
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = display_table(board, meta.metric)
+    table = display_table(board.rows, board.metric, board.headline)
     note = f"commit {meta.commit} · {meta.command}"
     paths = {
         "png": save_pareto_plot(
-            board, out / f"{STEM}_pareto.png", meta.metric, meta.higher_is_better, note
+            board.rows, out / f"{STEM}_pareto.png", board.metric, board.higher_is_better, note
         ),
         "md": _write(out / f"{STEM}.md", to_markdown(table, meta)),
-        "csv": _write(out / f"{STEM}.csv", to_csv(board, meta)),
+        "csv": _write(out / f"{STEM}.csv", to_csv(board.rows, meta)),
         "html": _write(out / f"{STEM}.html", to_html(table, meta)),
         "json": _write(out / f"{STEM}.json", json.dumps(meta.to_dict(), indent=2) + "\n"),
     }
@@ -136,17 +134,17 @@ def to_html(table: pd.DataFrame, meta: BoardMeta) -> str:
     )
 
 
-def print_table(board: pd.DataFrame, meta: BoardMeta, console: Console | None = None) -> None:
+def print_table(board: Board, meta: BoardMeta, console: Console | None = None) -> None:
     """The display table in the terminal, with the provenance as caption."""
     if console is None:
         console = Console()
         console = console if console.is_terminal else Console(width=200)  # no 80-column wrap
-    direction = "higher" if meta.higher_is_better else "lower"
-    shown = display_table(board, meta.metric)
-    constant = [c for c in ("data", "brand") if c in shown and shown[c].nunique() == 1]
+    direction = "higher" if board.higher_is_better else "lower"
+    shown = display_table(board.rows, board.metric, board.headline)
+    constant = [c for c in ("data",) if shown[c].nunique() == 1]
     where = ", ".join(f"{c} {shown[c].iloc[0]}" for c in constant)
     table = Table(
-        title=f"leaderboard{': ' + where if where else ''}: {meta.metric} ({direction} is better)",
+        title=f"leaderboard{': ' + where if where else ''}: {board.metric} ({direction} is better)",
         caption_justify="left",
     )
     shown = shown.drop(columns=constant)
@@ -170,7 +168,7 @@ def _cell(mean: float, std: float) -> str:
 
 
 def _is_text(column: str) -> bool:
-    return column in ("data", "brand", "model", "variant", "pareto")
+    return column in ("data", "model", "variant", "pareto")
 
 
 def _md_escape(value: object) -> str:

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from src.board.render import markdown_table
+from src.core import schema
+from src.core.errors import UserError
 
 RULE = "=" * 80
 
@@ -38,6 +40,25 @@ def batch_latency_metric(rows: pd.DataFrame) -> str:
     return f"latency/ms_p50_bs{max(sizes)}" if sizes else "latency/ms_p50_bs1"
 
 
+def primary_metric(rows: pd.DataFrame) -> str:
+    """The one ``primary_metric`` the block's runs were tagged with by their task."""
+    column = f"tags.{schema.PRIMARY_METRIC}"
+    found = set(rows[column].dropna()) if column in rows else set()
+    if len(found) != 1:
+        raise UserError(
+            f"a table block's runs must share one {schema.PRIMARY_METRIC} tag; found "
+            f"{sorted(found)} (retrain them with this version of src.train)"
+        )
+    return found.pop()
+
+
+def metric_header(metric: str) -> str:
+    """The seed table's column name: ``AUROC`` for ``test/auroc``, ``Accuracy`` for
+    ``test/accuracy``."""
+    name = metric.partition("/")[2] or metric
+    return name.upper() if name == "auroc" else name.replace("_", " ").capitalize()
+
+
 def dyad_dynamic(spec, blocks: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Rows ``ours`` and ``published`` per method; columns as the spec lists them."""
     rows = blocks[spec.blocks[0].name]
@@ -58,22 +79,20 @@ def quant_summary(spec, blocks: dict[str, pd.DataFrame]) -> pd.DataFrame:
     table = []
     for block in spec.blocks:
         rows = blocks[block.name]
-        metric = "test/auroc" if (rows["tags.task"] == "anomaly").all() else "test/accuracy"
+        metric = primary_metric(rows)
         latency = batch_latency_metric(rows)
         for method in block.methods:
             speed = (
                 (1.0, 0.0, 1)
-                if method == "baseline"
-                else stats(rows, method, "latency/speedup_bsN")
+                if method == schema.BASELINE
+                else stats(rows, method, schema.SPEEDUP_BSN)
             )
             table.append(
                 {
                     "Block": block.name,
                     "Model Type": spec.labels[method],
-                    "Size (MB)": cell(*stats(rows, method, "size/mb"), ".2f"),
-                    "AUROC" if metric == "test/auroc" else "Accuracy": cell(
-                        *stats(rows, method, metric), ".4f"
-                    ),
+                    "Size (MB)": cell(*stats(rows, method, schema.SIZE_MB), ".2f"),
+                    metric_header(metric): cell(*stats(rows, method, metric), ".4f"),
                     "Inference (ms)": cell(*stats(rows, method, latency), ".2f"),
                     "Speedup": cell(*speed, ".2f") + "x",
                     "latency metric": latency,

@@ -1,4 +1,4 @@
-"""What makes two runs the same leaderboard row: data (and brand), model, and variant.
+"""What makes two runs the same leaderboard row: data set (source and variant), model, variant.
 
 A variant is the method with its settings (every ``method.*`` param except ``name`` and
 ``baseline_run_id``). Labels stay short: a setting, or a ``model.*`` param, is named in the label
@@ -12,12 +12,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-IDENTITY = ("data", "brand", "model", "variant", "settings", "context")
+from src.core import schema
+
+IDENTITY = ("data", "data_variant", "model", "variant", "settings", "context")
 _NOT_SETTINGS = ("params.method.name", "params.method.baseline_run_id")
 _MISSING = ("", "None", "null", "nan")
-# model.* keys that do not define the model (as in src/tracking/run_info.py's _RUNTIME_KEYS):
-# distillation's default student.
-_NOT_CONTEXT = ("params.model.student.",)
 
 
 def label_runs(runs: pd.DataFrame, split_by: Sequence[str] = ()) -> pd.DataFrame:
@@ -28,18 +27,17 @@ def label_runs(runs: pd.DataFrame, split_by: Sequence[str] = ()) -> pd.DataFrame
         split_by: Extra params (``trainer.max_epochs``) that separate otherwise equal rows.
 
     Returns:
-        A copy of ``runs`` with string columns ``data``, ``brand`` (``""`` when untagged),
-        ``task``, ``model``, ``method``, ``variant``, ``settings``, ``context``, ``fold``, ``seed``.
+        A copy of ``runs`` with string columns ``data``, ``data_variant`` (``""`` when the data
+        has one set), ``task``, ``model``, ``method``, ``variant``, ``settings``, ``context``,
+        ``fold``, ``seed``.
     """
     out = runs.copy()
-    for name in ("data", "brand", "task", "model", "method", "fold", "seed"):
+    for name in schema.IDENTITY_TAGS:
         out[name] = _text(out, f"tags.{name}")
     setting_columns = [c for c in out if c.startswith("params.method.") and c not in _NOT_SETTINGS]
     out["settings"] = _joined(out, setting_columns)
     out["variant"] = _short_labels(out, "method", setting_columns)
-    context_columns = [
-        c for c in out if c.startswith("params.model.") and not c.startswith(_NOT_CONTEXT)
-    ]
+    context_columns = [c for c in out if c.startswith("params.model.")]
     context_columns += [f"params.{key}" for key in split_by]
     out["context"] = _joined(out, context_columns)
     out["model"] = _short_labels(out, "model", context_columns)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from src.data.images import ImageSplits, carve_validation, subset
 from src.data.safe_load import restricted_pickle_load
-from src.errors import UserError
+from src.core.errors import UserError
 
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
 

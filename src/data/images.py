@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 
 
 @dataclass

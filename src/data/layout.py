@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from src.data.safe_load import safe_load
-from src.errors import UserError
+from src.core.errors import UserError
 
 BRAND_CAR_IDS = {1: range(1, 199), 2: range(201, 251), 3: range(401, 501)}
 SNIPPET_FOLDERS = ("train", "test", "data")

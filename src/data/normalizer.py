@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 
 MODES = ("reference", "global")
 REFERENCE_SNIPPETS = 200

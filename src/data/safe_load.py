@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from numpy._core import multiarray as _multiarray
 
-from src.errors import UserError
+from src.core.errors import UserError
 
 
 class UnsafePickleError(UserError):

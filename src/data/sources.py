@@ -1,33 +1,26 @@
-"""Builders from the composed config to LightningDataModules, keyed by ``data.name``."""
+"""Builders from the composed config to LightningDataModules, keyed by ``data["name"]``."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytorch_lightning as pl
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
+from src.core.registry import Registry
 
 log = logging.getLogger(__name__)
 
-DATAMODULES: dict[str, Callable[..., pl.LightningDataModule]] = {}
+DATAMODULES: Registry[Callable[..., pl.LightningDataModule]] = Registry("data", hint="data=NAME")
+register_data = DATAMODULES.register
 
 
-def register_data(name: str):
-    def wrap(fn):
-        DATAMODULES[name] = fn
-        return fn
-
-    return wrap
-
-
-def build_datamodule(cfg) -> pl.LightningDataModule:
-    """The DataModule for ``cfg.data.name``, set up and ready to serve batches."""
-    if cfg.data.name not in DATAMODULES:
-        raise ConfigError(f"Unknown data {cfg.data.name!r}; choose from {sorted(DATAMODULES)}")
-    module = DATAMODULES[cfg.data.name](cfg.data)
+def build_datamodule(data: Mapping) -> pl.LightningDataModule:
+    """The DataModule of source ``data["name"]`` built from the ``data`` settings, set up and
+    ready to serve batches."""
+    module = DATAMODULES.get(data["name"])(data)
     module.setup("fit")
     return module
 
@@ -51,66 +44,71 @@ def synthetic_root(preset: str, folder: str | Path, brand: int, seed: int) -> Pa
 
 
 @register_data("battery")
-def battery(data) -> pl.LightningDataModule:
+def battery(data: Mapping) -> pl.LightningDataModule:
     from src.data.battery import BatteryDataModule
 
-    root = data.root
+    root = data["root"]
     if root is None:
+        synthetic = data["synthetic"]
         root = synthetic_root(
-            data.synthetic.preset, data.synthetic.dir, data.brand, data.synthetic.seed
+            synthetic["preset"], synthetic["dir"], data["brand"], synthetic["seed"]
         )
     return BatteryDataModule(
         root=root,
-        brand=data.brand,
-        fold=data.fold,
-        channels=list(data.channels),
-        cache_dir=data.cache_dir,
-        normalizer=data.normalizer,
-        split_seed=data.split_seed,
-        batch_size=data.batch_size,
-        eval_batch_size=data.eval_batch_size,
-        num_workers=data.num_workers,
-        cache_workers=data.cache_workers,
+        brand=data["brand"],
+        fold=data["fold"],
+        channels=list(data["channels"]),
+        cache_dir=data["cache_dir"],
+        normalizer=data["normalizer"],
+        split_seed=data["split_seed"],
+        batch_size=data["batch_size"],
+        eval_batch_size=data["eval_batch_size"],
+        num_workers=data["num_workers"],
+        cache_workers=data["cache_workers"],
     )
 
 
-def _image_module(data, load) -> pl.LightningDataModule:
+def _image_module(data: Mapping, load) -> pl.LightningDataModule:
     from src.data.images import ImageDataModule
 
     return ImageDataModule(
         load,
-        batch_size=data.batch_size,
-        eval_batch_size=data.eval_batch_size,
-        crop_padding=data.crop_padding,
-        hflip=data.hflip,
-        num_workers=data.num_workers,
+        batch_size=data["batch_size"],
+        eval_batch_size=data["eval_batch_size"],
+        crop_padding=data["crop_padding"],
+        hflip=data["hflip"],
+        num_workers=data["num_workers"],
     )
 
 
 @register_data("digits")
-def digits(data) -> pl.LightningDataModule:
+def digits(data: Mapping) -> pl.LightningDataModule:
     from functools import partial
 
     from src.data.image_sources import load_digits_splits
 
     load = partial(
         load_digits_splits,
-        data.image_size,
-        data.test_fraction,
-        data.val_fraction,
-        data.split_seed,
-        data.train_subset,
+        data["image_size"],
+        data["test_fraction"],
+        data["val_fraction"],
+        data["split_seed"],
+        data["train_subset"],
     )
     return _image_module(data, load)
 
 
 @register_data("cifar10")
-def cifar10(data) -> pl.LightningDataModule:
+def cifar10(data: Mapping) -> pl.LightningDataModule:
     from functools import partial
 
     from src.data.image_sources import load_cifar10_splits
 
     load = partial(
-        load_cifar10_splits, data.root, data.val_fraction, data.split_seed, data.train_subset
+        load_cifar10_splits,
+        data["root"],
+        data["val_fraction"],
+        data["split_seed"],
+        data["train_subset"],
     )
     return _image_module(data, load)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 
 N_FOLDS = 5
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

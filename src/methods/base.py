@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 
 BASELINE = "baseline"
 CHAIN = "chain"  # the handler of every config whose ``steps`` is a list of methods
@@ -50,13 +50,13 @@ class MethodContext:
             task's own loss plus ``extra_loss`` (a module called as ``extra_loss(x, output)``
             that returns named loss tensors, ``total`` among them). ``None`` epochs/lr: the
             training config's.
-        task: The task family (``anomaly``, ``classification``), for task-specific losses.
+        task: The task (a :class:`src.tasks.Task`): its distillation loss.
         report_step: ``report_step(label, model)`` records an intermediate model of a chain.
     """
 
     data: Any = None
     fine_tune: Callable[..., None] | None = None
-    task: str | None = None
+    task: Any = None
     report_step: Callable[[str, nn.Module], None] | None = None
 
 

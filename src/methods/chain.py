@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from torch import nn
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.methods.base import (
     BASELINE,
     CHAIN,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.methods.base import Method, MethodConfig, register_method
 from src.quant import backend
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from torch import nn
 from torch.nn.utils import prune
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.methods import structured
 from src.methods.base import Method, MethodConfig, MethodContext, register_method
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.methods.base import Method, MethodConfig, MethodContext, register_method
 from src.methods.static import prepare
 from src.quant import backend

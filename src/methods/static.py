@@ -14,7 +14,7 @@ from itertools import islice
 import torch
 from torch import nn
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.methods.base import Method, MethodConfig, MethodContext, register_method
 from src.quant import backend
 

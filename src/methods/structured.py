@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.models.cnn import CNN
 from src.models.dyad import DynamicVAE
 

@@ -2,6 +2,6 @@
 
 from src.models import cnn as _cnn  # noqa: F401  (registers the CNN variants)
 from src.models import dyad as _dyad  # noqa: F401  (registers the DyAD variants)
-from src.models.registry import create_model, list_models, register_model
+from src.models.registry import create_model, list_models, model_defaults, register_model
 
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = ["create_model", "list_models", "model_defaults", "register_model"]

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from torch import nn
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.models.registry import register_model
 
 
@@ -99,13 +99,13 @@ class CNN(nn.Module):
         return asdict(self.config)
 
 
-@register_model
-def cnn(**kwargs) -> CNN:
+@register_model(CNNConfig)
+def cnn(config: CNNConfig) -> CNN:
     """Default width: 4.58 M parameters, 18.3 MB fp32 (the seed table's CNN size)."""
-    return CNN(CNNConfig(**kwargs))
+    return CNN(config)
 
 
-@register_model
-def cnn_tiny(**kwargs) -> CNN:
+@register_model(CNNConfig, widths=[8, 16], hidden=32, dropout=0.0)
+def cnn_tiny(config: CNNConfig) -> CNN:
     """Two narrow stages: a few thousand parameters, for tests."""
-    return CNN(CNNConfig(**{"widths": [8, 16], "hidden": 32, "dropout": 0.0, **kwargs}))
+    return CNN(config)

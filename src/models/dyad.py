@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.models.registry import register_model
 
 CHANNELS_BRAND_A = [
@@ -155,14 +155,10 @@ class DynamicVAE(nn.Module):
         return asdict(self.config)
 
 
-def _build(defaults: dict, kwargs: dict) -> DynamicVAE:
-    return DynamicVAE(DyadConfig(**{**defaults, **kwargs}))
-
-
-@register_model
-def dyad(**kwargs) -> DynamicVAE:
+@register_model(DyadConfig)
+def dyad(config: DyadConfig) -> DynamicVAE:
     """DyAD with brand-1/3 channel routing at CPU-demo size (H=64, L=16); any field overridable."""
-    return _build({}, kwargs)
+    return DynamicVAE(config)
 
 
 # The reference JSON configs (model_params_battery_brand{1,2,3}.json), architecture part.
@@ -176,25 +172,25 @@ REFERENCE = {
 }  # fmt: skip
 
 
-@register_model
-def dyad_brand1(**kwargs) -> DynamicVAE:
+@register_model(DyadConfig, **REFERENCE[1])
+def dyad_brand1(config: DyadConfig) -> DynamicVAE:
     """Reference brand-1 architecture: H=128, 2 layers, L=8 (814,230 parameters)."""
-    return _build(REFERENCE[1], kwargs)
+    return DynamicVAE(config)
 
 
-@register_model
-def dyad_brand2(**kwargs) -> DynamicVAE:
+@register_model(DyadConfig, **REFERENCE[2])
+def dyad_brand2(config: DyadConfig) -> DynamicVAE:
     """Reference brand-2 architecture: H=1024, L=24, 4 inputs (12,844,084 parameters)."""
-    return _build(REFERENCE[2], kwargs)
+    return DynamicVAE(config)
 
 
-@register_model
-def dyad_brand3(**kwargs) -> DynamicVAE:
+@register_model(DyadConfig, **REFERENCE[3])
+def dyad_brand3(config: DyadConfig) -> DynamicVAE:
     """Reference brand-3 architecture: H=256, L=16 (836,390 parameters)."""
-    return _build(REFERENCE[3], kwargs)
+    return DynamicVAE(config)
 
 
-@register_model
-def dyad_tiny(**kwargs) -> DynamicVAE:
+@register_model(DyadConfig, hidden_size=8, latent_size=4)
+def dyad_tiny(config: DyadConfig) -> DynamicVAE:
     """A few thousand parameters, for tests."""
-    return _build(dict(hidden_size=8, latent_size=4), kwargs)
+    return DynamicVAE(config)

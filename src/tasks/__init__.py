@@ -1,18 +1,9 @@
-"""Task families. A task module provides ``build_module(model, cfg)`` (a LightningModule) and
-``evaluate(model, data, cfg) -> EvalResult``; the entry point looks it up by ``data.task``."""
+"""Task families, each a registered :class:`Task` (``create_task({"name": ..., **settings})``).
 
-from __future__ import annotations
+Importing this package registers every family.
+"""
 
-import importlib
-from types import ModuleType
+from src.tasks import anomaly, classification  # noqa: F401  (registration)
+from src.tasks.base import TASKS, EvalResult, OptimSpec, Task, create_task
 
-from src.errors import ConfigError
-
-TASKS = {"anomaly": "src.tasks.anomaly", "classification": "src.tasks.classification"}
-
-
-def get_task(name: str) -> ModuleType:
-    """The task module registered as ``name``."""
-    if name not in TASKS:
-        raise ConfigError(f"Unknown task {name!r}; choose from {sorted(TASKS)}")
-    return importlib.import_module(TASKS[name])
+__all__ = ["TASKS", "EvalResult", "OptimSpec", "Task", "create_task"]

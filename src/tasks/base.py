@@ -1,11 +1,25 @@
-"""What every task family returns from evaluation."""
+"""What a task family is: its metrics, its training module, its evaluation, its distillation loss.
+
+A :class:`Task` is a frozen dataclass of the task's own settings (the ``task`` config group:
+loss weights, evaluation protocol), registered by name. Everything above asks the task object and
+never branches on the task's name.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import pandas as pd
+import pytorch_lightning as pl
 import torch
+from torch import nn
+
+from src.core.errors import ConfigError
+from src.core.metrics import MetricSpec
+from src.core.registry import Registry
 
 
 @dataclass
@@ -16,20 +30,105 @@ class EvalResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def adamw_cosine(parameters, lr: float, weight_decay: float, cosine_factor: float, epochs: int):
-    """AdamW with a per-epoch cosine schedule down to ``cosine_factor * lr`` (DyAD's recipe)."""
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+@dataclass(frozen=True)
+class OptimSpec:
+    """AdamW with a per-epoch cosine schedule down to ``cosine_factor * lr`` (DyAD's recipe).
+
+    Attributes:
+        lr: Learning rate.
+        weight_decay: AdamW weight decay (0 makes it Adam).
+        cosine_factor: ``eta_min = cosine_factor * lr`` (1: constant rate).
+    """
+
+    lr: float
+    weight_decay: float = 0.0
+    cosine_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not float(self.lr) > 0:
+            raise ConfigError(f"optim.lr={self.lr} must be > 0")
+        if float(self.weight_decay) < 0 or not 0 <= float(self.cosine_factor) <= 1:
+            raise ConfigError("optim.weight_decay must be >= 0 and optim.cosine_factor in [0, 1]")
+
+
+def adamw_cosine(parameters, optim: OptimSpec, epochs: int):
+    """Lightning's ``configure_optimizers`` value for :class:`OptimSpec` over ``epochs``."""
+    optimizer = torch.optim.AdamW(parameters, lr=optim.lr, weight_decay=optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(1, epochs), eta_min=cosine_factor * lr
+        optimizer, T_max=max(1, epochs), eta_min=optim.cosine_factor * optim.lr
     )
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
 
-def optim_kwargs(cfg) -> dict:
-    """The optimiser and schedule settings every task module takes from the composed config."""
-    return {
-        "lr": cfg.optim.lr,
-        "weight_decay": cfg.optim.weight_decay,
-        "cosine_factor": cfg.optim.cosine_factor,
-        "max_epochs": cfg.trainer.max_epochs,
-    }
+class TeacherLoss(nn.Module):
+    """Base of the tasks' distillation losses: the teacher is kept out of the module tree, so it
+    is neither trained, nor moved to train mode, nor saved with the student."""
+
+    def __init__(self, teacher: nn.Module, alpha: float) -> None:
+        super().__init__()
+        self._teacher = (teacher.eval(),)
+        self.alpha = alpha
+
+    def teacher_output(self, x: torch.Tensor):
+        teacher = self._teacher[0].eval()
+        with torch.no_grad():
+            return teacher(x)
+
+
+class Task(ABC):
+    """A task family. Subclasses are frozen dataclasses whose fields are the task's settings.
+
+    Class attributes:
+        name: The registered name (``anomaly``, ``classification``).
+        metrics: Specs of the test metrics ``evaluate`` returns.
+        primary: The metric that ranks variants.
+    """
+
+    name: ClassVar[str]
+    metrics: ClassVar[tuple[MetricSpec, ...]]
+    primary: ClassVar[str]
+
+    @abstractmethod
+    def build_module(
+        self,
+        model: nn.Module,
+        optim: OptimSpec,
+        epochs: int,
+        extra_loss: nn.Module | None = None,
+    ) -> pl.LightningModule:
+        """The LightningModule that trains ``model`` with the task loss (plus ``extra_loss``, a
+        module ``extra_loss(x, output) -> {name: tensor, "total": tensor}``) for ``epochs``."""
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module, data, seed: int) -> EvalResult:
+        """Test metrics (``test/*``, every one of :attr:`metrics`) and tables of ``model``."""
+
+    @abstractmethod
+    def distill_loss(
+        self, teacher: nn.Module, student: nn.Module, alpha: float, temperature: float, beta: float
+    ) -> TeacherLoss:
+        """The extra loss that distils ``teacher`` into ``student`` (``alpha`` weights it)."""
+
+    def metric(self, name: str) -> MetricSpec | None:
+        """The spec of metric ``name``, None when the task does not declare it."""
+        return next((m for m in self.metrics if m.name == name), None)
+
+
+TASKS: Registry[type[Task]] = Registry("task")
+
+
+def create_task(values: dict) -> Task:
+    """The task named ``values["name"]`` with the rest of ``values`` as its settings.
+
+    Raises:
+        ConfigError: Unknown task or setting (the message lists the known ones).
+    """
+    values = dict(values)
+    cls = TASKS.get(values.pop("name"))
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"task {cls.name!r} has no key(s) {unknown}; its keys are {sorted(known)}"
+        )
+    return cls(**values)

@@ -6,6 +6,9 @@ gives the curves Lightning logs each epoch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
@@ -14,8 +17,9 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
+from src.core.metrics import MetricSpec
 from src.models.util import input_dtype
-from src.tasks.base import EvalResult, adamw_cosine, optim_kwargs
+from src.tasks.base import TASKS, EvalResult, OptimSpec, Task, TeacherLoss, adamw_cosine
 
 
 class ClassificationModule(pl.LightningModule):
@@ -23,9 +27,7 @@ class ClassificationModule(pl.LightningModule):
 
     Args:
         model: Module mapping images to logits.
-        lr: Learning rate.
-        weight_decay: AdamW weight decay (0 makes it Adam).
-        cosine_factor: ``eta_min = cosine_factor * lr``.
+        optim: AdamW (weight decay 0 makes it Adam) and its cosine schedule.
         max_epochs: Period of the cosine schedule.
         extra_loss: Optional module ``extra_loss(x, logits) -> {name: tensor, "total": tensor}``
             added to the training loss (distillation); its parts are logged.
@@ -34,16 +36,13 @@ class ClassificationModule(pl.LightningModule):
     def __init__(
         self,
         model: nn.Module,
-        lr: float,
-        weight_decay: float = 0.0,
-        cosine_factor: float = 1.0,
+        optim: OptimSpec,
         max_epochs: int = 1,
         extra_loss: nn.Module | None = None,
     ):
         super().__init__()
-        self.model, self.lr, self.weight_decay = model, lr, weight_decay
-        self.extra_loss = extra_loss
-        self.cosine_factor, self.max_epochs = cosine_factor, max_epochs
+        self.model, self.optim, self.extra_loss = model, optim, extra_loss
+        self.max_epochs = max_epochs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -78,18 +77,7 @@ class ClassificationModule(pl.LightningModule):
         self._step(batch, "val")
 
     def configure_optimizers(self):
-        return adamw_cosine(
-            self.parameters(), self.lr, self.weight_decay, self.cosine_factor, self.max_epochs
-        )
-
-
-def build_module(model: nn.Module, cfg, extra_loss: nn.Module | None = None):
-    """The LightningModule for ``model`` from the composed config (plus an optional extra loss)."""
-    return ClassificationModule(
-        model,
-        **optim_kwargs(cfg),
-        extra_loss=extra_loss,
-    )
+        return adamw_cosine(self.parameters(), self.optim, self.max_epochs)
 
 
 @torch.inference_mode()
@@ -124,14 +112,50 @@ def per_class_table(pred: np.ndarray, y: np.ndarray, classes: list[str]) -> pd.D
     return pd.DataFrame(rows)
 
 
-def evaluate(model: nn.Module, data, cfg) -> EvalResult:
-    """Test accuracy, macro-F1 and loss (validation curves come from Lightning during fit)."""
-    pred, y, loss = predict(model, data.test_dataloader())
-    metrics = {
-        "test/accuracy": float(accuracy_score(y, pred)),
-        "test/f1_macro": float(f1_score(y, pred, average="macro")),
-        "test/loss": loss,
-        "test/n_samples": float(len(y)),
-    }
-    table = per_class_table(pred, y, data.splits.classes)
-    return EvalResult(metrics=metrics, tables={"per_class_accuracy": table})
+class SoftLogitLoss(TeacherLoss):
+    """Hinton et al.'s distillation: KL divergence of temperature-softened logits, times ``T^2``
+    (which keeps its gradients on the scale of the hard-label loss)."""
+
+    def __init__(self, teacher: nn.Module, alpha: float, temperature: float):
+        super().__init__(teacher, alpha)
+        self.temperature = temperature
+
+    def forward(self, x: torch.Tensor, student_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        t = self.temperature
+        log_student = F.log_softmax(student_logits / t, dim=1)
+        log_teacher = F.log_softmax(self.teacher_output(x) / t, dim=1)
+        kl = F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean") * t * t
+        return {"distill": kl, "total": self.alpha * kl}
+
+
+@TASKS.register("classification")
+@dataclass(frozen=True)
+class ClassificationTask(Task):
+    """Image classification: cross-entropy training; accuracy (primary) and macro-F1 on the test
+    split, touched once after training."""
+
+    name: ClassVar[str] = "classification"
+    primary: ClassVar[str] = "test/accuracy"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("test/accuracy", True, ".4f", headline=True),
+        MetricSpec("test/f1_macro", True, ".4f", headline=True),
+        MetricSpec("test/loss", False, ".4f"),
+    )
+
+    def build_module(self, model, optim: OptimSpec, epochs: int, extra_loss=None):
+        return ClassificationModule(model, optim, max_epochs=epochs, extra_loss=extra_loss)
+
+    def evaluate(self, model: nn.Module, data, seed: int) -> EvalResult:
+        """Test accuracy, macro-F1 and loss (validation curves come from Lightning during fit)."""
+        pred, y, loss = predict(model, data.test_dataloader())
+        metrics = {
+            "test/accuracy": float(accuracy_score(y, pred)),
+            "test/f1_macro": float(f1_score(y, pred, average="macro")),
+            "test/loss": loss,
+            "test/n_samples": float(len(y)),
+        }
+        table = per_class_table(pred, y, data.splits.classes)
+        return EvalResult(metrics=metrics, tables={"per_class_accuracy": table})
+
+    def distill_loss(self, teacher, student, alpha, temperature, beta) -> SoftLogitLoss:
+        return SoftLogitLoss(teacher, alpha, temperature)

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from mlflow.tracking import MlflowClient
 from torch import nn
 
-from src.methods import BASELINE, method_config, rebuild
+from src.core.schema import BASELINE
+from src.methods import method_config, rebuild
 from src.models import create_model
 from src.quant.state import load_portable_state_dict, portable_state_dict
-from src.tracking.mlflow_run import TrackedRun, default_tracking_uri
+from src.tracking.mlflow_run import TrackedRun
+from src.tracking.store import RunStore
 
 MODEL_ARTIFACT = "model/model.pt"
 FORMAT_VERSION = 2
@@ -82,7 +83,6 @@ def load(run_id: str, tracking_uri: str | None = None) -> LoadedModel:
         >>> loaded = load("3f2a...")  # doctest: +SKIP
         >>> loaded.model, loaded.extras["normalizer"]
     """
-    client = MlflowClient(tracking_uri=tracking_uri or default_tracking_uri())
+    store = RunStore.open(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        local = client.download_artifacts(run_id, MODEL_ARTIFACT, tmp)
-        return load_model_file(local)
+        return load_model_file(store.download(run_id, MODEL_ARTIFACT, tmp))

@@ -8,9 +8,6 @@ status in :func:`tracked_run`, which marks it FAILED on any exception.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,13 +20,11 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from pytorch_lightning.loggers import MLFlowLogger
 
-from src.errors import UserError
+from src.core import schema
+from src.core.paths import git_commit
+from src.tracking.store import RunStore
 
 MAX_PARAM_CHARS = 6000  # MLflow's own limit; Lightning's logger would cut at 250
-
-
-class TrackingConfigError(UserError):
-    """The tracking URI cannot work; the message says what to set."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +33,6 @@ class TrackedRun:
 
     client: MlflowClient
     run_id: str
-    experiment_id: str
     tracking_uri: str
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
@@ -55,6 +49,9 @@ class TrackedRun:
     def set_tags(self, tags: dict[str, object]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
     def log_table(self, name: str, frame: pd.DataFrame, folder: str = "tables") -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"{name}.csv"
@@ -69,67 +66,27 @@ class TrackedRun:
             self.client.log_artifact(self.run_id, str(path), folder)
 
 
-def resolve_tracking_uri(uri: str) -> str:
-    """Validate the store URI. MLflow 3 refuses file stores, so refuse them here, clearly."""
-    uri = str(uri).strip()
-    if not uri:
-        raise TrackingConfigError("logger.tracking_uri is empty; use sqlite:///<dir>/mlflow.db")
-    if uri.startswith("file:") or "://" not in uri:
-        raise TrackingConfigError(
-            f"logger.tracking_uri={uri!r} is a file store, which MLflow 3 refuses; use "
-            f"sqlite:///<dir>/mlflow.db or an http(s):// server (or set MLFLOW_TRACKING_URI)"
-        )
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return uri
-
-
-def _artifact_root(uri: str) -> str | None:
-    """Beside the SQLite file (``mlruns/artifacts``), so the store is one self-contained folder."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
-    return None
-
-
-def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
-    """Id of experiment ``name``, created once. Locked: parallel first runs race on SQLite."""
-    lock = None
-    if uri.startswith("sqlite:///"):
-        lock = Path(uri.removeprefix("sqlite:///")).with_suffix(".lock").open("w")
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-        found = client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        return client.create_experiment(name, artifact_location=_artifact_root(uri))
-    finally:
-        if lock is not None:
-            lock.close()
-
-
 @contextmanager
-def tracked_run(uri: str, experiment: str, run_name: str, tags: dict) -> Iterator[TrackedRun]:
+def tracked_run(
+    store: RunStore, experiment: str, run_name: str, tags: dict
+) -> Iterator[TrackedRun]:
     """Open a run; FINISHED on normal exit, FAILED (with the error as a tag) on any exception."""
-    uri = resolve_tracking_uri(uri)
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = ensure_experiment(client, experiment, uri)
     all_tags = {
-        "mlflow.runName": run_name,
-        "mlflow.source.name": "src.train",
-        "mlflow.source.git.commit": git_commit(),
+        schema.RUN_NAME: run_name,
+        schema.SOURCE_NAME: "src.train",
+        schema.GIT_COMMIT: git_commit(),
         **tags,
     }
-    run = client.create_run(
-        experiment_id, run_name=run_name, tags={k: str(v) for k, v in all_tags.items()}
-    )
-    handle = TrackedRun(client, run.info.run_id, experiment_id, uri)
+    run_id = store.create_run(experiment, run_name, all_tags)
+    client = store.client
+    handle = TrackedRun(client, run_id, store.uri)
     try:
         yield handle
     except BaseException as err:
-        client.set_tag(handle.run_id, "error", f"{type(err).__name__}: {err}"[:5000])
-        client.set_terminated(handle.run_id, "FAILED")
+        client.set_tag(run_id, schema.ERROR, f"{type(err).__name__}: {err}"[:5000])
+        client.set_terminated(run_id, "FAILED")
         raise
-    client.set_terminated(handle.run_id, "FINISHED")
+    client.set_terminated(run_id, "FINISHED")
 
 
 class _RunOwnedLogger(MLFlowLogger):
@@ -142,33 +99,3 @@ class _RunOwnedLogger(MLFlowLogger):
 def lightning_logger(run: TrackedRun) -> MLFlowLogger:
     """An ``MLFlowLogger`` writing to ``run`` (explicit URI: its default is a file store)."""
     return _RunOwnedLogger(tracking_uri=run.tracking_uri, run_id=run.run_id)
-
-
-def git_commit() -> str:
-    """The checkout's commit, with ``-dirty`` when it has uncommitted changes."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{sha}-dirty" if dirty.strip() else sha
-
-
-def default_tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else the project's SQLite store."""
-    root = Path(__file__).resolve().parents[2]
-    return os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlruns/mlflow.db")

@@ -1,5 +1,7 @@
-"""Hand-built MLflow stores with runs shaped like ``src.train``'s (tags, flattened params,
-metrics), for leaderboard and reproduce-table tests.
+"""Hand-built MLflow stores with runs shaped like ``src.train``'s, for leaderboard and
+reproduce-table tests. Tags come from the run schema's own builder (``src.core.schema.run_tags``)
+with the real tasks' metric specs, so a fake run carries the keys a real one does
+(``tests/core/test_schema.py`` holds the two against each other).
 
     store = new_store(tmp_path)                   # empty SQLite store, in about 0.1 s
     base = store.run(method="baseline", fold=0, metrics={"test/auroc": 0.9, "size/mb": 1.0})
@@ -20,14 +22,20 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from src.core import schema
+from src.tasks import TASKS
+
+# What src.measure.environment tags on every run, baseline included.
 LATENCY_TAGS = {
-    "latency.threads": "2",
-    "latency.warmup": "5",
-    "latency.iters": "20",
-    "latency.rounds": "3",
-    "cpu_model": "Fake CPU @ 1.0GHz",
-    "torch_version": "2.13.0+cpu",
-    "quantized_engine": "x86",
+    schema.LATENCY_THREADS: "2",
+    schema.LATENCY_BATCH_SIZES: "1,128",
+    schema.LATENCY_WARMUP: "5",
+    schema.LATENCY_ITERS: "20",
+    schema.LATENCY_ROUNDS: "3",
+    schema.CPU_MODEL: "Fake CPU @ 1.0GHz",
+    schema.CPU_ISA: "avx2",
+    schema.TORCH_VERSION: "2.13.0+cpu",
+    schema.QUANTIZED_ENGINE: "x86",
 }
 _TEMPLATE: list[Path] = []  # one migrated empty store per process, copied for each new store
 _CLOCK = itertools.count(1_700_000_000_000, 1000)  # start times in ms: later runs are newer
@@ -58,7 +66,7 @@ class FakeStore:
         task: str = "anomaly",
         fold: int | str = 0,
         seed: int = 0,
-        brand: int | None = 3,
+        data_variant: str = "brand3",
         metrics: dict[str, float] | None = None,
         settings: dict[str, object] | None = None,
         params: dict[str, object] | None = None,
@@ -73,26 +81,32 @@ class FakeStore:
 
         ``settings`` become ``method.*`` params (with ``method.name`` and
         ``method.baseline_run_id`` added for method runs); ``params`` are logged as given. A
-        sweep's child passes ``parent_run_id`` and ``sweep_id`` (``src.tracking.sweep``).
+        sweep's child passes ``parent_run_id`` and ``sweep_id`` (``src.cli.sweep``). ``tags``
+        are added last (``baseline_key`` among them, when a test needs a real one).
         """
-        run_tags = {"method": method, "model": model, "data": data, "task": task}
-        run_tags.update({"fold": fold, "seed": seed, "mlflow.runName": f"{method}-{model}"})
-        if brand is not None:
-            run_tags["brand"] = brand
-        if method != "baseline":
-            run_tags.update(LATENCY_TAGS)
-        run_tags["baseline_run_id"] = baseline_run_id
-        run_tags.update({"mlflow.parentRunId": parent_run_id, "sweep_id": sweep_id})
+        identity = schema.RunIdentity(method, model, data, data_variant, task, seed, str(fold))
+        task_class = TASKS.get(task)
+        run_tags = schema.run_tags(
+            identity,
+            primary_metric=task_class.primary,
+            metric_specs=task_class.metrics,
+            baseline_key=f"key-{model}-{data}-{data_variant}-{fold}-{seed}",
+            baseline_run_id=baseline_run_id,
+            parent_run_id=parent_run_id,
+            sweep_id=sweep_id,
+            extra=LATENCY_TAGS,
+        )
+        run_tags[schema.RUN_NAME] = f"{method}-{model}"
         run_tags.update(tags or {})
         run_params = {"data.fold": fold, "seed": seed, **(params or {})}
-        if method != "baseline":
+        if method != schema.BASELINE:
             run_params.update({"method.name": method, "method.baseline_run_id": baseline_run_id})
         run_params.update({f"method.{k}": v for k, v in (settings or {}).items()})
         return self._log(experiment or data, run_tags, run_params, metrics or {}, status)
 
     def sweep_parent(self, sweep_id: str, experiment: str = "battery") -> str:
         """A sweep's parent run, tagged ``sweep_id`` (children pass ``parent_run_id``)."""
-        tags = {"sweep_id": sweep_id, "mlflow.runName": f"sweep-{sweep_id}"}
+        tags = {schema.SWEEP_ID: sweep_id, schema.RUN_NAME: f"sweep-{sweep_id}"}
         return self._log(experiment, tags, {}, {}, "FINISHED")
 
     def _log(self, experiment, tags, params, metrics, status) -> str:
@@ -130,7 +144,7 @@ def _template() -> Path:
     return _TEMPLATE[0]
 
 
-# The demo store: known per-fold values. Battery: dyad, brand 3, folds 0-2, seed 0.
+# The demo store: known per-fold values. Battery: dyad, data variant brand3, folds 0-2, seed 0.
 # Pareto over (auroc max, latency min, size min): baseline (best auroc), dynamic, static are on
 # the front; fp16 is dominated by dynamic (lower auroc, slower, bigger).
 BATTERY = {
@@ -207,7 +221,7 @@ def _delta(metrics: dict[str, float], method: str, fold: int) -> dict[str, float
 
 
 def _digits(store: FakeStore) -> None:
-    common = {"model": "cnn_tiny", "data": "digits", "task": "classification", "brand": None}
+    common = {"model": "cnn_tiny", "data": "digits", "task": "classification", "data_variant": ""}
     for seed in range(2):
         base = store.run(
             method="baseline",

@@ -4,16 +4,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.board.aggregate import leaderboard, prepare_runs
+from src.board.aggregate import build_board, prepare_runs
 from src.board.runs import load_runs
-from src.errors import UserError
+from src.core.errors import UserError
 from tests.board.fakes import BATTERY, DIGITS
+
+
+def board_rows(runs, **options) -> pd.DataFrame:
+    return build_board(runs, **options).rows
 
 
 @pytest.fixture(scope="module")
 def battery(demo) -> pd.DataFrame:
     store, _ = demo
-    return leaderboard(load_runs(store.uri, filters={"data": "battery"})).set_index("variant")
+    return board_rows(load_runs(store.uri, filters={"data": "battery"})).set_index("variant")
 
 
 def test_numbers_are_the_logged_metrics_mean_std_n(battery):
@@ -55,29 +59,29 @@ def test_rank_by_primary_metric_and_failed_runs_left_out(battery):
 def test_lower_is_better_reverses_the_rank(demo):
     store, _ = demo
     runs = load_runs(store.uri, filters={"data": "battery"})
-    board = leaderboard(runs, metric="latency/ms_p50_bs1", higher_is_better=False)
+    board = board_rows(runs, metric="latency/ms_p50_bs1", higher_is_better=False)
     assert list(board["variant"]) == ["static", "dynamic", "fp16", "baseline"]
 
 
 def test_classification_ranks_by_accuracy_over_seeds(demo):
     store, _ = demo
-    board = leaderboard(load_runs(store.uri, filters={"data": "digits"})).set_index("variant")
+    board = board_rows(load_runs(store.uri, filters={"data": "digits"})).set_index("variant")
     assert board.loc["baseline", "rank"] == 1 and board.loc["baseline", "seeds"] == "0,1"
     acc = DIGITS["dynamic"]["test/accuracy"]
     assert board.loc["dynamic", "test/accuracy:mean"] == pytest.approx(np.mean(acc))
-    assert board.loc["dynamic", "brand"] == "" and board.loc["dynamic", "folds"] == "none"
+    assert board.loc["dynamic", "data_variant"] == "" and board.loc["dynamic", "folds"] == "none"
 
 
 def test_mixed_data_needs_a_metric(demo):
     store, _ = demo
     runs = load_runs(store.uri)
-    with pytest.raises(UserError, match=r"\(data=NAME\) or give metric=NAME"):
-        leaderboard(runs)
-    board = leaderboard(runs, metric="size/mb", higher_is_better=False)
+    with pytest.raises(UserError, match=r"different metrics .*\(data=NAME\) or give metric=NAME"):
+        board_rows(runs)
+    board = board_rows(runs, metric="size/mb")  # lower is better, by its area
     assert set(board["data"]) == {"battery", "digits"}
     assert board.groupby("data")["rank"].min().to_dict() == {"battery": 1, "digits": 1}
     with pytest.raises(UserError, match="was not logged"):
-        leaderboard(runs, metric="test/nope")
+        board_rows(runs, metric="test/nope")
 
 
 def test_settings_split_variants_and_label_only_what_differs(store):
@@ -89,7 +93,7 @@ def test_settings_split_variants_and_label_only_what_differs(store):
             settings={"observer": observer, "per_channel": True},
             metrics={"test/auroc": auroc},
         )
-    board = leaderboard(load_runs(store.uri)).set_index("variant")
+    board = board_rows(load_runs(store.uri)).set_index("variant")
     assert (
         board.loc["static(observer=histogram)", "settings"]
         == "observer=histogram, per_channel=True"
@@ -103,8 +107,8 @@ def test_newest_run_per_fold_replaces_older_ones(store):
     store.run(fold=0, metrics={"test/auroc": 0.9})
     store.run(fold=1, metrics={"test/auroc": 0.7})
     runs = load_runs(store.uri)
-    assert leaderboard(runs)["test/auroc:mean"].item() == pytest.approx(0.8)
-    assert leaderboard(runs, dedupe=False)["n"].item() == 3
+    assert board_rows(runs)["test/auroc:mean"].item() == pytest.approx(0.8)
+    assert board_rows(runs, dedupe=False)["n"].item() == 3
     assert len(prepare_runs(runs)) == 2
 
 
@@ -116,16 +120,16 @@ def test_model_settings_and_split_by_separate_rows(store):
             metrics={"test/auroc": hidden / 1000 + epochs / 100},
         )
     runs = load_runs(store.uri)
-    assert sorted(leaderboard(runs)["model"]) == ["dyad(hidden_size=128)", "dyad(hidden_size=64)"]
-    assert set(leaderboard(runs)["n"]) == {1, 2}
-    split = leaderboard(runs, split_by=["trainer.max_epochs"])
+    assert sorted(board_rows(runs)["model"]) == ["dyad(hidden_size=128)", "dyad(hidden_size=64)"]
+    assert set(board_rows(runs)["n"]) == {1, 2}
+    split = board_rows(runs, split_by=["trainer.max_epochs"])
     assert len(split) == 3 and set(split["n"]) == {1}
 
 
 def test_no_finished_run_is_a_user_error(store):
     store.run(status="FAILED")
     with pytest.raises(UserError, match="no FINISHED runs"):
-        leaderboard(load_runs(store.uri))
+        board_rows(load_runs(store.uri))
 
 
 def test_baseline_with_or_without_method_params_is_one_row(store):
@@ -133,8 +137,40 @@ def test_baseline_with_or_without_method_params_is_one_row(store):
     store.run(
         fold=0, metrics=auroc, params={"method.name": "baseline", "method.baseline_run_id": None}
     )
-    # distillation's student settings do not define the model
-    store.run(fold=1, metrics=auroc, params={"model.student.hidden_size": 16})
-    store.run(fold=2, metrics=auroc, params={"model.student.hidden_size": 8})
-    board = leaderboard(load_runs(store.uri))
+    # params outside model.* and method.* (distillation's default student) do not split rows
+    store.run(fold=1, metrics=auroc, params={"student.hidden_size": 16})
+    store.run(fold=2, metrics=auroc, params={"student.hidden_size": 8})
+    board = board_rows(load_runs(store.uri))
     assert board[["model", "variant", "n"]].values.tolist() == [["dyad", "baseline", 3]]
+
+
+def test_direction_and_headline_come_from_the_runs_metric_specs(demo):
+    store, _ = demo
+    runs = load_runs(store.uri, filters={"data": "battery"})
+    board = build_board(runs, metric="test/recall")
+    assert board.higher_is_better
+    assert board.headline == ["test/auroc", "test/false_alarm_rate", "test/f1"]  # anomaly's
+    lower = build_board(runs, metric="latency/ms_p50_bs1")  # measurement area: lower is better
+    assert not lower.higher_is_better
+    assert list(lower.rows["variant"]) == ["static", "dynamic", "fp16", "baseline"]
+    default = build_board(runs)
+    assert default.metric == "test/auroc" and default.higher_is_better
+
+
+def test_a_spec_that_says_lower_is_better_ranks_ascending(store):
+    base = store.run(metrics={"test/auroc": 0.9, "test/false_alarm_rate": 0.3})
+    store.run(method="static", baseline_run_id=base,
+              metrics={"test/auroc": 0.8, "test/false_alarm_rate": 0.1})  # fmt: skip
+    board = build_board(load_runs(store.uri), metric="test/false_alarm_rate")
+    assert board.higher_is_better is False
+    assert list(board.rows["variant"]) == ["static", "baseline"]
+
+
+def test_runs_without_task_tags_need_the_metric_named(store):
+    store.run(metrics={"test/auroc": 0.9}, tags={"primary_metric": "", "metric_specs": ""})
+    runs = load_runs(store.uri).drop(columns=["tags.primary_metric", "tags.metric_specs"])
+    with pytest.raises(UserError, match="name no metric"):
+        build_board(runs)
+    with pytest.raises(UserError, match="higher_is_better=true"):
+        build_board(runs, metric="test/auroc")
+    assert build_board(runs, metric="test/auroc", higher_is_better=True).rows["n"].item() == 1

@@ -2,14 +2,13 @@
 
 import json
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from src.board import collect_meta, leaderboard, load_runs, prepare_runs, write_outputs
-from src.board.meta import command_line
+from src.board import build_board, collect_meta, load_runs, write_outputs
 from src.board.render import display_table, print_table
+from src.cli.entry import command_line
 
 ROOT_COMMIT = subprocess.run(
     ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
@@ -20,16 +19,12 @@ ROOT_COMMIT = subprocess.run(
 def written(demo, tmp_path_factory):
     store, _ = demo
     runs = load_runs(store.uri, filters={"data": "battery"})
-    board = leaderboard(runs)
-    argv = sys.argv
-    sys.argv = ["/repo/src/leaderboard.py", "data=battery", "out_dir=/tmp/x y"]
-    try:
-        meta = collect_meta(
-            runs, prepare_runs(runs), tracking_uri=store.uri, selection={"data": "battery"},
-            metric="test/auroc",
-        )  # fmt: skip
-    finally:
-        sys.argv = argv
+    board = build_board(runs)
+    meta = collect_meta(
+        runs, board.per_run, tracking_uri=store.uri, selection={"data": "battery"},
+        metric=board.metric, higher_is_better=board.higher_is_better,
+        command=command_line("src.leaderboard", ["data=battery", "out_dir=/tmp/x y"]),
+    )  # fmt: skip
     return board, meta, write_outputs(board, tmp_path_factory.mktemp("out") / "lb", meta)
 
 
@@ -55,27 +50,29 @@ def test_every_file_is_written_with_commit_and_command(written):
 def test_csv_round_trips_the_board(written):
     board, _, paths = written
     back = pd.read_csv(paths["csv"], comment="#", keep_default_na=False, na_values=[""])
-    assert list(back.columns) == list(board.columns)
+    rows = board.rows
+    assert list(back.columns) == list(rows.columns)
     for column in ("test/auroc:mean", "test/auroc:std", "vs_baseline/size_ratio:mean"):
-        assert back[column].tolist() == pytest.approx(board[column].tolist())
-    assert back["variant"].tolist() == board["variant"].tolist()
+        assert back[column].tolist() == pytest.approx(rows[column].tolist())
+    assert back["variant"].tolist() == rows["variant"].tolist()
 
 
 def test_markdown_and_terminal_tables(written, capsys):
     board, meta, paths = written
     md = paths["md"].read_text()
-    assert "| 1 | battery | 3 | dyad | baseline | 3 | 0.85 ± 0.05 |" in md
+    assert "| 1 | battery (brand3) | dyad | baseline | 3 | 0.85 ± 0.05 |" in md
     assert "![Pareto front](leaderboard_pareto.png)" in md
-    table = display_table(board, "test/auroc")
+    table = display_table(board.rows, board.metric, board.headline)
+    assert "test/recall" in table and "test/f1" not in table  # headline, and only if logged
     assert table.loc[table["variant"] == "fp16", "pareto"].item() == ""
     assert table.loc[table["variant"] == "static", "pareto"].item() == "✓"
     print_table(board, meta)
     out = capsys.readouterr().out
     assert (
-        "leaderboard: data battery, brand 3: test/auroc (higher is better)" in out
+        "leaderboard: data battery (brand3): test/auroc (higher is better)" in out
         and meta.commit in out
     )
 
 
-def test_command_line_outside_the_module():
-    assert command_line(["x.py", "a b"]) == "x.py 'a b'"
+def test_command_line_is_quoted_as_typed():
+    assert command_line("src.leaderboard", ["a b", "c"]) == "python -m src.leaderboard 'a b' c"

@@ -2,8 +2,9 @@
 
 import pytest
 
-from src.board.runs import find_parent_run, load_runs
-from src.errors import UserError
+from src.board.runs import load_runs
+from src.core.errors import UserError
+from src.tracking.store import RunStore
 
 
 def test_one_row_per_run_with_flattened_columns(demo):
@@ -31,13 +32,13 @@ def test_tag_param_and_list_filters(demo):
     assert set(both["tags.method"]) == {"static", "fp16"} and len(both) == 6
     by_param = load_runs(store.uri, filters={"params.method.observer": "histogram"})
     assert set(by_param["tags.method"]) == {"static", "baseline"}
-    assert load_runs(store.uri, filters={"brand": 1}).empty
-    assert len(load_runs(store.uri, filters={"brand": 3, "method": "baseline"})) == 3
+    assert load_runs(store.uri, filters={"data_variant": "brand1"}).empty
+    assert len(load_runs(store.uri, filters={"data_variant": "brand3", "method": "baseline"})) == 3
 
 
 def test_sweep_children_come_with_their_baselines(demo):
     store, ids = demo
-    assert find_parent_run(store.uri, "sweep-1") == ids.sweep_parent
+    assert RunStore.open(store.uri).sweep_parent("sweep-1") == ids.sweep_parent
     runs = load_runs(store.uri, parent_run_id=ids.sweep_parent)
     chosen = runs[runs["selected_by"] == "filter"]
     assert set(chosen["run_id"]) == set(ids.runs["dynamic"] + ids.runs["static"])
@@ -48,7 +49,7 @@ def test_sweep_children_come_with_their_baselines(demo):
 def test_unknown_sweep_and_experiment_are_user_errors(demo):
     store, _ = demo
     with pytest.raises(UserError, match="sweep_id=nope"):
-        find_parent_run(store.uri, "nope")
+        RunStore.open(store.uri).sweep_parent("nope")
     with pytest.raises(UserError, match="choose from"):
         load_runs(store.uri, experiment="cifar10")
 

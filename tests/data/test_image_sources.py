@@ -14,7 +14,7 @@ from src.data.image_sources import (
     read_cifar_batch,
 )
 from src.data.safe_load import UnsafePickleError
-from src.errors import UserError
+from src.core.errors import UserError
 
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from src.data.normalizer import Normalizer, fit_normalizer
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 
 
 @pytest.fixture

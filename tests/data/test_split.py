@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from src.data.split import N_FOLDS, five_fold_split, fold_slice
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 
 BRANDS = {
     1: (range(1, 169), range(169, 199)),

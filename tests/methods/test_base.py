@@ -2,7 +2,7 @@
 
 import pytest
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.methods import BASELINE, list_methods, method_config
 
 

@@ -5,7 +5,7 @@ import io
 import pytest
 import torch
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.measure.precision import coverage_report
 from src.methods import MethodContext, apply_method, method_config, rebuild
 from src.methods.prune import PruneConfig

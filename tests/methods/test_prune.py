@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.measure.report import size_of
 from src.methods import MethodContext, apply_method, method_config
 from src.methods.prune import prunable, schedule

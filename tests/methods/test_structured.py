@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.methods.structured import (
     PrunePlan,
     mask,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from src.errors import ConfigError
+from src.core.errors import ConfigError
 from src.models import create_model, list_models
 
 

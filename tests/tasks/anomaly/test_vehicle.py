@@ -16,7 +16,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from src.evaluation.vehicle import (
+from src.tasks.anomaly.vehicle import (
     H_GRID,
     binary_metrics,
     bootstrap_auroc_ci,

@@ -1,25 +1,18 @@
-"""``anomaly`` task: one-class training of DyAD and vehicle-level scoring.
-
-Training uses the reference loss; scoring uses per-snippet MSE of the predicted responses (the
-reference trains with SmoothL1 but scores with MSE), aggregated per vehicle with h and the
-threshold chosen on the tuning vehicles only.
-"""
+"""DyAD's training: the reference loss, its KL annealing, the LightningModule, and the
+distillation loss that matches a teacher's predicted responses."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from src.errors import ConfigError
-from src.evaluation.vehicle import evaluate_vehicles
-from src.models.util import input_dtype
-from src.tasks.base import EvalResult, adamw_cosine, optim_kwargs
+from src.core.errors import ConfigError
+from src.tasks.base import OptimSpec, TeacherLoss, adamw_cosine
 
 
 @dataclass(frozen=True)
@@ -40,11 +33,11 @@ class DyadLoss:
     def __post_init__(self) -> None:
         if self.anneal_function not in ("linear", "logistic", "constant"):
             raise ConfigError(
-                f"model.loss.anneal_function={self.anneal_function!r}; choose "
+                f"task.loss.anneal_function={self.anneal_function!r}; choose "
                 "linear, logistic or constant"
             )
         if self.x0 <= 0:
-            raise ConfigError(f"model.loss.x0 must be > 0, got {self.x0}")
+            raise ConfigError(f"task.loss.x0 must be > 0, got {self.x0}")
 
     def kl_weight(self, step: int) -> float:
         if self.anneal_function == "linear":
@@ -61,9 +54,7 @@ class AnomalyModule(pl.LightningModule):
         model: Module whose forward returns ``(prediction, mean, log_var, z, mileage)`` and that
             has ``split_target(x)``.
         loss: Loss weights and KL annealing.
-        lr: AdamW learning rate.
-        weight_decay: AdamW weight decay (reference: 1e-6).
-        cosine_factor: ``eta_min = cosine_factor * lr``; the cosine period is ``max_epochs``.
+        optim: AdamW and its cosine schedule (reference: lr 5e-3, weight decay 1e-6).
         max_epochs: Epochs of the cosine schedule (stepped once per epoch, as the reference).
         extra_loss: Optional module ``extra_loss(x, output) -> {name: tensor, "total": tensor}``
             whose ``total`` is added to the loss (distillation); its parts are logged.
@@ -73,16 +64,13 @@ class AnomalyModule(pl.LightningModule):
         self,
         model: nn.Module,
         loss: DyadLoss,
-        lr: float,
-        weight_decay: float = 1e-6,
-        cosine_factor: float = 0.1,
+        optim: OptimSpec,
         max_epochs: int = 1,
         extra_loss: nn.Module | None = None,
     ):
         super().__init__()
         self.model, self.loss, self.extra_loss = model, loss, extra_loss
-        self.lr, self.weight_decay = lr, weight_decay
-        self.cosine_factor, self.max_epochs = cosine_factor, max(1, max_epochs)
+        self.optim, self.max_epochs = optim, max(1, max_epochs)
 
     def forward(self, x: torch.Tensor):
         return self.model(x)
@@ -124,53 +112,33 @@ class AnomalyModule(pl.LightningModule):
         }
 
     def configure_optimizers(self):
-        return adamw_cosine(
-            self.parameters(), self.lr, self.weight_decay, self.cosine_factor, self.max_epochs
-        )
+        return adamw_cosine(self.parameters(), self.optim, self.max_epochs)
 
 
-def build_module(model: nn.Module, cfg, extra_loss: nn.Module | None = None) -> AnomalyModule:
-    """The LightningModule for ``model`` from the composed config (plus an optional extra loss)."""
-    return AnomalyModule(
-        model,
-        DyadLoss(**cfg.model.loss),
-        **optim_kwargs(cfg),
-        extra_loss=extra_loss,
-    )
+class ResponseDistillLoss(TeacherLoss):
+    """DyAD distillation: MSE between the student's and the teacher's predicted responses, plus
+    ``beta`` x MSE of the latent means (through a learned projection when the sizes differ).
 
+    Args:
+        teacher: The trained model (eval mode, no gradients).
+        alpha: Weight of the response term.
+        beta: Weight of the latent-mean term (0 turns it off).
+        student_latent: The student's latent size.
+    """
 
-@torch.inference_mode()
-def snippet_errors(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray]:
-    """Per-snippet MSE of the predicted responses (eval mode, z = mean), with snippet rows."""
-    was_training, dtype = model.training, input_dtype(model)
-    model.eval()
-    errors, rows = [], []
-    try:
-        for batch in loader:
-            x = batch["x"]
-            out = model(x.to(dtype))
-            err = (out.prediction.float() - model.split_target(x)).pow(2).mean(dim=(1, 2))
-            errors.append(err.numpy())
-            rows.append(batch["row"].numpy())
-    finally:
-        model.train(was_training)
-    return np.concatenate(errors), np.concatenate(rows)
+    def __init__(self, teacher: nn.Module, alpha: float, beta: float, student_latent: int):
+        super().__init__(teacher, alpha)
+        self.beta = beta
+        self.project = None
+        if beta > 0:
+            width = teacher.config.latent_size
+            same = student_latent == width
+            self.project = nn.Identity() if same else nn.Linear(student_latent, width)
 
-
-def evaluate(model: nn.Module, data, cfg) -> EvalResult:
-    """Score tuning and test vehicles; h and the threshold come from the tuning vehicles only."""
-    split = data.split
-    errors, rows = snippet_errors(model, data.score_dataloader(split.tuning_cars + split.test_cars))
-    result = evaluate_vehicles(
-        errors,
-        data.store.car[rows],
-        data.car_labels,
-        list(split.tuning_cars),
-        list(split.test_cars),
-        threshold_rule=cfg.evaluation.threshold_rule,
-        n_boot=cfg.evaluation.n_boot,
-        seed=cfg.seed,
-    )
-    metrics = {f"test/{k}": float(v) for k, v in result.metrics.items()}
-    metrics["tuning/auroc"] = float(result.tuning_auroc)
-    return EvalResult(metrics=metrics, tables={"vehicle_scores": result.scores})
+    def forward(self, x: torch.Tensor, student_out) -> dict[str, torch.Tensor]:
+        teacher_out = self.teacher_output(x)
+        parts = {"distill": F.mse_loss(student_out.prediction, teacher_out.prediction)}
+        if self.project is not None:
+            parts["feature"] = F.mse_loss(self.project(student_out.mean), teacher_out.mean)
+        total = self.alpha * parts["distill"] + self.beta * parts.get("feature", 0.0)
+        return {**parts, "total": total}

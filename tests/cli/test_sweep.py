@@ -15,7 +15,7 @@ def test_multirun_nests_jobs_under_one_parent_and_survives_a_failed_job(tiny_roo
         "benchmark.iters=2",
         "benchmark.rounds=1",
         "benchmark.batch_sizes=[1,8]",
-        "evaluation.n_boot=20",
+        "task.evaluation.n_boot=20",
         tmp=tmp_path,
         check=False,
     )

@@ -17,71 +17,67 @@ from typing import Any
 
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
-from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
 
-from src.tracking.mlflow_run import ensure_experiment, git_commit, resolve_tracking_uri
-
-PARENT_ENV = "MLFLOW_PARENT_RUN_ID"
-SWEEP_ENV = "SWEEP_ID"
+from src.core import schema
+from src.core.paths import git_commit
+from src.tracking.store import RunStore
 
 
 class MlflowSweep(Callback):
     """Hydra callback: parent run per multirun. Single runs (no ``-m``) are left alone."""
 
     def __init__(self) -> None:
-        self.client: MlflowClient | None = None
+        self.store: RunStore | None = None
         self.run_id: str | None = None
         self.jobs = {"done": 0, "failed": 0}
 
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        uri = resolve_tracking_uri(config.logger.tracking_uri)
-        self.client = MlflowClient(tracking_uri=uri)
-        experiment = ensure_experiment(self.client, config.logger.experiment_name, uri)
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        self.store = RunStore(config.logger.tracking_uri)
         sweep_id = Path(config.hydra.sweep.dir).name
         overrides = " ".join(config.hydra.overrides.task)
-        run = self.client.create_run(
-            experiment,
-            run_name=f"sweep {sweep_id}",
-            tags={
-                "sweep_id": sweep_id,
-                "sweep.overrides": overrides,
-                "sweep.command": "python -m src.train -m " + overrides,
-                "mlflow.source.git.commit": git_commit(),
-                "mlflow.source.name": "src.train (multirun)",
+        self.run_id = self.store.create_run(
+            config.logger.experiment_name,
+            f"sweep {sweep_id}",
+            {
+                schema.SWEEP_ID: sweep_id,
+                schema.SWEEP_OVERRIDES: overrides,
+                schema.SWEEP_COMMAND: "python -m src.train -m " + overrides,
+                schema.GIT_COMMIT: git_commit(),
+                schema.SOURCE_NAME: "src.train (multirun)",
             },
         )
-        self.run_id = run.info.run_id
-        os.environ[PARENT_ENV], os.environ[SWEEP_ENV] = self.run_id, sweep_id
+        os.environ[schema.PARENT_ENV], os.environ[schema.SWEEP_ENV] = self.run_id, sweep_id
         atexit.register(self._abandon)
 
-    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+    def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         if self.run_id is None:
             return
         failed = job_return.status == JobStatus.FAILED or _is_nan(job_return)
         self.jobs["failed" if failed else "done"] += 1
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         if self.run_id is None:
             return
-        self.client.set_tag(self.run_id, "sweep.jobs_failed", str(self.jobs["failed"]))
-        self.client.set_tag(self.run_id, "sweep.jobs_finished", str(self.jobs["done"]))
-        self.client.set_terminated(self.run_id, "FINISHED")
-        os.environ.pop(PARENT_ENV, None)
-        os.environ.pop(SWEEP_ENV, None)
+        client = self.store.client
+        client.set_tag(self.run_id, schema.SWEEP_JOBS_FAILED, str(self.jobs["failed"]))
+        client.set_tag(self.run_id, schema.SWEEP_JOBS_FINISHED, str(self.jobs["done"]))
+        client.set_terminated(self.run_id, "FINISHED")
+        os.environ.pop(schema.PARENT_ENV, None)
+        os.environ.pop(schema.SWEEP_ENV, None)
         self.run_id = None
 
     def _abandon(self) -> None:
         """At exit without ``on_multirun_end``: Hydra aborted the sweep."""
         if self.run_id is None:
             return
-        self.client.set_tag(self.run_id, "error", "the sweep was aborted; see the console")
-        self.client.set_terminated(self.run_id, "FAILED")
+        client = self.store.client
+        client.set_tag(self.run_id, schema.ERROR, "the sweep was aborted; see the console")
+        client.set_terminated(self.run_id, "FAILED")
         self.run_id = None
 
 
 def _is_nan(job_return: Any) -> bool:
-    """``src.train`` returns NaN for a job that failed on bad input (its run is FAILED)."""
+    """A job that failed on bad input returns NaN (``src.cli.entry``; its run is FAILED)."""
     if job_return.status != JobStatus.COMPLETED:
         return False
     value = job_return.return_value

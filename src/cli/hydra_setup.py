@@ -1,0 +1,40 @@
+"""Before Hydra composes: the resolvers the configs use, and every registry's defaults as configs.
+
+``conf/model/<name>.yaml`` and ``conf/task/<name>.yaml`` name a registry entry and list only
+deliberate overrides; their defaults list pulls the rest from ``registry/model/<name>`` and
+``registry/task/<name>``, stored here from the registries themselves (timm keeps defaults with
+the entrypoint; so do we). A key therefore exists in the composed config exactly when the model
+or task has that field, so ``model.hidden_size=32`` needs no ``+``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from src.core.paths import ROOT, default_store_uri
+from src.models import list_models, model_defaults
+from src.tasks import TASKS
+
+_DONE: list[bool] = []
+
+
+def register_configs() -> None:
+    """Register the resolvers and the registry configs once per process."""
+    if _DONE:
+        return
+    OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
+    OmegaConf.register_new_resolver("default_store", default_store_uri, replace=True)
+    store = ConfigStore.instance()
+    for name in list_models():
+        store.store(group="registry/model", name=name, node=model_defaults(name))
+    for name in TASKS.names():
+        store.store(group="registry/task", name=name, node=task_defaults(name))
+    _DONE.append(True)
+
+
+def task_defaults(name: str) -> dict:
+    """Every setting of task ``name`` with its default value (plain Python types)."""
+    return dataclasses.asdict(TASKS.get(name)())

@@ -1,0 +1,137 @@
+"""From the composed Hydra config to the typed specs a run takes: the one place that reads it.
+
+Also computes ``baseline_key``, the hash that decides which fp32 baseline a variant is compared
+with. It covers exactly what defines the trained baseline: the model, the data (but for how it is
+loaded), the task's loss, the optimiser, the trainer (but for how it reports), and the seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from src.core import schema
+from src.core.errors import ConfigError
+from src.measure.latency import LatencySpec
+from src.methods import method_config
+from src.pipeline.specs import ConfigRecord, ModelSpec, RunSpec, TrackingSpec, TrainerSpec
+from src.tasks import OptimSpec, create_task
+
+# Settings of how a run is executed or reported, not of what the baseline model is.
+RUNTIME_KEYS = {
+    "data": {
+        "num_workers",
+        "cache_dir",
+        "cache_workers",
+        "eval_batch_size",
+        "tags",
+        "synthetic.dir",
+    },
+    "trainer": {
+        "enable_progress_bar",
+        "enable_model_summary",
+        "log_every_n_steps",
+        "accelerator",
+        "devices",
+    },
+    "task": {"evaluation"},  # how the trained model is scored, not what it is
+}
+BASELINE_GROUPS = ("model", "data", "task", "optim", "trainer", "seed")
+
+
+def resolved(cfg: DictConfig) -> dict:
+    """The job's config as plain values (no ``hydra`` node); an interpolation that does not
+    resolve is one ConfigError naming the key."""
+    try:
+        values = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"the config does not resolve: {str(err).splitlines()[0]} "
+                          f"(key {getattr(err, 'full_key', '?')})") from None  # fmt: skip
+    values.pop("hydra", None)
+    return values
+
+
+def baseline_key(values: dict) -> str:
+    """Hash of everything that defines the fp32 baseline, and nothing about how it is run,
+    scored or which method follows (see :data:`RUNTIME_KEYS`)."""
+    defining = {group: _without(values.get(group), group) for group in BASELINE_GROUPS}
+    text = json.dumps(defining, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _without(value, group: str):
+    if not isinstance(value, dict):
+        return value
+    flat = schema.flatten_params(value)
+    skip = RUNTIME_KEYS.get(group, set())
+    return {k: v for k, v in flat.items() if k not in skip and k.split(".")[0] not in skip}
+
+
+def run_spec(cfg: DictConfig) -> RunSpec:
+    """The :class:`RunSpec` of the job ``cfg`` composes.
+
+    Raises:
+        ConfigError: A value that does not resolve or is out of range (naming the key).
+    """
+    values = resolved(cfg)
+    method = method_config(values.get("method"))
+    task = create_task(values["task"])
+    data, model = values["data"], values["model"]
+    identity = schema.RunIdentity(
+        method=method.name,
+        model=model["name"],
+        data=data["name"],
+        data_variant=str(data.get("variant") or ""),
+        task=task.name,
+        seed=int(values["seed"]),
+        fold=str(data.get("fold", schema.NO_FOLD)),
+    )
+    return RunSpec(
+        identity=identity,
+        seed=int(values["seed"]),
+        model=ModelSpec(model["name"], {k: v for k, v in model.items() if k != "name"}),
+        data=data,
+        task=task,
+        optim=OptimSpec(**values["optim"]),
+        trainer=trainer_spec(values["trainer"]),
+        latency=latency_spec(values["benchmark"]),
+        method=method,
+        tracking=TrackingSpec(
+            values["logger"]["tracking_uri"],
+            values["logger"]["experiment_name"],
+            values.get("run_name"),
+        ),
+        baseline_key=baseline_key(values),
+        config=config_record(values),
+        output_dir=Path(values["paths"]["output_dir"]),
+        data_tags=dict(data.get("tags") or {}),
+        parent_run_id=os.environ.get(schema.PARENT_ENV) or None,
+        sweep_id=os.environ.get(schema.SWEEP_ENV) or None,
+    )
+
+
+def trainer_spec(values: dict) -> TrainerSpec:
+    options = {k: v for k, v in values.items() if k != "max_epochs"}
+    return TrainerSpec(values["max_epochs"], options)
+
+
+def latency_spec(values: dict) -> LatencySpec:
+    return LatencySpec(**{**values, "batch_sizes": tuple(values["batch_sizes"])})
+
+
+def config_record(values: dict) -> ConfigRecord:
+    """What the run logs of its config; the baseline's view leaves the method out."""
+    base = {k: v for k, v in values.items() if k != "method"}
+    hydra_dir = Path(values["paths"]["output_dir"]) / ".hydra"  # Hydra's record of the job
+    return ConfigRecord(
+        params=schema.flatten_params(values),
+        yaml=OmegaConf.to_yaml(values),
+        baseline_params=schema.flatten_params(base),
+        baseline_yaml=OmegaConf.to_yaml(base),
+        hydra_dir=hydra_dir,
+    )

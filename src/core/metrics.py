@@ -1,0 +1,68 @@
+"""What a metric is, beyond its name: its direction, how to print it, whether it headlines.
+
+Tasks declare their metrics as :class:`MetricSpec` objects; runs carry them as a JSON tag so a
+report (the leaderboard) knows how to rank and show a metric without importing the task.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric's meaning.
+
+    Attributes:
+        name: Logged name, ``area/name`` (``test/auroc``).
+        higher_is_better: Its direction (ranking, Pareto fronts, verdicts).
+        fmt: Format spec for one value (``.3f``).
+        headline: Shown on the board beside the ranking metric.
+    """
+
+    name: str
+    higher_is_better: bool = True
+    fmt: str = ".3f"
+    headline: bool = False
+
+    @property
+    def direction(self) -> str:
+        """``max`` or ``min``, as Pareto objectives take it."""
+        return "max" if self.higher_is_better else "min"
+
+
+def specs_to_json(specs: Iterable[MetricSpec]) -> str:
+    """Compact JSON list, the value of a run's ``metric_specs`` tag."""
+    return json.dumps([asdict(s) for s in specs], separators=(",", ":"))
+
+
+def specs_from_json(text: str) -> list[MetricSpec]:
+    """Inverse of :func:`specs_to_json`; an empty or malformed tag gives no specs."""
+    try:
+        values = json.loads(text)
+    except (TypeError, ValueError):
+        return []
+    return [MetricSpec(**v) for v in values if isinstance(v, dict) and "name" in v]
+
+
+# How the measurement areas every run logs are read (task metrics come from the task).
+MEASURED = (
+    MetricSpec("size/mb", higher_is_better=False, fmt=".3g"),
+    MetricSpec("size/ratio", higher_is_better=False, fmt=".3g"),
+    MetricSpec("latency/ms_p50_bs1", higher_is_better=False, fmt=".3g"),
+    MetricSpec("latency/speedup_bs1", higher_is_better=True, fmt=".2f"),
+    MetricSpec("latency/speedup_bsN", higher_is_better=True, fmt=".2f"),
+    MetricSpec("quant/int8_fraction", higher_is_better=True, fmt=".2f"),
+)
+
+
+def measured_direction(name: str) -> bool | None:
+    """``higher_is_better`` of a measurement metric by its area, None when it has no direction
+    (``latency/ms_*`` and ``size/*`` lower, speedups and throughput higher)."""
+    if name.startswith(("latency/ms_", "size/")):
+        return False
+    if name.startswith(("latency/speedup", "throughput/", "quant/int8")):
+        return True
+    return None

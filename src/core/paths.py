@@ -1,0 +1,36 @@
+"""Where the project lives and where its store is: the only module that knows either.
+
+Entry points, configs (through the ``project_root`` and ``default_store`` resolvers the CLI
+registers), the notebook and the benchmarks all ask here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STORE_ENV = "MLFLOW_TRACKING_URI"
+
+
+def default_store_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the project's SQLite store ``mlruns/mlflow.db``."""
+    return os.environ.get(STORE_ENV) or f"sqlite:///{ROOT}/mlruns/mlflow.db"
+
+
+def git_commit() -> str:
+    """The checkout's commit, with ``-dirty`` when it has uncommitted changes."""
+    try:
+        sha = _git("rev-parse", "HEAD", check=True)
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def _git(*args: str, check: bool = False) -> str:
+    proc = subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=check
+    )
+    return proc.stdout.strip()

@@ -1,0 +1,181 @@
+"""The run schema: every tag and metric name a training run writes and a report reads.
+
+Producers (``src.pipeline``, ``src.measure``, the sweep callback) and consumers (``src.board``,
+``src.reproduce``, ``benchmarks``, the test fakes in ``tests/board/fakes.py``) import the names
+from here; :func:`run_tags` builds the identity tags of a run for all of them, so a fake run and a
+real one cannot drift apart (``tests/core/test_schema.py`` holds them against each other).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from src.core.metrics import MetricSpec, specs_to_json
+
+# ---- tags of every training run ----------------------------------------------------------
+METHOD = "method"  # method name; BASELINE for the fp32 model
+MODEL = "model"  # registered model name
+DATA = "data"  # data source name
+DATA_VARIANT = "data_variant"  # which data set of that source (battery: brand3); "" if one
+TASK = "task"  # task family
+SEED = "seed"
+FOLD = "fold"  # "none" when the data has no folds
+BASELINE_KEY = "baseline_key"  # hash of what defines the fp32 baseline
+BASELINE_RUN_ID = "baseline_run_id"  # a method run's baseline
+PRIMARY_METRIC = "primary_metric"  # the task's ranking metric
+METRIC_SPECS = "metric_specs"  # JSON list of the task's MetricSpec
+TORCH_VERSION = "torch_version"
+ERROR = "error"  # why a run FAILED
+SWEEP_ID = "sweep_id"  # the multirun a job (or its parent) belongs to
+PARENT_RUN_ID = "mlflow.parentRunId"
+RUN_NAME = "mlflow.runName"
+SOURCE_NAME = "mlflow.source.name"
+GIT_COMMIT = "mlflow.source.git.commit"
+IDENTITY_TAGS = (METHOD, MODEL, DATA, DATA_VARIANT, TASK, SEED, FOLD)
+
+# ---- tags of a sweep's parent run --------------------------------------------------------
+SWEEP_OVERRIDES = "sweep.overrides"
+SWEEP_COMMAND = "sweep.command"
+SWEEP_JOBS_FAILED = "sweep.jobs_failed"
+SWEEP_JOBS_FINISHED = "sweep.jobs_finished"
+# The sweep callback hands its parent run to the jobs through these environment variables.
+PARENT_ENV = "MLFLOW_PARENT_RUN_ID"
+SWEEP_ENV = "SWEEP_ID"
+
+# ---- how latency was measured (src.measure.environment writes them) -----------------------
+LATENCY_THREADS = "latency.threads"
+LATENCY_BATCH_SIZES = "latency.batch_sizes"
+LATENCY_WARMUP = "latency.warmup"
+LATENCY_ITERS = "latency.iters"
+LATENCY_ROUNDS = "latency.rounds"
+CPU_MODEL = "cpu_model"
+CPU_ISA = "cpu_isa"
+QUANTIZED_ENGINE = "quantized_engine"
+# In display order, as the leaderboard's provenance lists them.
+SETUP_TAGS = (
+    LATENCY_THREADS,
+    LATENCY_BATCH_SIZES,
+    LATENCY_WARMUP,
+    LATENCY_ITERS,
+    LATENCY_ROUNDS,
+    CPU_MODEL,
+    TORCH_VERSION,
+    QUANTIZED_ENGINE,
+)
+
+# ---- values -----------------------------------------------------------------------------
+BASELINE = "baseline"  # METHOD of an fp32 baseline run
+NO_FOLD = "none"
+
+# ---- metric names -----------------------------------------------------------------------
+TEST = "test/"
+DELTA = "delta/"  # delta/<name>: test/<name> minus the baseline's, in the same process
+REFERENCE = "baseline/"  # baseline/<metric>: the baseline's own figure, logged on a method run
+CHAIN = "chain/"  # chain/<i>_<step>/<metric>: a chain's intermediate model
+SIZE_MB = "size/mb"
+SIZE_MB_GZIP = "size/mb_gzip"
+SIZE_MB_SPARSE = "size/mb_sparse"
+SIZE_PARAMS = "size/params"
+SIZE_NONZERO = "size/nonzero"
+SIZE_RATIO = "size/ratio"
+SPEEDUP_BS1 = "latency/speedup_bs1"
+SPEEDUP_BSN = "latency/speedup_bsN"
+INT8_FRACTION = "quant/int8_fraction"
+FIT_SECONDS = "time/fit_s"
+EVAL_SECONDS = "time/eval_s"
+TRAIN_THROUGHPUT = "throughput/train_samples_s"
+# Areas a report aggregates; train/*, val/*, time/* stay in MLflow.
+BOARD_AREAS = ("test/", "delta/", "size/", "latency/", "throughput/", "quant/", "vs_baseline/")
+
+
+def latency_p50(batch: int) -> str:
+    """``latency/ms_p50_bs<batch>``: median milliseconds per call at that batch size."""
+    return f"latency/ms_p50_bs{batch}"
+
+
+def latency_p90(batch: int) -> str:
+    return f"latency/ms_p90_bs{batch}"
+
+
+def throughput(batch: int) -> str:
+    return f"throughput/samples_s_bs{batch}"
+
+
+LATENCY_BS1 = latency_p50(1)
+
+
+def delta_of(metric: str) -> str:
+    """``test/auroc`` -> ``delta/auroc``: where a method run logs its change of ``metric``."""
+    return DELTA + (metric.partition("/")[2] or metric)
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What a training run is: the leaderboard's filters and row identity.
+
+    Attributes:
+        method: Method name (``baseline`` for the fp32 model).
+        model: Registered model name.
+        data: Data source name.
+        data_variant: Which data set of that source (``brand3``); ``""`` when there is one.
+        task: Task family.
+        seed: Training seed.
+        fold: Cross-validation fold, ``"none"`` without folds.
+    """
+
+    method: str
+    model: str
+    data: str
+    data_variant: str
+    task: str
+    seed: int
+    fold: str = NO_FOLD
+
+
+def run_tags(
+    identity: RunIdentity,
+    *,
+    primary_metric: str,
+    metric_specs: Iterable[MetricSpec],
+    baseline_key: str,
+    baseline_run_id: str | None = None,
+    parent_run_id: str | None = None,
+    sweep_id: str | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> dict[str, str]:
+    """The tags of one training run (string values; ``None`` ones left out).
+
+    Args:
+        identity: The run's identity tags.
+        primary_metric: Its task's ranking metric.
+        metric_specs: Its task's metric specs (direction, format, headline).
+        baseline_key: Hash of what defines its fp32 baseline.
+        baseline_run_id: A method run's baseline.
+        parent_run_id: The sweep's parent run, for a sweep job.
+        sweep_id: The sweep's id, for a sweep job.
+        extra: Further tags (the data's own, e.g. ``brand``), never overriding the above.
+    """
+    tags = {key: str(value) for key, value in (extra or {}).items()}
+    tags.update({key: str(getattr(identity, key)) for key in IDENTITY_TAGS})
+    tags.update(
+        {
+            PRIMARY_METRIC: primary_metric,
+            METRIC_SPECS: specs_to_json(metric_specs),
+            BASELINE_KEY: baseline_key,
+        }
+    )
+    optional = {BASELINE_RUN_ID: baseline_run_id, PARENT_RUN_ID: parent_run_id, SWEEP_ID: sweep_id}
+    tags.update({key: str(value) for key, value in optional.items() if value})
+    return tags
+
+
+def flatten_params(tree: Mapping, prefix: str = "") -> dict:
+    """``{a: {b: 1}}`` -> ``{"a.b": 1}``: the param names a run logs for its config."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

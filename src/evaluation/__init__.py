@@ -1,1 +1,0 @@
-"""Vehicle-level evaluation of snippet scores."""

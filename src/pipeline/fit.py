@@ -1,0 +1,72 @@
+"""Training with Lightning: the task's module, the run's logger, timing; no config in sight."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from src.core import schema
+from src.pipeline.specs import TrainerSpec
+from src.tasks import OptimSpec, Task
+from src.tracking.mlflow_run import TrackedRun, lightning_logger
+
+
+@dataclasses.dataclass(frozen=True)
+class Fitter:
+    """Trains models of one run with its task, data, optimiser and trainer settings.
+
+    Attributes:
+        task: Builds the LightningModule (task loss).
+        data: The datamodule.
+        optim: Optimiser settings.
+        trainer: Trainer settings.
+        run: The MLflow run the curves go to (None: not logged, e.g. in a benchmark).
+        output_dir: Lightning's root folder.
+    """
+
+    task: Task
+    data: pl.LightningDataModule
+    optim: OptimSpec
+    trainer: TrainerSpec
+    run: TrackedRun | None
+    output_dir: Path
+
+    def fit(
+        self,
+        model: nn.Module,
+        epochs: int | None = None,
+        lr: float | None = None,
+        extra_loss: nn.Module | None = None,
+    ) -> None:
+        """Train ``model`` in place; ``epochs``/``lr`` (None: the run's) for fine-tuning, and
+        ``extra_loss`` added to the task loss (distillation). This is the ``fine_tune`` a
+        method gets."""
+        epochs = int(epochs or self.trainer.max_epochs)
+        optim = dataclasses.replace(self.optim, lr=float(lr or self.optim.lr))
+        module = self.task.build_module(model, optim, epochs, extra_loss=extra_loss)
+        # The Trainer's deterministic=True flips a process-wide switch (when it is built) that
+        # int8 kernels refuse (quantized_resize_cpu_); it must hold for training only.
+        previous = torch.are_deterministic_algorithms_enabled()
+        started = time.perf_counter()
+        try:
+            trainer = pl.Trainer(
+                **{**self.trainer.options, "max_epochs": epochs},
+                logger=lightning_logger(self.run) if self.run else False,
+                enable_checkpointing=False,
+                default_root_dir=str(self.output_dir),
+            )
+            trainer.fit(module, datamodule=self.data)
+        finally:
+            torch.use_deterministic_algorithms(previous)
+        seconds = time.perf_counter() - started
+        if self.run is None:
+            return
+        seen = len(self.data.train_dataloader().dataset) * trainer.current_epoch
+        self.run.log_metrics(
+            {schema.FIT_SECONDS: seconds, schema.TRAIN_THROUGHPUT: seen / max(seconds, 1e-9)}
+        )

@@ -1,0 +1,186 @@
+"""One job from its specs: train the baseline, or compress it; evaluate, measure, record.
+
+A method run needs the fp32 baseline of the same config: it reuses the newest FINISHED baseline
+run with the same ``baseline_key`` (or the one ``method.baseline_run_id`` names), or trains it
+first as its own run. The variant and its baseline are then evaluated and timed side by side in
+this process, so every delta and speedup is measured under the same conditions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+
+import pytorch_lightning as pl
+import torch
+
+from src.core import schema
+from src.data.sources import build_datamodule
+from src.measure.precision import coverage_report
+from src.measure.report import measure, size_of
+from src.methods import MethodContext, apply_method
+from src.pipeline.fit import Fitter
+from src.pipeline.specs import RunSpec
+from src.tasks import EvalResult
+from src.tracking.artifacts import load, log_model
+from src.tracking.mlflow_run import TrackedRun, tracked_run
+from src.tracking.store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """A finished run: its id, model, data, evaluation and its task's primary metric."""
+
+    run_id: str
+    model: torch.nn.Module
+    data: pl.LightningDataModule
+    result: EvalResult
+    primary_metric: str
+
+
+def run(spec: RunSpec) -> Outcome:
+    """Run the job ``spec`` describes: its baseline, or its method against its baseline."""
+    store = RunStore(spec.tracking.uri)
+    if spec.is_baseline:
+        return run_baseline(spec, store)
+    return run_method(spec, store, resolve_baseline(spec, store))
+
+
+def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
+    """Train the fp32 model, evaluate it, measure it, log it as a ``method=baseline`` run."""
+    spec = spec.as_baseline()
+    with open_run(spec, store) as run:
+        log_config(run, spec, with_method=False)
+        pl.seed_everything(spec.seed, workers=True)
+        data = build_datamodule(spec.data)
+        model = spec.model.build()
+        fitter(spec, data, run).fit(model)
+        result = evaluate(spec, model, data)
+        result.metrics.update(measure_into(run, spec, data, model))
+        log_results(run, spec, model, data, result)
+    return Outcome(run.run_id, model, data, result, spec.task.primary)
+
+
+def resolve_baseline(spec: RunSpec, store: RunStore) -> Outcome:
+    """The baseline of this config: named, found in the store by config, or trained now."""
+    if spec.method.baseline_run_id:
+        run_id = store.baseline_run(spec.method.baseline_run_id).info.run_id
+    else:
+        found = store.find(
+            spec.tracking.experiment, method=schema.BASELINE, baseline_key=spec.baseline_key
+        )
+        run_id = found.info.run_id if found else None
+    if run_id is None:
+        log.info("no finished baseline for this config: training it first, as its own run")
+        return run_baseline(spec, store)
+    log.info("reusing baseline run %s", run_id)
+    data = build_datamodule(spec.data)
+    model = load(run_id, store.uri).model
+    result = spec.task.evaluate(model, data, spec.seed)
+    return Outcome(run_id, model, data, result, spec.task.primary)
+
+
+def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
+    """Compress the baseline, then evaluate and measure both side by side in this process."""
+    with open_run(spec, store, baseline_run_id=baseline.run_id) as run:
+        log_config(run, spec, with_method=True)
+        pl.seed_everything(spec.seed, workers=True)
+        data = baseline.data
+        context = MethodContext(
+            data=data,
+            fine_tune=fitter(spec, data, run).fit,
+            task=spec.task,
+            report_step=partial(report_step, spec, data, run, baseline.model),
+        )
+        model = apply_method(baseline.model, spec.method, context)
+        result = evaluate(spec, model, data)
+        result.metrics.update(measure_into(run, spec, data, model, baseline.model))
+        result.metrics.update(deltas(result.metrics, baseline.result.metrics))
+        result.metrics.update(reference_metrics(baseline))
+        table, int8_fraction = coverage_report(model)
+        result.tables["int8_coverage"] = table
+        result.metrics[schema.INT8_FRACTION] = int8_fraction
+        log_results(run, spec, model, data, result)
+    return Outcome(run.run_id, model, data, result, spec.task.primary)
+
+
+def open_run(spec: RunSpec, store: RunStore, baseline_run_id: str | None = None):
+    """The job's MLflow run, tagged by the run schema."""
+    tags = schema.run_tags(
+        spec.identity,
+        primary_metric=spec.task.primary,
+        metric_specs=spec.task.metrics,
+        baseline_key=spec.baseline_key,
+        baseline_run_id=baseline_run_id,
+        parent_run_id=spec.parent_run_id,
+        sweep_id=spec.sweep_id,
+        extra={**spec.data_tags, schema.TORCH_VERSION: torch.__version__},
+    )
+    name = spec.tracking.run_name or f"{spec.identity.method}-{spec.identity.model}"
+    return tracked_run(store, spec.tracking.experiment, name, tags)
+
+
+def log_config(run: TrackedRun, spec: RunSpec, with_method: bool) -> None:
+    """The resolved config as params and YAML, plus Hydra's own ``.hydra/`` folder. A baseline
+    logs it without the method, which would otherwise make it look like a variant."""
+    record = spec.config
+    run.log_params(record.params if with_method else record.baseline_params)
+    run.log_text(record.yaml if with_method else record.baseline_yaml, "config/config.yaml")
+    if record.hydra_dir is not None and record.hydra_dir.is_dir():
+        run.log_artifact(record.hydra_dir, "config/.hydra")
+
+
+def fitter(spec: RunSpec, data, run: TrackedRun) -> Fitter:
+    return Fitter(spec.task, data, spec.optim, spec.trainer, run, spec.output_dir)
+
+
+def report_step(spec: RunSpec, data, run: TrackedRun, baseline, label: str, model) -> None:
+    """A chain's intermediate model: its test metrics and size as ``chain/<label>/...``."""
+    metrics = {**evaluate(spec, model, data).metrics, **size_of(model, baseline)}
+    keep = (schema.TEST, "size/")
+    run.log_metrics(
+        {f"{schema.CHAIN}{label}/{k}": v for k, v in metrics.items() if k.startswith(keep)}
+    )
+
+
+def reference_metrics(baseline: Outcome) -> dict[str, float]:
+    """The baseline's (teacher's) own figures, logged beside the variant's for reference."""
+    metrics = {**baseline.result.metrics, **size_of(baseline.model)}
+    keep = (schema.TEST, schema.SIZE_MB, schema.SIZE_PARAMS)
+    return {f"{schema.REFERENCE}{k}": v for k, v in metrics.items() if k.startswith(keep)}
+
+
+def evaluate(spec: RunSpec, model, data) -> EvalResult:
+    started = time.perf_counter()
+    result = spec.task.evaluate(model.cpu(), data, spec.seed)
+    result.metrics[schema.EVAL_SECONDS] = time.perf_counter() - started
+    return result
+
+
+def measure_into(run: TrackedRun, spec: RunSpec, data, model, baseline=None) -> dict[str, float]:
+    """Size and latency (side by side with the baseline when there is one); setup as tags."""
+    metrics, tags = measure(model, data.example_inputs, spec.latency, baseline)
+    run.set_tags(tags)
+    return metrics
+
+
+def deltas(metrics: dict, baseline: dict) -> dict[str, float]:
+    """Change of every test metric against the baseline, evaluated in this same process."""
+    return {
+        schema.delta_of(key): value - baseline[key]
+        for key, value in metrics.items()
+        if key.startswith(schema.TEST) and key in baseline
+    }
+
+
+def log_results(run: TrackedRun, spec: RunSpec, model, data, result: EvalResult) -> None:
+    run.log_metrics(result.metrics)
+    run.log_params({f"data_stats.{k}": v for k, v in data.describe().items()})
+    for name, table in result.tables.items():
+        run.log_table(name, table)
+    method = None if spec.is_baseline else asdict(spec.method)
+    log_model(run, model, spec.model.name, data.artifact_extras(), method)

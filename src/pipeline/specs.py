@@ -1,0 +1,123 @@
+"""The typed, validated inputs of one run. The entry points build them from the Hydra config once
+(``src.cli.specs``); nothing below reads the config."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+from src.core.errors import ConfigError
+from src.core.schema import BASELINE, RunIdentity
+from src.measure.latency import LatencySpec
+from src.methods import MethodConfig
+from src.models import create_model
+from src.tasks import OptimSpec, Task
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model name and the keyword arguments of its config."""
+
+    name: str
+    kwargs: dict = field(default_factory=dict)
+
+    def build(self) -> nn.Module:
+        return create_model(self.name, **self.kwargs)
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    """Lightning Trainer settings.
+
+    Attributes:
+        max_epochs: Training epochs (>= 1).
+        options: The other ``pytorch_lightning.Trainer`` keyword arguments.
+    """
+
+    max_epochs: int
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int):
+            raise ConfigError(f"trainer.max_epochs={self.max_epochs!r} must be an int >= 1")
+        if self.max_epochs < 1:
+            raise ConfigError(
+                f"trainer.max_epochs={self.max_epochs} trains nothing (or forever); give an int "
+                ">= 1"
+            )
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    """Where the run is recorded: the store, the MLflow experiment, the run's name."""
+
+    uri: str
+    experiment: str
+    run_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigRecord:
+    """The resolved config as the run logs it: flattened params and the YAML text (with and
+    without the method, for a baseline trained on the way to a method run), and Hydra's folder.
+    """
+
+    params: dict
+    yaml: str
+    baseline_params: dict
+    baseline_yaml: str
+    hydra_dir: Path | None = None  # Hydra's .hydra/ folder of the job, logged when it exists
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one ``python -m src.train`` job needs.
+
+    Attributes:
+        identity: The run's identity tags; ``method`` is this job's method.
+        seed: Seed of everything random (training, bootstrap).
+        model: The architecture.
+        data: The data source's settings (a plain mapping, read by its registered builder).
+        task: The task object (loss, evaluation, metrics).
+        optim: Optimiser settings.
+        trainer: Trainer settings.
+        latency: How latency is timed.
+        method: The compression method (``MethodConfig()`` for the fp32 baseline).
+        tracking: Where the run is recorded.
+        baseline_key: Hash of what defines the fp32 baseline (model, data, task loss, optimiser,
+            trainer, seed).
+        config: The config as logged.
+        output_dir: The job's output folder (Lightning's root dir).
+        data_tags: The data's own tags (``brand``), logged on the run.
+        parent_run_id: The sweep's parent run, for a sweep job.
+        sweep_id: The sweep's id, for a sweep job.
+    """
+
+    identity: RunIdentity
+    seed: int
+    model: ModelSpec
+    data: dict
+    task: Task
+    optim: OptimSpec
+    trainer: TrainerSpec
+    latency: LatencySpec
+    method: MethodConfig
+    tracking: TrackingSpec
+    baseline_key: str
+    config: ConfigRecord
+    output_dir: Path
+    data_tags: dict = field(default_factory=dict)
+    parent_run_id: str | None = None
+    sweep_id: str | None = None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.method.name == BASELINE
+
+    def as_baseline(self) -> RunSpec:
+        """This job's fp32 baseline, trained on the way to its method run."""
+        identity = dataclasses.replace(self.identity, method=BASELINE)
+        return dataclasses.replace(self, identity=identity, method=MethodConfig())

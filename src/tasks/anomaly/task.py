@@ -1,0 +1,122 @@
+"""``anomaly`` task: one-class training of DyAD and vehicle-level scoring.
+
+Training uses the reference loss; scoring uses per-snippet MSE of the predicted responses (the
+reference trains with SmoothL1 but scores with MSE), aggregated per vehicle with h and the
+threshold chosen on the tuning vehicles only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from src.core.errors import ConfigError
+from src.core.metrics import MetricSpec
+from src.models.util import input_dtype
+from src.tasks.anomaly.loss import AnomalyModule, DyadLoss, ResponseDistillLoss
+from src.tasks.anomaly.vehicle import THRESHOLD_RULES, evaluate_vehicles
+from src.tasks.base import TASKS, EvalResult, OptimSpec, Task
+
+
+@dataclass(frozen=True)
+class VehicleProtocol:
+    """How vehicles are scored (``task.evaluation``).
+
+    Attributes:
+        threshold_rule: ``reference`` (snippet-rank rule of the DyAD notebooks) or ``youden``,
+            both chosen on tuning vehicles only.
+        n_boot: Bootstrap resamples of the test vehicles for the AUROC interval (0: none).
+    """
+
+    threshold_rule: str = "reference"
+    n_boot: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.threshold_rule not in THRESHOLD_RULES:
+            raise ConfigError(
+                f"task.evaluation.threshold_rule={self.threshold_rule!r}; choose one of "
+                f"{list(THRESHOLD_RULES)}"
+            )
+        if int(self.n_boot) < 0:
+            raise ConfigError(f"task.evaluation.n_boot={self.n_boot} must be >= 0")
+
+
+@TASKS.register("anomaly")
+@dataclass(frozen=True)
+class AnomalyTask(Task):
+    """DyAD-style fault detection, scored per vehicle (AUROC primary).
+
+    Attributes:
+        loss: The reference loss weights and KL annealing (``task.loss``).
+        evaluation: The vehicle protocol (``task.evaluation``).
+    """
+
+    loss: DyadLoss = field(default_factory=DyadLoss)
+    evaluation: VehicleProtocol = field(default_factory=VehicleProtocol)
+
+    name: ClassVar[str] = "anomaly"
+    primary: ClassVar[str] = "test/auroc"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("test/auroc", True, ".3f", headline=True),
+        MetricSpec("test/recall", True, ".3f", headline=True),
+        MetricSpec("test/false_alarm_rate", False, ".3f", headline=True),
+        MetricSpec("test/f1", True, ".3f", headline=True),
+        MetricSpec("test/precision", True, ".3f"),
+        MetricSpec("test/auroc_mean", True, ".3f"),
+        MetricSpec("test/auroc_ci_low", True, ".3f"),
+        MetricSpec("test/auroc_ci_high", True, ".3f"),
+    )
+
+    def __post_init__(self) -> None:
+        # The config hands plain mappings; the fields are typed, validated settings.
+        if isinstance(self.loss, dict):
+            object.__setattr__(self, "loss", DyadLoss(**self.loss))
+        if isinstance(self.evaluation, dict):
+            object.__setattr__(self, "evaluation", VehicleProtocol(**self.evaluation))
+
+    def build_module(self, model, optim: OptimSpec, epochs: int, extra_loss=None) -> AnomalyModule:
+        return AnomalyModule(model, self.loss, optim, max_epochs=epochs, extra_loss=extra_loss)
+
+    def evaluate(self, model: nn.Module, data, seed: int) -> EvalResult:
+        """Score tuning and test vehicles; h and the threshold come from the tuning vehicles."""
+        split = data.split
+        loader = data.score_dataloader(split.tuning_cars + split.test_cars)
+        errors, rows = snippet_errors(model, loader)
+        result = evaluate_vehicles(
+            errors,
+            data.store.car[rows],
+            data.car_labels,
+            list(split.tuning_cars),
+            list(split.test_cars),
+            threshold_rule=self.evaluation.threshold_rule,
+            n_boot=int(self.evaluation.n_boot),
+            seed=seed,
+        )
+        metrics = {f"test/{k}": float(v) for k, v in result.metrics.items()}
+        metrics["tuning/auroc"] = float(result.tuning_auroc)
+        return EvalResult(metrics=metrics, tables={"vehicle_scores": result.scores})
+
+    def distill_loss(self, teacher, student, alpha, temperature, beta) -> ResponseDistillLoss:
+        return ResponseDistillLoss(teacher, alpha, beta, student.config.latent_size)
+
+
+@torch.inference_mode()
+def snippet_errors(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray]:
+    """Per-snippet MSE of the predicted responses (eval mode, z = mean), with snippet rows."""
+    was_training, dtype = model.training, input_dtype(model)
+    model.eval()
+    errors, rows = [], []
+    try:
+        for batch in loader:
+            x = batch["x"]
+            out = model(x.to(dtype))
+            err = (out.prediction.float() - model.split_target(x)).pow(2).mean(dim=(1, 2))
+            errors.append(err.numpy())
+            rows.append(batch["row"].numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(errors), np.concatenate(rows)

@@ -1,0 +1,222 @@
+"""One API onto the MLflow store: open it, find runs, search them, create them.
+
+Training (find the baseline of a config), the leaderboard (search with filters), reproduce (the
+newest run of each method of a config), the sweep callback and the benchmarks all query MLflow
+through :class:`RunStore`, so a query is written, and quoted, once.
+
+Example:
+    >>> store = RunStore.open()                       # MLFLOW_TRACKING_URI or mlruns/mlflow.db
+    >>> run = store.find(method="baseline", baseline_key=key)
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterable
+from pathlib import Path
+
+from mlflow.entities import Run, ViewType
+from mlflow.tracking import MlflowClient
+
+from src.core import schema
+from src.core.errors import UserError
+from src.core.paths import default_store_uri
+
+FINISHED = "FINISHED"
+_PAGE = 1000
+
+
+class TrackingConfigError(UserError):
+    """The tracking URI cannot work; the message says what to set."""
+
+
+def resolve_tracking_uri(uri: str) -> str:
+    """Validate the store URI. MLflow 3 refuses file stores, so refuse them here, clearly."""
+    uri = str(uri).strip()
+    if not uri:
+        raise TrackingConfigError("logger.tracking_uri is empty; use sqlite:///<dir>/mlflow.db")
+    if uri.startswith("file:") or "://" not in uri:
+        raise TrackingConfigError(
+            f"logger.tracking_uri={uri!r} is a file store, which MLflow 3 refuses; use "
+            f"sqlite:///<dir>/mlflow.db or an http(s):// server (or set MLFLOW_TRACKING_URI)"
+        )
+    return uri
+
+
+def clause(column: str, value: object) -> str:
+    """One equality of MLflow's filter grammar: ``tags.`sweep_id` = 'x'``."""
+    kind, _, name = column.partition(".")
+    return f"{kind}.`{name}` = '{value}'"
+
+
+class RunStore:
+    """An MLflow tracking store (a SQLite file or a server).
+
+    Args:
+        uri: The store; None: ``MLFLOW_TRACKING_URI`` or the project's SQLite file.
+        create: Create a missing SQLite store (writers). Readers pass False, so that a wrong
+            path is an error instead of a new empty store.
+
+    Raises:
+        TrackingConfigError: A file store or an empty URI.
+        UserError: ``create=False`` and no SQLite file at the URI.
+    """
+
+    def __init__(self, uri: str | None = None, create: bool = True) -> None:
+        self.uri = resolve_tracking_uri(uri or default_store_uri())
+        path = self._sqlite_path
+        if path is not None and not create and not path.is_file():
+            raise UserError(
+                f"no MLflow store at {self.uri}: train first (python -m src.train) or point "
+                "tracking_uri (or MLFLOW_TRACKING_URI) at your store"
+            )
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.client = MlflowClient(tracking_uri=self.uri)
+
+    @classmethod
+    def open(cls, uri: str | None = None) -> RunStore:
+        """An existing store, for reading (see ``create``)."""
+        return cls(uri, create=False)
+
+    @property
+    def _sqlite_path(self) -> Path | None:
+        prefix = "sqlite:///"
+        return Path(self.uri.removeprefix(prefix)) if self.uri.startswith(prefix) else None
+
+    # ---- experiments ----------------------------------------------------------------------
+    def experiment_id(self, name: str) -> str:
+        """Id of experiment ``name``, created once. Locked: parallel first runs race on SQLite."""
+        path, lock = self._sqlite_path, None
+        if path is not None:
+            lock = path.with_suffix(".lock").open("w")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            found = self.client.get_experiment_by_name(name)
+            if found is not None:
+                return found.experiment_id
+            return self.client.create_experiment(name, artifact_location=self._artifact_root())
+        finally:
+            if lock is not None:
+                lock.close()
+
+    def experiment_ids(self, name: str | None = None) -> list[str]:
+        """Ids of every active experiment, or of ``name`` (an unknown name is an error)."""
+        if name is None:
+            return [e.experiment_id for e in self.client.search_experiments(ViewType.ACTIVE_ONLY)]
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            known = sorted(e.name for e in self.client.search_experiments())
+            raise UserError(f"experiment_name={name!r} is not in the store; choose from {known}")
+        return [found.experiment_id]
+
+    def experiment_name(self, experiment_id: str) -> str:
+        return self.client.get_experiment(experiment_id).name
+
+    def _artifact_root(self) -> str | None:
+        """Beside the SQLite file (``mlruns/artifacts``): the store is one self-contained folder."""
+        path = self._sqlite_path
+        return (path.parent / "artifacts").resolve().as_uri() if path is not None else None
+
+    # ---- queries --------------------------------------------------------------------------
+    def search(
+        self,
+        clauses: Iterable[str] = (),
+        experiment: str | None = None,
+        order_by: list[str] | None = None,
+        max_results: int | None = None,
+    ) -> list[Run]:
+        """Runs matching every clause (see :func:`clause`), all pages.
+
+        Raises:
+            UserError: ``experiment`` is named but not in the store.
+        """
+        experiments = self.experiment_ids(experiment)
+        if not experiments:
+            return []
+        filter_string, runs, token = " and ".join(clauses), [], None
+        while True:
+            page_size = min(_PAGE, max_results - len(runs)) if max_results else _PAGE
+            page = self.client.search_runs(
+                experiments, filter_string, max_results=page_size, order_by=order_by,
+                page_token=token,
+            )  # fmt: skip
+            runs.extend(page)
+            token = page.token
+            if not token or (max_results and len(runs) >= max_results):
+                return runs
+
+    def find(
+        self,
+        experiment: str | None = None,
+        status: str | None = FINISHED,
+        **tags: object,
+    ) -> Run | None:
+        """The newest run (of ``status``) whose tags equal ``tags``, or None.
+
+        Example:
+            >>> store.find("battery", method="baseline", baseline_key=key)
+        """
+        if experiment is not None and self.client.get_experiment_by_name(experiment) is None:
+            return None
+        clauses = [clause(f"tags.{k}", v) for k, v in tags.items()]
+        if status is not None:
+            clauses.append(f"attributes.status = '{status}'")
+        runs = self.search(clauses, experiment, ["attributes.start_time DESC"], max_results=1)
+        return runs[0] if runs else None
+
+    def newest_by_method(self, baseline_key: str, methods: Iterable[str]) -> dict[str, Run]:
+        """The newest FINISHED run of each of ``methods`` among the runs of ``baseline_key``."""
+        found: dict[str, Run] = {}
+        for method in methods:
+            run = self.find(method=method, baseline_key=baseline_key)
+            if run is not None:
+                found[method] = run
+        return found
+
+    def get(self, run_id: str) -> Run:
+        """The run ``run_id``; an unknown id is a UserError naming the store."""
+        try:
+            return self.client.get_run(run_id)
+        except Exception:  # MLflow raises its own exception types for unknown ids
+            raise UserError(f"run {run_id} is not in {self.uri}") from None
+
+    def baseline_run(self, run_id: str) -> Run:
+        """``run_id``, which must be a FINISHED fp32 baseline run."""
+        run = self.get(run_id)
+        method = run.data.tags.get(schema.METHOD)
+        if run.info.status != FINISHED or method != schema.BASELINE:
+            raise UserError(
+                f"run {run_id} is not a FINISHED baseline run (status {run.info.status}, "
+                f"method {method})"
+            )
+        return run
+
+    def sweep_parent(self, sweep_id: str) -> str:
+        """Run id of the parent run of sweep ``sweep_id`` (tagged ``sweep_id``, no parent)."""
+        runs = self.search([clause(f"tags.{schema.SWEEP_ID}", sweep_id)])
+        parents = [r.info.run_id for r in runs if schema.PARENT_RUN_ID not in r.data.tags]
+        if len(parents) != 1:
+            found = "no run" if not parents else f"{len(parents)} runs ({', '.join(parents)})"
+            raise UserError(
+                f"sweep_id={sweep_id}: {found} tagged sweep_id={sweep_id} without a parent in "
+                f"{self.uri}; pass parent_run_id=<run id> instead"
+            )
+        return parents[0]
+
+    # ---- writing --------------------------------------------------------------------------
+    def create_run(self, experiment: str, run_name: str, tags: dict) -> str:
+        """A new RUNNING run in ``experiment`` (created if missing); its id."""
+        run = self.client.create_run(
+            self.experiment_id(experiment),
+            run_name=run_name,
+            tags={k: str(v) for k, v in tags.items()},
+        )
+        return run.info.run_id
+
+    def log_artifact(self, run_id: str, path: str | Path, folder: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), folder)
+
+    def download(self, run_id: str, artifact: str, destination: str | Path) -> str:
+        """Local path of ``artifact`` of run ``run_id``, downloaded into ``destination``."""
+        return self.client.download_artifacts(run_id, artifact, str(destination))

@@ -1,0 +1,74 @@
+"""Task objects: ``python -m pytest tests/tasks/test_base.py``."""
+
+import pytest
+import torch
+
+from src.core.errors import ConfigError
+from src.models import create_model
+from src.tasks import TASKS, OptimSpec, create_task
+from src.tasks.anomaly import AnomalyTask, DyadLoss
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_every_task_declares_its_primary_metric_as_a_headline(name):
+    task = create_task({"name": name})
+    primary = task.metric(task.primary)
+    assert primary is not None and primary.headline
+    assert len({m.name for m in task.metrics}) == len(task.metrics)
+    assert all(m.name.startswith("test/") for m in task.metrics)
+
+
+def test_settings_are_validated_and_typed():
+    task = create_task({"name": "anomaly", "loss": {"x0": 100}, "evaluation": {"n_boot": 5}})
+    assert isinstance(task, AnomalyTask) and task.loss == DyadLoss(x0=100)
+    assert task.evaluation.n_boot == 5 and task.evaluation.threshold_rule == "reference"
+    assert task.metric("test/false_alarm_rate").higher_is_better is False
+    with pytest.raises(ConfigError, match="task 'anomaly' has no key"):
+        create_task({"name": "anomaly", "los": {}})
+    with pytest.raises(ConfigError, match="task.evaluation.threshold_rule='best'"):
+        create_task({"name": "anomaly", "evaluation": {"threshold_rule": "best"}})
+    with pytest.raises(ConfigError, match="task.loss.anneal_function"):
+        create_task({"name": "anomaly", "loss": {"anneal_function": "cosine"}})
+    with pytest.raises(ConfigError, match="Unknown task 'vision'"):
+        create_task({"name": "vision"})
+    with pytest.raises(ConfigError, match="optim.lr"):
+        OptimSpec(lr=0)
+
+
+def test_build_module_takes_the_optimiser_and_epochs():
+    task = create_task({"name": "classification"})
+    module = task.build_module(create_model("cnn_tiny"), OptimSpec(lr=0.1, cosine_factor=0.5), 4)
+    optimizers = module.configure_optimizers()
+    scheduler = optimizers["lr_scheduler"]["scheduler"]
+    assert optimizers["optimizer"].param_groups[0]["lr"] == 0.1
+    assert scheduler.T_max == 4 and scheduler.eta_min == pytest.approx(0.05)
+
+
+def test_classification_distillation_is_softened_kl_times_t_squared():
+    teacher = create_model("cnn_tiny").eval()
+    task = create_task({"name": "classification"})
+    loss = task.distill_loss(teacher, create_model("cnn_tiny"), alpha=0.5, temperature=2.0,
+                             beta=0.0)  # fmt: skip
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        same = loss(x, teacher(x))
+    assert same["distill"].item() == pytest.approx(0.0, abs=1e-6)
+    parts = loss(x, torch.zeros(4, 10))
+    t = torch.softmax(teacher(x).detach() / 2, dim=1)
+    expected = (t * (t.log() - torch.log(torch.full_like(t, 0.1)))).sum(1).mean() * 4
+    assert parts["distill"].item() == pytest.approx(expected.item(), rel=1e-4)
+    assert parts["total"].item() == pytest.approx(0.5 * expected.item(), rel=1e-4)
+
+
+def test_dyad_distillation_matches_predictions_and_projects_latents():
+    teacher = create_model("dyad_tiny").eval()
+    student = create_model("dyad_tiny", hidden_size=4, latent_size=2)
+    task = create_task({"name": "anomaly"})
+    loss = task.distill_loss(teacher, student, alpha=1.0, temperature=4.0, beta=0.5)
+    assert isinstance(loss.project, torch.nn.Linear) and loss.project.in_features == 2
+    parts = loss(torch.randn(3, 16, 7), student(torch.randn(3, 16, 7)))
+    assert set(parts) == {"distill", "feature", "total"}
+    parts["total"].backward()
+    assert loss.project.weight.grad is not None
+    assert all(p.grad is None for p in teacher.parameters())  # the teacher never learns
+    assert not any(p is q for p in loss.parameters() for q in teacher.parameters())
