@@ -44,8 +44,8 @@ METHODS = [
     {"name": "dynamic", "dtype": "fp16"},
     {"name": "static"},
     {"name": "qat"},
-    {"name": "fp16"},
-    {"name": "bf16"},
+    {"name": "fp16", "kind": "half", "dtype": "fp16"},
+    {"name": "bf16", "kind": "half", "dtype": "bf16"},
 ]
 # The family's reference architecture on the default data (its config composes as src.train's).
 FAMILIES = {
@@ -68,17 +68,19 @@ def compact_methods(student: dict) -> list[dict]:
         {"name": "distill", "student": student},
         {
             "name": "prune_dynamic",
+            "kind": "chain",
             "steps": [{"name": "prune", "structured": True}, {"name": "dynamic"}],
         },
         {
             "name": "distill_dynamic",
+            "kind": "chain",
             "steps": [{"name": "distill", "student": student}, {"name": "dynamic"}],
         },
     ]
 
 
 def _label(values: dict) -> str:
-    if "steps" in values or "student" in values:
+    if values.get("kind") in ("chain", "half") or "student" in values:
         return values["name"]
     return "-".join(str(v) for v in values.values())
 

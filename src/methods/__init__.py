@@ -3,6 +3,7 @@
 from src.methods import chain, distill, dynamic, half, prune, qat, static  # noqa: F401  (registration)
 from src.methods.base import (
     BASELINE,
+    BaselineConfig,
     MethodConfig,
     MethodContext,
     apply_method,
@@ -13,6 +14,7 @@ from src.methods.base import (
 
 __all__ = [
     "BASELINE",
+    "BaselineConfig",
     "MethodConfig",
     "MethodContext",
     "apply_method",

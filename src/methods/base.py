@@ -1,5 +1,10 @@
-"""Method registry, torchao style: a config dataclass validated on construction, a registered
-handler, one verb.
+"""Method registry, torchao style: a config dataclass validated on construction, a handler
+registered for that config type, one verb.
+
+A method config's ``kind`` (the registered type; defaults to its ``name``) picks its class; the
+class picks its handler. ``name`` is only the label a run is tagged with (``fp16`` is a ``half``
+config with ``dtype: fp16``; ``prune_dynamic`` a ``chain``), so dispatch never looks at a value's
+type or at a label.
 
 Example:
     >>> cfg = method_config({"name": "dynamic", "dtype": "int8"})
@@ -16,10 +21,11 @@ from typing import Any, ClassVar
 
 from torch import nn
 
+from src.core import schema
 from src.core.errors import ConfigError
+from src.core.registry import Registry
 
-BASELINE = "baseline"
-CHAIN = "chain"  # the handler of every config whose ``steps`` is a list of methods
+BASELINE = schema.BASELINE
 
 
 @dataclass
@@ -27,17 +33,32 @@ class MethodConfig:
     """Keys every method shares.
 
     Attributes:
-        name: The method (the name users type after ``+method=``).
+        name: The label runs are tagged with (the name users type after ``+method=``).
         baseline_run_id: Use this MLflow run's model as the fp32 baseline instead of finding one
             by config (or training it).
+
+    Class attributes:
+        KIND: The registered method type (``kind`` in a config).
+        VERSION: Bumped when the meaning of a field changes; stored in the model artifact, so
+            an artifact is never rebuilt under a config it was not made with.
     """
 
     name: str = BASELINE
     baseline_run_id: str | None = None
-    handler: ClassVar[str | None] = None  # registered handler, when not looked up by ``name``
+    KIND: ClassVar[str] = BASELINE
+    VERSION: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         """Subclasses check their own fields here and raise ConfigError naming the fix."""
+
+    def to_dict(self) -> dict:
+        """Plain values that :func:`method_config` turns back into this config."""
+        return {"kind": self.KIND, "version": self.VERSION, **dataclasses.asdict(self)}
+
+
+@dataclass
+class BaselineConfig(MethodConfig):
+    """The fp32 model itself (no ``+method``, or ``+method=baseline``)."""
 
 
 @dataclass
@@ -64,8 +85,6 @@ class Method:
     """A handler: ``apply`` compresses with data; ``rebuild`` recreates the compressed structure
     without data, so a saved state_dict can be loaded into it."""
 
-    config_class: ClassVar[type[MethodConfig]] = MethodConfig
-
     def apply(self, model: nn.Module, config: MethodConfig, context: MethodContext) -> nn.Module:
         return self.rebuild(model, config)
 
@@ -73,48 +92,54 @@ class Method:
         raise NotImplementedError
 
 
-_METHODS: dict[str, Method] = {}
+KINDS: Registry[type[MethodConfig]] = Registry("method", hint="+method=NAME")
+_HANDLERS: dict[type[MethodConfig], Method] = {}
 
 
-def register_method(*names: str) -> Callable[[type[Method]], type[Method]]:
-    """Register a handler class under one or more method names."""
+def register_method(config_class: type[MethodConfig]) -> Callable[[type[Method]], type[Method]]:
+    """Register a handler class for ``config_class`` (and the class under its ``KIND``)."""
 
     def wrap(cls: type[Method]) -> type[Method]:
-        for name in names:
-            _METHODS[name] = cls()
+        KINDS.add(config_class.KIND, config_class)
+        _HANDLERS[config_class] = cls()
         return cls
 
     return wrap
 
 
 def list_methods() -> list[str]:
-    return sorted(_METHODS)
+    """The registered method kinds."""
+    return KINDS.names()
 
 
 def method_config(values: dict | None) -> MethodConfig:
     """Validated config for ``values`` (``None``: the fp32 baseline).
 
+    ``values["kind"]`` (default: its ``name``) picks the config class. A ``version`` (from an
+    artifact) must be the class's :attr:`MethodConfig.VERSION`.
+
     Raises:
-        ConfigError: Unknown method, unknown key, or a value out of range.
+        ConfigError: Unknown method, unknown key, other version, or a value out of range.
     """
-    if not values or values.get("name", BASELINE) == BASELINE:
-        return MethodConfig(
-            **{k: v for k, v in (values or {}).items() if k in ("name", "baseline_run_id")}
+    values = dict(values or {})
+    kind = values.pop("kind", None) or values.get("name") or BASELINE
+    cls = KINDS.get(kind)
+    version = values.pop("version", cls.VERSION)
+    if version != cls.VERSION:
+        raise ConfigError(
+            f"method {kind!r} config version {version} is not this code's {cls.VERSION}; "
+            "re-run the method with this version"
         )
-    name = values["name"]
-    key = CHAIN if isinstance(values.get("steps"), list | tuple) else name
-    if key not in _METHODS:
-        raise ConfigError(f"Unknown method {name!r}; choose from {list_methods()} (+method=NAME)")
-    cls = _METHODS[key].config_class
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
+        name = values.get("name", kind)
         raise ConfigError(f"method {name!r} has no key(s) {unknown}; its keys are {sorted(known)}")
     return cls(**values)
 
 
 def handler(config: MethodConfig) -> Method:
-    return _METHODS[config.handler or config.name]
+    return _HANDLERS[type(config)]
 
 
 def apply_method(model: nn.Module, config: MethodConfig, context: MethodContext) -> nn.Module:
@@ -124,6 +149,15 @@ def apply_method(model: nn.Module, config: MethodConfig, context: MethodContext)
 
 def rebuild(model: nn.Module, config: MethodConfig) -> nn.Module:
     """The compressed structure of ``config`` around a fresh ``model``, ready for its weights."""
-    if config.name == BASELINE:
-        return model
     return handler(config).rebuild(model, config)
+
+
+@register_method(BaselineConfig)
+class Identity(Method):
+    """The baseline: the model as it is."""
+
+    def apply(self, model: nn.Module, config: MethodConfig, context: MethodContext) -> nn.Module:
+        return model
+
+    def rebuild(self, model: nn.Module, config: MethodConfig) -> nn.Module:
+        return model

@@ -1,4 +1,4 @@
-"""Chains: a method whose ``steps`` list names other methods, applied in order.
+"""Chains (``kind: chain``): a method whose ``steps`` list names other methods, applied in order.
 
 ``+method=prune_dynamic`` is structured pruning followed by dynamic int8: each step starts from the
 previous step's result, and only the last model is what the run measures. Intermediate models are
@@ -15,7 +15,6 @@ from torch import nn
 from src.core.errors import ConfigError
 from src.methods.base import (
     BASELINE,
-    CHAIN,
     Method,
     MethodConfig,
     MethodContext,
@@ -32,18 +31,21 @@ class ChainConfig(MethodConfig):
     """
 
     steps: list = field(default_factory=list)
-    handler: ClassVar[str | None] = CHAIN
+    KIND: ClassVar[str] = "chain"
 
     def __post_init__(self) -> None:
         if not self.steps:
             raise ConfigError(f"method {self.name!r} needs a non-empty steps list of methods")
         self.steps = [_step_config(self.name, i, step) for i, step in enumerate(self.steps)]
 
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "steps": [step.to_dict() for step in self.steps]}
+
 
 def _step_config(chain: str, index: int, step) -> MethodConfig:
     if isinstance(step, MethodConfig):
         return step
-    if not isinstance(step, dict) or step.get("name", BASELINE) == BASELINE:
+    if not isinstance(step, dict) or (step.get("kind") or step.get("name", BASELINE)) == BASELINE:
         raise ConfigError(
             f"method {chain!r} step {index} must be a mapping with the name of a method, "
             f"e.g. {{name: dynamic}}; got {step!r}"
@@ -56,10 +58,8 @@ def step_label(index: int, step: MethodConfig) -> str:
     return f"{index + 1}_{step.name}"
 
 
-@register_method(CHAIN)
+@register_method(ChainConfig)
 class Chain(Method):
-    config_class = ChainConfig
-
     def apply(self, model: nn.Module, config: ChainConfig, context: MethodContext) -> nn.Module:
         last = len(config.steps) - 1
         for index, step in enumerate(config.steps):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from torch import nn
 
@@ -39,6 +40,7 @@ class DistillConfig(MethodConfig):
     beta: float = 0.0
     epochs: int | None = None
     lr: float | None = None
+    KIND: ClassVar[str] = "distill"
 
     def __post_init__(self) -> None:
         if not self.student:
@@ -65,10 +67,8 @@ def make_student(teacher: nn.Module, overrides: dict) -> nn.Module:
     return type(teacher)(dataclasses.replace(config, **overrides))
 
 
-@register_method("distill")
+@register_method(DistillConfig)
 class Distill(Method):
-    config_class = DistillConfig
-
     def apply(self, model: nn.Module, config: DistillConfig, context: MethodContext) -> nn.Module:
         student = make_student(model, config.student)
         loss = context.task.distill_loss(

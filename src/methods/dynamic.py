@@ -5,6 +5,7 @@ slower than fp32 on x86, so convolutions are left alone)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
@@ -22,15 +23,14 @@ class DynamicConfig(MethodConfig):
     """
 
     dtype: str = "int8"
+    KIND: ClassVar[str] = "dynamic"
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ConfigError(f"method.dtype={self.dtype!r}; choose one of {DTYPES}")
 
 
-@register_method("dynamic")
+@register_method(DynamicConfig)
 class Dynamic(Method):
-    config_class = DynamicConfig
-
     def rebuild(self, model: nn.Module, config: DynamicConfig) -> nn.Module:
         return backend.quantize_dynamic(model.eval(), {nn.GRU, nn.Linear}, config.dtype)

@@ -6,13 +6,14 @@ change; only a sparse format or compression gains (the run reports both, and ``s
 
 Structured (``structured=true``) removes whole GRU hidden units, Linear neurons and conv channels
 by importance and rebuilds a smaller dense model of the same class, which is smaller and faster
-for real. Either kind can prune in ``steps`` rounds, each followed by fine-tuning, with sparsity on
+for real. Either kind can prune in ``rounds``, each followed by fine-tuning, with sparsity on
 the cubic schedule of Zhu & Gupta (2017) up to the target.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 from torch.nn.utils import prune
@@ -31,7 +32,7 @@ class PruneConfig(MethodConfig):
     sparsity: Target fraction removed: of the weights (unstructured) or of the units of every
         prunable layer (structured; DyAD hidden 1024 -> 512 at 0.5).
     scope: Unstructured only: ``global`` ranks all weights together, ``layer`` each matrix.
-    steps: Prune -> fine-tune rounds; sparsity follows a cubic schedule to the target.
+    rounds: Prune -> fine-tune rounds; sparsity follows a cubic schedule to the target.
     epochs: Fine-tuning epochs after each round (0: one-shot, no fine-tuning).
     lr: Fine-tuning learning rate.
     """
@@ -39,24 +40,25 @@ class PruneConfig(MethodConfig):
     structured: bool = False
     sparsity: float = 0.5
     scope: str = "global"
-    steps: int = 1
+    rounds: int = 1
     epochs: int = 1
     lr: float = 1e-3
+    KIND: ClassVar[str] = "prune"
 
     def __post_init__(self) -> None:
         if not 0 < float(self.sparsity) < 1:
             raise ConfigError(f"method.sparsity={self.sparsity} must be in (0, 1)")
         if self.scope not in SCOPES:
             raise ConfigError(f"method.scope={self.scope!r}; choose one of {SCOPES}")
-        if int(self.steps) < 1 or int(self.epochs) < 0:
-            raise ConfigError("method.steps must be >= 1 and method.epochs >= 0")
+        if int(self.rounds) < 1 or int(self.epochs) < 0:
+            raise ConfigError("method.rounds must be >= 1 and method.epochs >= 0")
         if not 0 < float(self.lr) < 1:
             raise ConfigError(f"method.lr={self.lr} must be in (0, 1)")
 
 
-def schedule(target: float, steps: int) -> list[float]:
-    """Cumulative sparsity after each round: ``s_k = target * (1 - (1 - k/steps)^3)``."""
-    return [target * (1 - (1 - k / steps) ** 3) for k in range(1, steps + 1)]
+def schedule(target: float, rounds: int) -> list[float]:
+    """Cumulative sparsity after each round: ``s_k = target * (1 - (1 - k/rounds)^3)``."""
+    return [target * (1 - (1 - k / rounds) ** 3) for k in range(1, rounds + 1)]
 
 
 def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
@@ -90,10 +92,8 @@ def make_permanent(model: nn.Module) -> nn.Module:
     return model
 
 
-@register_method("prune")
+@register_method(PruneConfig)
 class Prune(Method):
-    config_class = PruneConfig
-
     def apply(self, model: nn.Module, config: PruneConfig, context: MethodContext) -> nn.Module:
         if config.structured and not structured.supports_structured(model):
             raise ConfigError(
@@ -101,7 +101,7 @@ class Prune(Method):
                 "use method.structured=false"
             )
         previous = 0.0
-        for target in schedule(float(config.sparsity), int(config.steps)):
+        for target in schedule(float(config.sparsity), int(config.rounds)):
             if config.structured:
                 model = structured.prune_structured(model, (1 - target) / (1 - previous))
             else:

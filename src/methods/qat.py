@@ -9,6 +9,7 @@ converted model, never the fake-quantized one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
@@ -31,6 +32,7 @@ class QATConfig(MethodConfig):
     lr: float = 1e-4
     per_channel: bool = True
     decompose_gru: bool = True
+    KIND: ClassVar[str] = "qat"
 
     def __post_init__(self) -> None:
         if int(self.epochs) < 1:
@@ -39,10 +41,8 @@ class QATConfig(MethodConfig):
             raise ConfigError(f"method.lr={self.lr} must be in (0, 1)")
 
 
-@register_method("qat")
+@register_method(QATConfig)
 class QAT(Method):
-    config_class = QATConfig
-
     def apply(self, model: nn.Module, config: QATConfig, context: MethodContext) -> nn.Module:
         prepared = prepare(
             model, config.decompose_gru, backend.qat_qconfig(config.per_channel), qat=True

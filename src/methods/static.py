@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -32,6 +33,7 @@ class StaticConfig(MethodConfig):
     per_channel: bool = True
     calibration_batches: int = 16
     decompose_gru: bool = True
+    KIND: ClassVar[str] = "static"
 
     def __post_init__(self) -> None:
         if self.observer not in backend.OBSERVERS:
@@ -62,10 +64,8 @@ def calibrate(model: nn.Module, loader, batches: int) -> int:
     return seen
 
 
-@register_method("static")
+@register_method(StaticConfig)
 class Static(Method):
-    config_class = StaticConfig
-
     def apply(self, model: nn.Module, config: StaticConfig, context: MethodContext) -> nn.Module:
         qconfig = backend.qconfig(config.observer, config.per_channel)
         prepared = prepare(model, config.decompose_gru, qconfig, qat=False)

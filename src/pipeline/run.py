@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 
 import pytorch_lightning as pl
@@ -182,5 +182,4 @@ def log_results(run: TrackedRun, spec: RunSpec, model, data, result: EvalResult)
     run.log_params({f"data_stats.{k}": v for k, v in data.describe().items()})
     for name, table in result.tables.items():
         run.log_table(name, table)
-    method = None if spec.is_baseline else asdict(spec.method)
-    log_model(run, model, spec.model.name, data.artifact_extras(), method)
+    log_model(run, model, spec.model.name, data.artifact_extras(), spec.method.to_dict())

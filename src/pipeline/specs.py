@@ -12,7 +12,7 @@ from torch import nn
 from src.core.errors import ConfigError
 from src.core.schema import BASELINE, RunIdentity
 from src.measure.latency import LatencySpec
-from src.methods import MethodConfig
+from src.methods import BaselineConfig, MethodConfig
 from src.models import create_model
 from src.tasks import OptimSpec, Task
 
@@ -85,7 +85,7 @@ class RunSpec:
         optim: Optimiser settings.
         trainer: Trainer settings.
         latency: How latency is timed.
-        method: The compression method (``MethodConfig()`` for the fp32 baseline).
+        method: The compression method (``BaselineConfig()`` for the fp32 model).
         tracking: Where the run is recorded.
         baseline_key: Hash of what defines the fp32 baseline (model, data, task loss, optimiser,
             trainer, seed).
@@ -115,9 +115,9 @@ class RunSpec:
 
     @property
     def is_baseline(self) -> bool:
-        return self.method.name == BASELINE
+        return isinstance(self.method, BaselineConfig)
 
     def as_baseline(self) -> RunSpec:
         """This job's fp32 baseline, trained on the way to its method run."""
         identity = dataclasses.replace(self.identity, method=BASELINE)
-        return dataclasses.replace(self, identity=identity, method=MethodConfig())
+        return dataclasses.replace(self, identity=identity, method=BaselineConfig())

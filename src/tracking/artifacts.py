@@ -14,15 +14,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from src.core.schema import BASELINE
-from src.methods import method_config, rebuild
+from src.methods import BaselineConfig, method_config, rebuild
 from src.models import create_model
 from src.quant.state import load_portable_state_dict, portable_state_dict
 from src.tracking.mlflow_run import TrackedRun
 from src.tracking.store import RunStore
 
 MODEL_ARTIFACT = "model/model.pt"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the method config carries its kind and version
 
 
 @dataclass
@@ -38,15 +37,15 @@ def save_model(
 ) -> Path:
     """Write the artifact atomically (a crash never leaves a half-written ``model.pt``).
 
-    ``method`` (the method config as a dict) says how to rebuild the compressed structure around
-    a fresh ``builder`` model before the weights are loaded.
+    ``method`` (``MethodConfig.to_dict()``: kind, version and fields) says how to rebuild the
+    compressed structure around a fresh ``builder`` model before the weights are loaded.
     """
     path = Path(path)
     payload = {
         "format": FORMAT_VERSION,
         "builder": builder,
         "kwargs": model.export_config(),
-        "method": method or {"name": BASELINE},
+        "method": method or BaselineConfig().to_dict(),
         "state_dict": portable_state_dict(model),
         "extras": extras,
     }
@@ -59,12 +58,28 @@ def save_model(
 def load_model_file(path: str | Path) -> LoadedModel:
     """Rebuild a model from an artifact file (``weights_only=True``: no code runs)."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+    if not isinstance(payload, dict) or payload.get("format") not in (2, FORMAT_VERSION):
         raise ValueError(f"{path} is not a model artifact of format {FORMAT_VERSION}")
-    method = method_config(payload["method"])
+    method = method_config(_method_values(payload))
     model = rebuild(create_model(payload["builder"], **payload["kwargs"]).eval(), method)
     load_portable_state_dict(model, payload["state_dict"])
     return LoadedModel(model.eval(), {**payload["extras"], "method": payload["method"]})
+
+
+def _method_values(payload: dict) -> dict:
+    """The method config of an artifact; format 2 (before kinds) is read the way it was meant:
+    ``fp16``/``bf16`` were half configs, a ``steps`` list a chain, prune's ``steps`` its rounds."""
+    values = dict(payload["method"])
+    if payload["format"] != 2:
+        return values
+    if values.get("name") in ("fp16", "bf16"):
+        return {**values, "kind": "half", "dtype": values["name"]}
+    if isinstance(values.get("steps"), list):
+        steps = [_method_values({"format": 2, "method": s}) for s in values["steps"]]
+        return {**values, "kind": "chain", "steps": steps}
+    if values.get("name") == "prune" and "steps" in values:
+        values["rounds"] = values.pop("steps")
+    return values
 
 
 def log_model(

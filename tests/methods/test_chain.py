@@ -16,6 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::U
 
 PRUNE_DYNAMIC = {
     "name": "prune_dynamic",
+    "kind": "chain",
     "steps": [{"name": "prune", "structured": True, "epochs": 0}, {"name": "dynamic"}],
 }
 
@@ -24,11 +25,11 @@ def test_chain_config_validates_every_step():
     config = method_config(PRUNE_DYNAMIC)
     assert isinstance(config.steps[0], PruneConfig) and config.steps[0].structured
     with pytest.raises(ConfigError, match="method.sparsity"):
-        method_config({"name": "c", "steps": [{"name": "prune", "sparsity": 2}]})
+        method_config({"name": "c", "kind": "chain", "steps": [{"name": "prune", "sparsity": 2}]})
     with pytest.raises(ConfigError, match="non-empty steps"):
-        method_config({"name": "c", "steps": []})
+        method_config({"name": "c", "kind": "chain", "steps": []})
     with pytest.raises(ConfigError, match="step 0"):
-        method_config({"name": "c", "steps": ["dynamic"]})
+        method_config({"name": "c", "kind": "chain", "steps": ["dynamic"]})
 
 
 def test_prune_dynamic_applies_in_order_reports_steps_and_reloads():
@@ -48,3 +49,12 @@ def test_prune_dynamic_applies_in_order_reports_steps_and_reloads():
     x = torch.randn(2, 16, 7)
     with torch.inference_mode():
         assert torch.equal(reloaded(x).prediction, final(x).prediction)
+
+
+def test_a_chain_is_chosen_by_kind_and_round_trips_through_its_dict():
+    config = method_config(PRUNE_DYNAMIC)
+    values = config.to_dict()
+    assert values["kind"] == "chain" and values["steps"][0]["kind"] == "prune"
+    assert method_config(values) == config
+    with pytest.raises(ConfigError, match="Unknown method 'my_chain'"):
+        method_config({"name": "my_chain", "steps": [{"name": "dynamic"}]})  # no kind: chain

@@ -20,8 +20,8 @@ METHODS = [
     {"name": "static"},
     {"name": "static", "observer": "minmax", "per_channel": False},
     {"name": "qat"},
-    {"name": "fp16"},
-    {"name": "bf16"},
+    {"name": "fp16", "kind": "half", "dtype": "fp16"},
+    {"name": "bf16", "kind": "half", "dtype": "bf16"},
 ]
 INT8_EVERYWHERE = {"static", "qat"}
 

@@ -32,12 +32,12 @@ def test_schedule_is_cubic_and_ends_on_target():
 
 
 @pytest.mark.parametrize("scope", ["global", "layer"])
-@pytest.mark.parametrize("steps", [1, 3])
-def test_unstructured_hits_the_sparsity_and_is_permanent(scope, steps):
-    original, pruned, calls = _prune("dyad_tiny", sparsity=0.6, scope=scope, steps=steps)
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_unstructured_hits_the_sparsity_and_is_permanent(scope, rounds):
+    original, pruned, calls = _prune("dyad_tiny", sparsity=0.6, scope=scope, rounds=rounds)
     zeros = (_weights(pruned) == 0).float().mean().item()
     assert zeros == pytest.approx(0.6, abs=0.01)
-    assert len(calls) == steps
+    assert len(calls) == rounds
     assert not any(n.endswith(("_orig", "_mask")) for n, _ in pruned.state_dict().items())
     assert (_weights(original) != 0).all()  # the baseline is untouched
     if scope == "layer":
@@ -66,14 +66,14 @@ def test_structured_prunes_to_a_smaller_model_of_the_same_class():
 
 
 def test_structured_iterative_reaches_the_target_width():
-    _, pruned, calls = _prune("cnn_tiny", structured=True, sparsity=0.5, steps=2, epochs=0)
+    _, pruned, calls = _prune("cnn_tiny", structured=True, sparsity=0.5, rounds=2, epochs=0)
     assert pruned.config.widths == [4, 8] and pruned.config.hidden == 16
     assert calls == []  # epochs=0: one-shot, no fine-tuning
 
 
 @pytest.mark.parametrize(
     "values",
-    [{"sparsity": 1.0}, {"sparsity": 0}, {"scope": "net"}, {"steps": 0}, {"lr": 2}],
+    [{"sparsity": 1.0}, {"sparsity": 0}, {"scope": "net"}, {"rounds": 0}, {"lr": 2}],
     ids=str,
 )
 def test_bad_values_name_the_key(values):
