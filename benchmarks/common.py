@@ -9,7 +9,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
+from src.core.paths import ROOT
 
 
 def ensure_data(preset: str, root: str | None, brand: int, seed: int = 0) -> Path:

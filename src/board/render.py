@@ -37,18 +37,17 @@ def display_table(rows: pd.DataFrame, metric: str, headline: Sequence[str] = ())
 
     The full numbers (mean, std and n of every metric, run ids) are in the CSV.
     """
-    board = rows
-    table = pd.DataFrame({"rank": board["rank"].astype(str).replace("<NA>", "–")})
-    pairs = zip(board["data"], board["data_variant"], strict=True)
+    table = pd.DataFrame({"rank": rows["rank"].astype(str).replace("<NA>", "–")})
+    pairs = zip(rows["data"], rows["data_variant"], strict=True)
     table["data"] = [data_label(data, variant) for data, variant in pairs]
     for name in ("model", "variant", "n"):
-        table[name] = board[name].astype(str)
+        table[name] = rows[name].astype(str)
     shown = [(metric, metric), *((m, m) for m in headline if m != metric), *MEASURED]
     for column, template in shown:
         header = template.format(metric=metric)
-        if f"{column}:mean" in board and board[f"{column}:mean"].notna().any():
-            table[header] = [_cell(m, s) for m, s in _mean_std(board, column)]
-    table["pareto"] = np.where(board["pareto"].astype(bool), "✓", "")
+        if f"{column}:mean" in rows and rows[f"{column}:mean"].notna().any():
+            table[header] = [_cell(m, s) for m, s in _mean_std(rows, column)]
+    table["pareto"] = np.where(rows["pareto"].astype(bool), "✓", "")
     return table
 
 

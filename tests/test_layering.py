@@ -1,0 +1,85 @@
+"""The import graph points down, and each outside API has one home:
+``python -m pytest tests/test_layering.py``.
+
+Read from the source (``ast``), not by importing: a rule broken by a new import fails here with
+the file and the import that broke it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from src.core.paths import ROOT
+
+SRC = ROOT / "src"
+# Packages (and entry modules) of src from the ground floor up; an import may only point to its
+# own package or to a lower floor (siblings on one floor never import each other).
+FLOORS = [
+    {"core"},
+    {"quant"},
+    {"models", "data"},
+    {"measure", "tasks", "methods"},
+    {"tracking"},
+    {"pipeline", "board"},  # reports never train: the board reads the store only
+    {"cli"},
+    {"train", "leaderboard", "reproduce"},
+]
+# Who alone may import an outside API.
+ONLY = {
+    "torch.ao": {"quant"},
+    "omegaconf": {"cli", "train", "leaderboard", "reproduce"},
+    "hydra": {"cli", "train", "leaderboard", "reproduce"},
+    "subprocess": {"core"},  # git, in src/core/paths.py
+}
+# Methods know no concrete architecture: they ask the model (surgery, quant regions).
+FORBIDDEN = {"methods": {"src.models.dyad", "src.models.cnn"}}
+
+
+def _floor(unit: str) -> int:
+    return next(i for i, floor in enumerate(FLOORS) if unit in floor)
+
+
+def _unit(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return parts[0]
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+    return found
+
+
+SOURCES = sorted(p for p in SRC.rglob("*.py") if p.name != "__init__.py" or p.parent != SRC)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_point_down_and_outside_apis_have_one_home(path):
+    unit = _unit(path)
+    assert any(unit in floor for floor in FLOORS), f"{unit} is on no floor: add it to FLOORS"
+    for name in _imports(path):
+        if name.startswith("src."):
+            other = name.split(".")[1]
+            if other == unit:
+                continue
+            assert _floor(other) < _floor(unit), (
+                f"{path.relative_to(ROOT)} imports {name}: {other} is not below {unit}"
+            )
+            assert name not in FORBIDDEN.get(unit, set()), f"{path.relative_to(ROOT)}: {name}"
+        for api, owners in ONLY.items():
+            if name == api or name.startswith(api + "."):
+                assert unit in owners, f"{path.relative_to(ROOT)} imports {name}; only {owners}"
+
+
+def test_the_board_never_reads_conf():
+    """Reports learn what a metric means from the runs' tags, never from the config tree."""
+    for path in (SRC / "board").rglob("*.py"):
+        assert '"conf"' not in path.read_text(), path
