@@ -47,17 +47,6 @@ def specs_from_json(text: str) -> list[MetricSpec]:
     return [MetricSpec(**v) for v in values if isinstance(v, dict) and "name" in v]
 
 
-# How the measurement areas every run logs are read (task metrics come from the task).
-MEASURED = (
-    MetricSpec("size/mb", higher_is_better=False, fmt=".3g"),
-    MetricSpec("size/ratio", higher_is_better=False, fmt=".3g"),
-    MetricSpec("latency/ms_p50_bs1", higher_is_better=False, fmt=".3g"),
-    MetricSpec("latency/speedup_bs1", higher_is_better=True, fmt=".2f"),
-    MetricSpec("latency/speedup_bsN", higher_is_better=True, fmt=".2f"),
-    MetricSpec("quant/int8_fraction", higher_is_better=True, fmt=".2f"),
-)
-
-
 def measured_direction(name: str) -> bool | None:
     """``higher_is_better`` of a measurement metric by its area, None when it has no direction
     (``latency/ms_*`` and ``size/*`` lower, speedups and throughput higher)."""

@@ -73,6 +73,7 @@ TEST = "test/"
 DELTA = "delta/"  # delta/<name>: test/<name> minus the baseline's, in the same process
 REFERENCE = "baseline/"  # baseline/<metric>: the baseline's own figure, logged on a method run
 CHAIN = "chain/"  # chain/<i>_<step>/<metric>: a chain's intermediate model
+SIZE = "size/"
 SIZE_MB = "size/mb"
 SIZE_MB_GZIP = "size/mb_gzip"
 SIZE_MB_SPARSE = "size/mb_sparse"
@@ -98,8 +99,12 @@ def latency_p90(batch: int) -> str:
     return f"latency/ms_p90_bs{batch}"
 
 
+THROUGHPUT = "throughput/samples_s_bs"
+
+
 def throughput(batch: int) -> str:
-    return f"throughput/samples_s_bs{batch}"
+    """``throughput/samples_s_bs<batch>``: samples per second at that batch size."""
+    return f"{THROUGHPUT}{batch}"
 
 
 LATENCY_BS1 = latency_p50(1)

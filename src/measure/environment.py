@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from src.core import schema
 from src.measure.latency import LatencySpec
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -40,15 +41,15 @@ def measurement_tags(spec: LatencySpec) -> dict[str, str]:
     """
     threads = spec.threads if spec.threads is not None else torch.get_num_threads()
     return {
-        "latency.threads": str(threads),
-        "latency.batch_sizes": ",".join(str(b) for b in spec.batch_sizes),
-        "latency.warmup": str(spec.warmup),
-        "latency.iters": str(spec.iters),
-        "latency.rounds": str(spec.rounds),
-        "torch_version": torch.__version__,
-        "cpu_model": cpu_model(),
-        "cpu_isa": ",".join(isa_flags()),
-        "quantized_engine": str(torch.backends.quantized.engine),
+        schema.LATENCY_THREADS: str(threads),
+        schema.LATENCY_BATCH_SIZES: ",".join(str(b) for b in spec.batch_sizes),
+        schema.LATENCY_WARMUP: str(spec.warmup),
+        schema.LATENCY_ITERS: str(spec.iters),
+        schema.LATENCY_ROUNDS: str(spec.rounds),
+        schema.TORCH_VERSION: torch.__version__,
+        schema.CPU_MODEL: cpu_model(),
+        schema.CPU_ISA: ",".join(isa_flags()),
+        schema.QUANTIZED_ENGINE: str(torch.backends.quantized.engine),
     }
 
 

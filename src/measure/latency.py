@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from src.core import schema
 from src.core.errors import ConfigError
 
 
@@ -135,12 +136,10 @@ def speedups(baseline: Mapping[str, float], candidate: Mapping[str, float]) -> d
             "baseline and candidate have different largest batch sizes; measure both with the "
             "same LatencySpec, ideally in one compare_latency call"
         )
-    key = f"latency/ms_p50_bs{largest}"
-    result = {"latency/speedup_bsN": baseline[key] / candidate[key]}
-    if "latency/ms_p50_bs1" in baseline and "latency/ms_p50_bs1" in candidate:
-        result["latency/speedup_bs1"] = (
-            baseline["latency/ms_p50_bs1"] / candidate["latency/ms_p50_bs1"]
-        )
+    key, bs1 = schema.latency_p50(largest), schema.LATENCY_BS1
+    result = {schema.SPEEDUP_BSN: baseline[key] / candidate[key]}
+    if bs1 in baseline and bs1 in candidate:
+        result[schema.SPEEDUP_BS1] = baseline[bs1] / candidate[bs1]
     return result
 
 
@@ -162,17 +161,17 @@ def _summarise(times_by_batch: dict[int, np.ndarray]) -> dict[str, float]:
     """Percentiles in ms per batch size, and throughput at the largest batch size."""
     summary: dict[str, float] = {}
     for batch, times in times_by_batch.items():
-        summary[f"latency/ms_p50_bs{batch}"] = float(np.percentile(times, 50)) * 1e3
-        summary[f"latency/ms_p90_bs{batch}"] = float(np.percentile(times, 90)) * 1e3
+        summary[schema.latency_p50(batch)] = float(np.percentile(times, 50)) * 1e3
+        summary[schema.latency_p90(batch)] = float(np.percentile(times, 90)) * 1e3
     largest = max(times_by_batch)
     p50_seconds = float(np.percentile(times_by_batch[largest], 50))
-    summary[f"throughput/samples_s_bs{largest}"] = largest / p50_seconds
+    summary[schema.throughput(largest)] = largest / p50_seconds
     return summary
 
 
 def _largest_batch(entry: Mapping[str, float]) -> int:
     """The N of the ``throughput/samples_s_bs{N}`` key ``compare_latency`` wrote."""
-    prefix = "throughput/samples_s_bs"
+    prefix = schema.THROUGHPUT
     sizes = [int(key.removeprefix(prefix)) for key in entry if key.startswith(prefix)]
     if len(sizes) != 1:
         raise ValueError(f"expected one '{prefix}<N>' key from compare_latency, got {sizes}")

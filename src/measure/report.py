@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from src.core import schema
 from src.measure.environment import measurement_tags
 from src.measure.latency import LatencySpec, compare_latency, speedups
 from src.measure.size import size_metrics, sparse_bytes
@@ -43,7 +44,7 @@ def size_of(model: nn.Module, baseline: nn.Module | None = None) -> dict[str, fl
     and ``size/mb_sparse`` (the same weights in a sparse format, see :func:`sparse_bytes`)."""
     baseline_bytes = len(artifact_bytes(baseline)) if baseline is not None else None
     metrics = size_metrics(model, baseline_bytes, serialize=artifact_bytes)
-    metrics["size/mb_sparse"] = len(sparse_bytes(portable_state_dict(model))) / 1e6
+    metrics[schema.SIZE_MB_SPARSE] = len(sparse_bytes(portable_state_dict(model))) / 1e6
     return metrics
 
 

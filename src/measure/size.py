@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from src.core import schema
 from src.quant.introspect import is_metadata, packed_tensors
 
 
@@ -86,13 +87,13 @@ def size_metrics(
     raw = (serialize or state_dict_bytes)(model)
     total, nonzero = count_weights(model)
     metrics = {
-        "size/mb": len(raw) / 1e6,
-        "size/mb_gzip": len(gzip.compress(raw, compresslevel=9)) / 1e6,
-        "size/params": float(total),
-        "size/nonzero": float(nonzero),
+        schema.SIZE_MB: len(raw) / 1e6,
+        schema.SIZE_MB_GZIP: len(gzip.compress(raw, compresslevel=9)) / 1e6,
+        schema.SIZE_PARAMS: float(total),
+        schema.SIZE_NONZERO: float(nonzero),
     }
     if baseline_bytes is not None:
-        metrics["size/ratio"] = len(raw) / baseline_bytes
+        metrics[schema.SIZE_RATIO] = len(raw) / baseline_bytes
     return metrics
 
 

@@ -141,7 +141,7 @@ def fitter(spec: RunSpec, data, run: TrackedRun) -> Fitter:
 def report_step(spec: RunSpec, data, run: TrackedRun, baseline, label: str, model) -> None:
     """A chain's intermediate model: its test metrics and size as ``chain/<label>/...``."""
     metrics = {**evaluate(spec, model, data).metrics, **size_of(model, baseline)}
-    keep = (schema.TEST, "size/")
+    keep = (schema.TEST, schema.SIZE)
     run.log_metrics(
         {f"{schema.CHAIN}{label}/{k}": v for k, v in metrics.items() if k.startswith(keep)}
     )

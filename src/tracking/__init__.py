@@ -1,1 +1,2 @@
-"""MLflow tracking: runs we own end to end, and the model artifact."""
+"""MLflow tracking: the one store API (``store``), runs we own end to end (``mlflow_run``), and
+the model artifact (``artifacts``)."""
