@@ -25,6 +25,7 @@ from src.core.metrics import MetricSpec, measured_direction, specs_from_json
 LATENCY = schema.LATENCY_BS1
 SIZE = schema.SIZE_MB
 COMPARE = ("data", "data_variant")  # rows ranked and Pareto-marked within one data set
+DECIMALS = 9  # ranks and fronts compare means at this precision: float noise is no difference
 
 
 @dataclass
@@ -186,19 +187,24 @@ def aggregate(per_run: pd.DataFrame, metric: str, higher_is_better: bool = True)
 
 
 def rank_and_mark(board: pd.DataFrame, metric: str, higher_is_better: bool) -> pd.DataFrame:
-    """``rank`` by ``<metric>:mean`` and ``pareto`` (metric vs latency vs size), per data set."""
+    """``rank`` by ``<metric>:mean`` and ``pareto`` (metric vs latency vs size), per data set.
+
+    Values are compared at :data:`DECIMALS` decimals: two means that differ by float noise
+    (``0.7083333333333333`` vs ``...32``) tie instead of ranking one above the other."""
     score = f"{metric}:mean"
     objectives = {score: "max" if higher_is_better else "min", f"{LATENCY}:mean": "min"}
     objectives[f"{SIZE}:mean"] = "min"
     board = board.copy()
+    compared = board[[c for c in objectives if c in board]].round(DECIMALS)
     board["rank"] = (
-        board.groupby(list(COMPARE))[score]
+        compared[score]
+        .groupby([board[c] for c in COMPARE])
         .rank(ascending=not higher_is_better, method="min")
         .astype("Int64")
     )
     board["pareto"] = False
     for _, group in board.groupby(list(COMPARE)):
-        board.loc[group.index, "pareto"] = pareto_front(group, objectives)
+        board.loc[group.index, "pareto"] = pareto_front(compared.loc[group.index], objectives)
     board = board.sort_values([*COMPARE, "rank", "model", "variant"], na_position="last")
     return board[["rank", *[c for c in board if c != "rank"]]].reset_index(drop=True)
 

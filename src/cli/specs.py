@@ -38,6 +38,7 @@ RUNTIME_KEYS = {
         "log_every_n_steps",
         "accelerator",
         "devices",
+        "threads",
     },
     "task": {"evaluation"},  # how the trained model is scored, not what it is
 }
@@ -116,8 +117,8 @@ def run_spec(cfg: DictConfig) -> RunSpec:
 
 
 def trainer_spec(values: dict) -> TrainerSpec:
-    options = {k: v for k, v in values.items() if k != "max_epochs"}
-    return TrainerSpec(values["max_epochs"], options)
+    options = {k: v for k, v in values.items() if k not in ("max_epochs", "threads")}
+    return TrainerSpec(values["max_epochs"], options, values.get("threads"))
 
 
 def latency_spec(values: dict) -> LatencySpec:

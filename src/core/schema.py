@@ -27,6 +27,7 @@ PRIMARY_METRIC = "primary_metric"  # the task's ranking metric
 METRIC_SPECS = "metric_specs"  # JSON list of the task's MetricSpec
 TORCH_VERSION = "torch_version"
 ERROR = "error"  # why a run FAILED
+TRAIN_THREADS = "train.threads"  # torch threads while training
 SWEEP_ID = "sweep_id"  # the multirun a job (or its parent) belongs to
 PARENT_RUN_ID = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"

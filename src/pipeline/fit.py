@@ -48,10 +48,14 @@ class Fitter:
         method gets."""
         epochs = int(epochs or self.trainer.max_epochs)
         optim = dataclasses.replace(self.optim, lr=float(lr or self.optim.lr))
-        module = self.task.build_module(model, optim, epochs, extra_loss=extra_loss)
+        # Fine-tuning starts from a reloaded (eval-mode) baseline: train its BatchNorm/dropout.
+        module = self.task.build_module(model.train(), optim, epochs, extra_loss=extra_loss)
         # The Trainer's deterministic=True flips a process-wide switch (when it is built) that
         # int8 kernels refuse (quantized_resize_cpu_); it must hold for training only.
         previous = torch.are_deterministic_algorithms_enabled()
+        threads = torch.get_num_threads()
+        if self.trainer.threads is not None:
+            torch.set_num_threads(int(self.trainer.threads))
         started = time.perf_counter()
         try:
             trainer = pl.Trainer(
@@ -63,6 +67,7 @@ class Fitter:
             trainer.fit(module, datamodule=self.data)
         finally:
             torch.use_deterministic_algorithms(previous)
+            torch.set_num_threads(threads)
         seconds = time.perf_counter() - started
         if self.run is None:
             return

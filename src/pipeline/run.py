@@ -118,7 +118,11 @@ def open_run(spec: RunSpec, store: RunStore, baseline_run_id: str | None = None)
         baseline_run_id=baseline_run_id,
         parent_run_id=spec.parent_run_id,
         sweep_id=spec.sweep_id,
-        extra={**spec.data_tags, schema.TORCH_VERSION: torch.__version__},
+        extra={
+            **spec.data_tags,
+            schema.TORCH_VERSION: torch.__version__,
+            schema.TRAIN_THREADS: spec.trainer.threads or torch.get_num_threads(),
+        },
     )
     name = spec.tracking.run_name or f"{spec.identity.method}-{spec.identity.model}"
     return tracked_run(store, spec.tracking.experiment, name, tags)

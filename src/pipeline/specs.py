@@ -35,12 +35,16 @@ class TrainerSpec:
     Attributes:
         max_epochs: Training epochs (>= 1).
         options: The other ``pytorch_lightning.Trainer`` keyword arguments.
+        threads: ``torch.set_num_threads`` while training; None keeps torch's setting.
     """
 
     max_epochs: int
     options: dict = field(default_factory=dict)
+    threads: int | None = None
 
     def __post_init__(self) -> None:
+        if self.threads is not None and (isinstance(self.threads, bool) or int(self.threads) < 1):
+            raise ConfigError(f"trainer.threads={self.threads!r} must be an int >= 1 or null")
         if isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int):
             raise ConfigError(f"trainer.max_epochs={self.max_epochs!r} must be an int >= 1")
         if self.max_epochs < 1:

@@ -174,3 +174,14 @@ def test_runs_without_task_tags_need_the_metric_named(store):
     with pytest.raises(UserError, match="higher_is_better=true"):
         build_board(runs, metric="test/auroc")
     assert build_board(runs, metric="test/auroc", higher_is_better=True).rows["n"].item() == 1
+
+
+def test_float_noise_is_a_tie_not_a_rank(store):
+    base = store.run(metrics={"test/auroc": 0.7083333333333333, "latency/ms_p50_bs1": 1.0,
+                              "size/mb": 1.0})  # fmt: skip
+    store.run(method="static", baseline_run_id=base,
+              metrics={"test/auroc": 0.7083333333333332, "latency/ms_p50_bs1": 1.0,
+                       "size/mb": 1.0})  # fmt: skip
+    rows = build_board(load_runs(store.uri)).rows.set_index("variant")
+    assert rows.loc["baseline", "rank"] == rows.loc["static", "rank"] == 1
+    assert rows["pareto"].all()  # neither dominates the other by 1e-16

@@ -38,6 +38,7 @@ METRIC_KEYS = {
     "precision",
     "f1",
     "accuracy",
+    "n_flagged",
     "n_vehicles",
     "n_faulty",
     "threshold",
@@ -367,3 +368,33 @@ def test_bad_inputs_raise_value_error(folds, message):
     with pytest.raises(ValueError, match=message) as info:
         evaluate_vehicles(**kwargs, n_boot=10)
     assert "\n" not in str(info.value)
+
+
+def _realistic(rng, n_normal, n_faulty, prefix):
+    """DyAD-scaled errors: normal cars around 0.01, faulty cars with 20 % of snippets at 0.05-0.1
+    (the scale the reviewer saw: reference cuts 0.03-0.09, car scores 0.01-0.07)."""
+    ids = np.array([f"{prefix}{i:03d}" for i in range(n_normal + n_faulty)])
+    faulty = np.arange(len(ids)) >= n_normal
+    cars = np.repeat(ids, 200)
+    errors = rng.gamma(4.0, 0.0025, cars.size)
+    spikes = (rng.random(cars.size) < 0.2) & np.repeat(faulty, 200)
+    errors[spikes] += rng.uniform(0.05, 0.1, spikes.sum())
+    return errors, cars, pd.Series(faulty.astype(int), index=ids)
+
+
+def test_the_default_car_level_rule_flags_the_faulty_cars_the_reference_cut_flags_none():
+    rng = np.random.default_rng(3)
+    tune, test = _realistic(rng, 40, 8, "tune"), _realistic(rng, 20, 6, "test")
+    errors, cars = np.concatenate([tune[0], test[0]]), np.concatenate([tune[1], test[1]])
+    labels = pd.concat([tune[2], test[2]])
+    default = evaluate_vehicles(errors, cars, labels, tune[2].index, test[2].index, n_boot=0)
+    assert default.threshold_rule == "youden"
+    assert default.metrics["recall"] == 1.0 and default.metrics["false_alarm_rate"] == 0.0
+    assert default.metrics["n_flagged"] == 6.0
+    reference = evaluate_vehicles(
+        errors, cars, labels, tune[2].index, test[2].index, threshold_rule="reference", n_boot=0
+    )
+    car_scores = reference.scores.set_index("car").robust_score
+    assert reference.threshold > car_scores.max()  # a snippet-tail error above every car score
+    assert reference.metrics["n_flagged"] == 0.0 and reference.metrics["recall"] == 0.0
+    assert reference.metrics["auroc"] == default.metrics["auroc"] == 1.0  # same ranking
