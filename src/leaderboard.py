@@ -1,7 +1,8 @@
 """Rank every compressed variant against its own baseline, from the runs logged in MLflow.
 
-python -m src.leaderboard                                  all finished runs of the store
+python -m src.leaderboard                                  all finished runs: a board per task
 python -m src.leaderboard data=battery model=dyad          filters use src.train's group names
+                                                           (model=dyad: every dyad_* model)
 python -m src.leaderboard data_variant=brand3 +tags.seed=0 any tag
 python -m src.leaderboard sweep_id=ID                      one sweep; its parent run gets the files
 python -m src.leaderboard data=digits metric=test/f1_macro
@@ -22,16 +23,18 @@ from omegaconf import DictConfig, OmegaConf
 from src.board import (
     Board,
     BoardMeta,
-    build_board,
+    build_boards,
     collect_meta,
     is_counted,
     load_runs,
     print_table,
     write_outputs,
 )
+from src.board.render import STEM
 from src.cli import entry
 from src.core import schema
 from src.core.errors import UserError
+from src.models import model_family
 from src.tracking.store import RunStore
 
 
@@ -41,12 +44,15 @@ def job(cfg: DictConfig) -> dict[str, Path]:
     ``error:`` line and exit code 2, with nothing written."""
     parent_run_id = selected_parent(cfg)
     runs = select_runs(cfg, parent_run_id)
-    board = build_board(
-        runs, cfg.metric, cfg.higher_is_better, list(cfg.split_by or []), cfg.dedupe
-    )
-    meta = describe(runs, board, cfg, parent_run_id)
-    paths = write_outputs(board, cfg.out_dir, meta)
-    print_table(board, meta)
+    split_by = list(cfg.split_by or [])
+    boards = build_boards(runs, cfg.metric, cfg.higher_is_better, split_by, cfg.dedupe)
+    paths: dict[str, Path] = {}
+    for board in boards:
+        meta = describe(runs, board, cfg, parent_run_id)
+        stem = STEM if len(boards) == 1 else f"{STEM}-{board.per_run['task'].iloc[0]}"
+        written = write_outputs(board, cfg.out_dir, meta, stem)
+        paths.update({f"{stem}.{kind}": path for kind, path in written.items()})
+        print_table(board, meta)
     log_to_parent(cfg, parent_run_id, paths)
     print(f"wrote {', '.join(p.name for p in paths.values())} to {Path(cfg.out_dir)}")
     return paths
@@ -123,9 +129,12 @@ def selection(cfg: DictConfig) -> dict[str, object]:
     filters: dict[str, object] = {
         schema.DATA: _group_name(cfg, "data"),
         schema.DATA_VARIANT: cfg.data_variant,
-        schema.MODEL: _group_name(cfg, "model"),
         schema.METHOD: _group_name(cfg, "method"),
     }
+    model = _group_name(cfg, "model")
+    if model is not None:  # a family's name (dyad, cnn) selects the whole family
+        key = schema.MODEL_FAMILY if model_family(model) == model else schema.MODEL
+        filters[key] = model
     filters.update(OmegaConf.to_container(cfg.tags, resolve=True) or {})
     params = OmegaConf.to_container(cfg.params, resolve=True) or {}
     filters.update({f"params.{k}": v for k, v in schema.flatten_params(params).items()})

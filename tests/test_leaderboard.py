@@ -69,12 +69,12 @@ def test_hydra_group_filters_select_runs(demo, tmp_path):
     store, _ = demo
     paths, error = run_main(store.uri, "data=digits", f"out_dir={tmp_path}/d")
     assert error is None
-    md = paths["md"].read_text()
+    md = paths["leaderboard.md"].read_text()
     assert "ranked by: test/accuracy" in md and "battery" not in md.split("| rank |")[1]
     paths, _ = run_main(
         store.uri, "data=battery", "method=static", "+tags.fold=[0,1]", f"out_dir={tmp_path}/s"
     )
-    csv = paths["csv"].read_text()
+    csv = paths["leaderboard.csv"].read_text()
     assert ",static," in csv and ",fp16," not in csv
     assert "runs: 4 used" in csv  # static and its baseline, folds 0 and 1
 
@@ -87,3 +87,23 @@ def test_no_match_names_the_filters(demo, tmp_path):
     assert paths is None
     assert "match data=battery, data_variant=brand9" in error and "change the filters" in error
     assert not (tmp_path / "o").exists()
+
+
+def test_a_store_of_two_task_families_gives_a_board_each(demo, tmp_path):
+    store, _ = demo
+    paths, error = run_main(store.uri, f"out_dir={tmp_path}/both")
+    assert error is None
+    assert {"leaderboard-anomaly.md", "leaderboard-classification.md"} <= set(paths)
+    assert "ranked by: test/auroc" in paths["leaderboard-anomaly.md"].read_text()
+    assert "ranked by: test/accuracy" in paths["leaderboard-classification.md"].read_text()
+
+
+def test_model_names_a_family(tmp_path):
+    store = new_store(tmp_path / "s")
+    for model in ("dyad_brand3", "dyad_tiny"):
+        base = store.run(model=model, metrics={"test/auroc": 0.9})
+        store.run(method="dynamic", model=model, baseline_run_id=base, metrics={"test/auroc": 0.8})
+    paths, error = run_main(store.uri, "model=dyad", f"out_dir={tmp_path}/family")
+    assert error is None and "runs: 4 used" in paths["leaderboard.csv"].read_text()
+    paths, _ = run_main(store.uri, "model=dyad_tiny", f"out_dir={tmp_path}/one")
+    assert "runs: 2 used" in paths["leaderboard.csv"].read_text()

@@ -75,6 +75,26 @@ def build_board(
     return Board(per_run, rows, metric, higher_is_better, headline_metrics(per_run, metric))
 
 
+def build_boards(
+    runs: pd.DataFrame,
+    metric: str | None = None,
+    higher_is_better: bool | None = None,
+    split_by: Sequence[str] = (),
+    dedupe: bool = True,
+) -> list[Board]:
+    """:func:`build_board`, once per task family when no ``metric`` is given and the runs'
+    tasks rank by different primary metrics (a store holding DyAD and CNN runs)."""
+    column = f"tags.{schema.PRIMARY_METRIC}"
+    counted = runs[is_counted(runs)]
+    primaries = sorted(counted[column].dropna().unique()) if column in counted else []
+    if metric is not None or len(primaries) < 2:
+        return [build_board(runs, metric, higher_is_better, split_by, dedupe)]
+    return [
+        build_board(runs[runs[column] == primary], primary, higher_is_better, split_by, dedupe)
+        for primary in primaries
+    ]
+
+
 def prepare_runs(
     runs: pd.DataFrame,
     metric: str | None = None,

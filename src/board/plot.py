@@ -28,6 +28,9 @@ def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bo
         metric: The ranking metric (y axis); error bars are its std over runs.
         higher_is_better: Only used in the axis label.
     """
+    if f"{LATENCY}:mean" not in board:  # runs that logged no latency: nothing to place
+        ax.text(0.5, 0.5, f"no run logged {LATENCY}", ha="center", transform=ax.transAxes)
+        return
     rows = board.dropna(subset=[f"{metric}:mean", f"{LATENCY}:mean"])
     x, y = rows[f"{LATENCY}:mean"], rows[f"{metric}:mean"]
     yerr = rows.get(f"{metric}:std", pd.Series(np.nan, index=rows.index)).fillna(0.0)

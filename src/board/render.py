@@ -51,13 +51,16 @@ def display_table(rows: pd.DataFrame, metric: str, headline: Sequence[str] = ())
     return table
 
 
-def write_outputs(board: Board, out_dir: str | Path, meta: BoardMeta) -> dict[str, Path]:
-    """Write ``leaderboard.{md,csv,html,json}`` and ``leaderboard_pareto.png`` into ``out_dir``.
+def write_outputs(
+    board: Board, out_dir: str | Path, meta: BoardMeta, stem: str = STEM
+) -> dict[str, Path]:
+    """Write ``<stem>.{md,csv,html,json}`` and ``<stem>_pareto.png`` into ``out_dir``.
 
     Args:
         board: Output of :func:`src.board.aggregate.build_board`.
         out_dir: Folder, created if missing.
         meta: Provenance (:func:`src.board.meta.collect_meta`).
+        stem: File name stem (``leaderboard``; one per task family when a store holds several).
 
     Returns:
         ``{"md"|"csv"|"html"|"json"|"png": path}``.
@@ -72,12 +75,12 @@ def write_outputs(board: Board, out_dir: str | Path, meta: BoardMeta) -> dict[st
     note = f"commit {meta.commit} · {meta.command}"
     paths = {
         "png": save_pareto_plot(
-            board.rows, out / f"{STEM}_pareto.png", board.metric, board.higher_is_better, note
+            board.rows, out / f"{stem}_pareto.png", board.metric, board.higher_is_better, note
         ),
-        "md": _write(out / f"{STEM}.md", to_markdown(table, meta)),
-        "csv": _write(out / f"{STEM}.csv", to_csv(board.rows, meta)),
-        "html": _write(out / f"{STEM}.html", to_html(table, meta)),
-        "json": _write(out / f"{STEM}.json", json.dumps(meta.to_dict(), indent=2) + "\n"),
+        "md": _write(out / f"{stem}.md", to_markdown(table, meta, stem)),
+        "csv": _write(out / f"{stem}.csv", to_csv(board.rows, meta)),
+        "html": _write(out / f"{stem}.html", to_html(table, meta, stem)),
+        "json": _write(out / f"{stem}.json", json.dumps(meta.to_dict(), indent=2) + "\n"),
     }
     return paths
 
@@ -94,7 +97,7 @@ def markdown_table(table: pd.DataFrame, text_columns) -> str:
     return "\n".join([header, align, *rows])
 
 
-def to_markdown(table: pd.DataFrame, meta: BoardMeta) -> str:
+def to_markdown(table: pd.DataFrame, meta: BoardMeta, stem: str = STEM) -> str:
     """A Markdown page: title, provenance list, the table, the plot."""
     provenance = [f"- {key}: {_md_value(key, value)}" for key, value in meta.items()]
     return "\n".join(
@@ -105,7 +108,7 @@ def to_markdown(table: pd.DataFrame, meta: BoardMeta) -> str:
             "",
             markdown_table(table, [c for c in table.columns if _is_text(c)]),
             "",
-            f"![Pareto front]({STEM}_pareto.png)",
+            f"![Pareto front]({stem}_pareto.png)",
             "",
         ]
     )
@@ -118,7 +121,7 @@ def to_csv(board: pd.DataFrame, meta: BoardMeta) -> str:
     return comments + board.to_csv(index=False)
 
 
-def to_html(table: pd.DataFrame, meta: BoardMeta) -> str:
+def to_html(table: pd.DataFrame, meta: BoardMeta, stem: str = STEM) -> str:
     """A standalone HTML page with the provenance, the table and the plot."""
     items = "\n".join(f"<li>{html.escape(line)}</li>" for line in meta.lines())
     body = table.to_html(index=False, escape=True, border=0, classes="leaderboard")
@@ -129,7 +132,7 @@ def to_html(table: pd.DataFrame, meta: BoardMeta) -> str:
         "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style>"
         f"</head><body>\n<h1>Leaderboard: {html.escape(meta.selection)}</h1>\n"
         f"<ul>\n{items}\n</ul>\n{body}\n"
-        f"<p><img src='{STEM}_pareto.png' alt='Pareto front'></p>\n</body></html>\n"
+        f"<p><img src='{stem}_pareto.png' alt='Pareto front'></p>\n</body></html>\n"
     )
 
 

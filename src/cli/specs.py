@@ -19,6 +19,7 @@ from src.core import schema
 from src.core.errors import ConfigError
 from src.measure.latency import LatencySpec
 from src.methods import method_config
+from src.models import model_family
 from src.pipeline.specs import ConfigRecord, ModelSpec, RunSpec, TrackingSpec, TrainerSpec
 from src.tasks import OptimSpec, create_task
 
@@ -91,6 +92,7 @@ def run_spec(cfg: DictConfig) -> RunSpec:
         task=task.name,
         seed=int(values["seed"]),
         fold=str(data.get("fold", schema.NO_FOLD)),
+        model_family=model_family(model["name"]),
     )
     return RunSpec(
         identity=identity,

@@ -16,6 +16,7 @@ from src.core.metrics import MetricSpec, specs_to_json
 # ---- tags of every training run ----------------------------------------------------------
 METHOD = "method"  # method name; BASELINE for the fp32 model
 MODEL = "model"  # registered model name
+MODEL_FAMILY = "model_family"  # the family of that model (dyad for dyad_brand3, cnn for cnn_tiny)
 DATA = "data"  # data source name
 DATA_VARIANT = "data_variant"  # which data set of that source (battery: brand3); "" if one
 TASK = "task"  # task family
@@ -33,7 +34,7 @@ PARENT_RUN_ID = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 SOURCE_NAME = "mlflow.source.name"
 GIT_COMMIT = "mlflow.source.git.commit"
-IDENTITY_TAGS = (METHOD, MODEL, DATA, DATA_VARIANT, TASK, SEED, FOLD)
+IDENTITY_TAGS = (METHOD, MODEL, MODEL_FAMILY, DATA, DATA_VARIANT, TASK, SEED, FOLD)
 
 # ---- tags of a sweep's parent run --------------------------------------------------------
 SWEEP_OVERRIDES = "sweep.overrides"
@@ -128,6 +129,7 @@ class RunIdentity:
         task: Task family.
         seed: Training seed.
         fold: Cross-validation fold, ``"none"`` without folds.
+        model_family: The model's family (``dyad``, ``cnn``): what ``model=dyad`` filters on.
     """
 
     method: str
@@ -137,6 +139,7 @@ class RunIdentity:
     task: str
     seed: int
     fold: str = NO_FOLD
+    model_family: str = ""
 
 
 def run_tags(

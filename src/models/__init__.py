@@ -2,8 +2,14 @@
 
 from src.models import cnn as _cnn  # noqa: F401  (registers the CNN variants)
 from src.models import dyad as _dyad  # noqa: F401  (registers the DyAD variants)
-from src.models.registry import create_model, list_models, model_defaults, register_model
+from src.models.registry import (
+    create_model,
+    list_models,
+    model_defaults,
+    model_family,
+    register_model,
+)
 from src.models.surgery import cnn as _cnn_surgery  # noqa: F401  (registers the surgeries)
 from src.models.surgery import dyad as _dyad_surgery  # noqa: F401
 
-__all__ = ["create_model", "list_models", "model_defaults", "register_model"]
+__all__ = ["create_model", "list_models", "model_defaults", "model_family", "register_model"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 from torch import nn
 
@@ -38,6 +39,7 @@ class CNNConfig:
     in_channels: int = 3
     num_classes: int = 10
     image_size: int = 32
+    FAMILY: ClassVar[str] = "cnn"
 
     def __post_init__(self) -> None:
         self.widths = [int(w) for w in self.widths]

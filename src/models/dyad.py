@@ -13,7 +13,7 @@ Layer shapes and names follow the reference code so parameter counts match it ex
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -67,6 +67,7 @@ class DyadConfig:
     latent_size: int = 16
     noise_scale: float = 0.01
     reference_hidden_reshape: bool = False
+    FAMILY: ClassVar[str] = "dyad"
 
     def __post_init__(self) -> None:
         self.channels = list(self.channels)

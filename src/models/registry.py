@@ -73,6 +73,11 @@ def create_model(name: str, **kwargs) -> nn.Module:
     return entry.build(entry.config(**{k: v for k, v in kwargs.items() if v is not None}))
 
 
+def model_family(name: str) -> str:
+    """The family of variant ``name`` (its config class's ``FAMILY``, else its own name)."""
+    return getattr(MODELS.get(name).config_class, "FAMILY", name)
+
+
 def model_defaults(name: str) -> dict:
     """Every config field of variant ``name`` with its default value (plain Python types)."""
     return dataclasses.asdict(MODELS.get(name).config())

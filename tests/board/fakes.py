@@ -23,6 +23,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from src.core import schema
+from src.models import model_family
 from src.tasks import TASKS
 
 # What src.measure.environment tags on every run, baseline included.
@@ -84,7 +85,9 @@ class FakeStore:
         sweep's child passes ``parent_run_id`` and ``sweep_id`` (``src.cli.sweep``). ``tags``
         are added last (``baseline_key`` among them, when a test needs a real one).
         """
-        identity = schema.RunIdentity(method, model, data, data_variant, task, seed, str(fold))
+        identity = schema.RunIdentity(
+            method, model, data, data_variant, task, seed, str(fold), model_family(model)
+        )
         task_class = TASKS.get(task)
         run_tags = schema.run_tags(
             identity,
