@@ -131,8 +131,9 @@ def provenance_lines(command: str, uri: str, blocks: dict[str, pd.DataFrame]) ->
         f"commit: {git_commit()}",
         f"command: {command}",
         f"store: {uri} ({len(runs)} runs; ids in the _runs.csv)",
-        "measured: every cell from a logged run; ± is the sample std over folds; latency setup "
-        + latency_setup(runs),
+        "measured: every cell from a logged run; ± is the sample std over folds; a method's "
+        "milliseconds are the FP32 run's own time divided by the speedup measured side by side "
+        "in the method's run; latency setup " + latency_setup(runs),
     ]
 
 

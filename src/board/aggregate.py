@@ -16,16 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from src.board.pareto import pareto_front
+from src.board.rank import COMPARE, rank_and_mark
 from src.board.variants import IDENTITY, label_runs, newest_per_cell
 from src.core import schema
 from src.core.errors import UserError
 from src.core.metrics import MetricSpec, measured_direction, specs_from_json
 
-LATENCY = schema.LATENCY_BS1
 SIZE = schema.SIZE_MB
-COMPARE = ("data", "data_variant")  # rows ranked and Pareto-marked within one data set
-DECIMALS = 9  # ranks and fronts compare means at this precision: float noise is no difference
+__all__ = ["COMPARE", "Board", "aggregate", "build_board", "build_boards", "prepare_runs"]
 
 
 @dataclass
@@ -184,12 +182,12 @@ def with_ratios(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def aggregate(per_run: pd.DataFrame, metric: str, higher_is_better: bool = True) -> pd.DataFrame:
     """Mean, sample std (ddof=1) and n of every board metric per row identity; ranked and
-    Pareto-marked within each data set.
+    Pareto-marked against each row's own baseline (:func:`src.board.rank.rank_and_mark`).
 
     Returns:
         One row per data set, model and variant: identity columns, ``n``, ``folds``, ``seeds``,
         ``run_ids``, ``<metric>:mean``/``:std``/``:n`` for every metric of the board's areas,
-        ``rank`` (1 = best within its data set) and ``pareto``.
+        ``score`` (what ranks), ``rank`` (1 = best against its baseline) and ``pareto``.
     """
     metrics = sorted((c for c in per_run if _area(c) is not None), key=lambda c: (_area(c), c))
     groups = per_run.groupby(list(IDENTITY), sort=False, dropna=False)
@@ -204,29 +202,6 @@ def aggregate(per_run: pd.DataFrame, metric: str, higher_is_better: bool = True)
     stats = [_stats(groups, column) for column in metrics]
     board = pd.concat([board, *stats], axis=1) if stats else board
     return rank_and_mark(board, metric, higher_is_better)
-
-
-def rank_and_mark(board: pd.DataFrame, metric: str, higher_is_better: bool) -> pd.DataFrame:
-    """``rank`` by ``<metric>:mean`` and ``pareto`` (metric vs latency vs size), per data set.
-
-    Values are compared at :data:`DECIMALS` decimals: two means that differ by float noise
-    (``0.7083333333333333`` vs ``...32``) tie instead of ranking one above the other."""
-    score = f"{metric}:mean"
-    objectives = {score: "max" if higher_is_better else "min", f"{LATENCY}:mean": "min"}
-    objectives[f"{SIZE}:mean"] = "min"
-    board = board.copy()
-    compared = board[[c for c in objectives if c in board]].round(DECIMALS)
-    board["rank"] = (
-        compared[score]
-        .groupby([board[c] for c in COMPARE])
-        .rank(ascending=not higher_is_better, method="min")
-        .astype("Int64")
-    )
-    board["pareto"] = False
-    for _, group in board.groupby(list(COMPARE)):
-        board.loc[group.index, "pareto"] = pareto_front(compared.loc[group.index], objectives)
-    board = board.sort_values([*COMPARE, "rank", "model", "variant"], na_position="last")
-    return board[["rank", *[c for c in board if c != "rank"]]].reset_index(drop=True)
 
 
 def _stats(groups, column: str) -> pd.DataFrame:

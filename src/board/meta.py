@@ -124,8 +124,13 @@ def measurement_notes(per_run: pd.DataFrame) -> list[str]:
     """How the numbers were measured, from the runs' tags."""
     return [
         "mean ± sample std (ddof=1) over n runs (folds x seeds); n per row and per metric",
+        "rank and Pareto front: within one data set and one baseline (model and settings); the"
+        " score is the baseline's mean plus the variant's mean paired difference from its own"
+        " baseline (each run against the baseline of its fold and seed, evaluated in one"
+        " process), so a variant on fewer folds is not ranked by the folds it lacks",
         "size ratio and speedups: each run against its own fp32 baseline (tag baseline_run_id);"
-        " speedups timed side by side with it in one process (latency/speedup_*); baseline = 1",
-        "latency/ms_*: each run's own timing (absolute values depend on the machine's load)",
+        " speedups timed side by side with it in one process (latency/speedup_*); baseline = 1;"
+        " the Pareto front uses these ratios, never absolute times from different runs",
+        "p50 ms bs1: the baseline run's own time divided by the row's side-by-side speedup",
         "latency setup (run tags): " + latency_setup(per_run),
     ]

@@ -1,4 +1,4 @@
-"""The Pareto plot: task metric against latency, marker area = file size, labelled points.
+"""The Pareto plot: paired score against side-by-side speedup, marker area = size ratio.
 
 Figures are built object-oriented on an Agg canvas (no pyplot), so writing a PNG never touches
 the interactive backend of a notebook that imports this module.
@@ -14,56 +14,58 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from src.board.aggregate import COMPARE, LATENCY, SIZE
+from src.board.rank import GROUP, SCORE, SIZE_RATIO, SPEEDUP
 
 _AREA = (40.0, 900.0)  # marker area range (points^2) for the smallest / largest file
 
 
 def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bool = True) -> None:
-    """Draw one data set's rows on ``ax``: front points filled and joined, others hollow.
+    """Draw one baseline's rows on ``ax``: the side-by-side speedup (x) against the paired score
+    (y, error bars: the std of the paired difference over runs), marker area = size ratio; the
+    Pareto front filled, the others hollow.
 
     Args:
         ax: Target axes.
-        board: Rows of :func:`src.board.aggregate.build_board` (one data set).
-        metric: The ranking metric (y axis); error bars are its std over runs.
+        board: Rows of :func:`src.board.aggregate.build_board` (one data set and baseline).
+        metric: The ranking metric.
         higher_is_better: Only used in the axis label.
     """
-    if f"{LATENCY}:mean" not in board:  # runs that logged no latency: nothing to place
-        ax.text(0.5, 0.5, f"no run logged {LATENCY}", ha="center", transform=ax.transAxes)
+    if SPEEDUP not in board:  # runs that logged no speedup: nothing to place
+        ax.text(0.5, 0.5, "no run logged a speedup", ha="center", transform=ax.transAxes)
         return
-    rows = board.dropna(subset=[f"{metric}:mean", f"{LATENCY}:mean"])
-    x, y = rows[f"{LATENCY}:mean"], rows[f"{metric}:mean"]
-    yerr = rows.get(f"{metric}:std", pd.Series(np.nan, index=rows.index)).fillna(0.0)
+    rows = board.dropna(subset=[SCORE, SPEEDUP])
+    x, y = rows[SPEEDUP], rows[SCORE]
+    spread = rows.get("vs_baseline/delta:std", rows.get(f"{metric}:std"))
+    yerr = (spread if spread is not None else pd.Series(np.nan, index=rows.index)).fillna(0.0)
     front = rows["pareto"].astype(bool)
     ax.errorbar(x, y, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=1, zorder=1)
-    sizes = _areas(rows.get(f"{SIZE}:mean", pd.Series(np.nan, index=rows.index)))
+    sizes = _areas(rows.get(SIZE_RATIO, pd.Series(np.nan, index=rows.index)))
     ax.scatter(x[~front], y[~front], s=sizes[~front], facecolors="none", edgecolors="0.4", zorder=2)
     ax.scatter(x[front], y[front], s=sizes[front], color="tab:red", alpha=0.75, zorder=3)
-    line = rows[front].sort_values(f"{LATENCY}:mean")
-    ax.plot(line[f"{LATENCY}:mean"], line[f"{metric}:mean"], "--", color="tab:red", lw=1)
     for (_, row), xi, yi in zip(rows.iterrows(), x, y, strict=True):
         ax.annotate(_label(row), (xi, yi), xytext=(6, 4), textcoords="offset points", fontsize=8)
     direction = "higher is better" if higher_is_better else "lower is better"
-    ax.set_xlabel(f"{LATENCY} (mean, lower is better)")
-    ax.set_ylabel(f"{metric} (mean ± std, {direction})")
+    ax.axvline(1.0, color="0.8", lw=1, zorder=0)  # the baseline's speed
+    ax.set_xlabel("speedup at batch 1 vs the baseline, side by side (higher is better)")
+    ax.set_ylabel(f"{metric}: baseline + paired difference ({direction})")
     ax.grid(True, alpha=0.3)
 
 
 def pareto_figure(
     board: pd.DataFrame, metric: str, higher_is_better: bool = True, note: str = ""
 ) -> Figure:
-    """One panel per data set; ``note`` goes under the panels (commit, command)."""
-    groups = list(board.groupby(list(COMPARE), sort=True))
+    """One panel per data set and baseline; ``note`` goes under the panels (commit, command)."""
+    labels = data_labels(board)
+    groups = list(board.groupby(list(GROUP), sort=True))
     fig = Figure(figsize=(8, 5.5 * len(groups)), layout="constrained")
     FigureCanvasAgg(fig)
-    for ax, ((data, variant), rows) in zip(
+    for ax, (_, rows) in zip(
         fig.subplots(len(groups), 1, squeeze=False)[:, 0], groups, strict=True
     ):
         draw_pareto(ax, rows, metric, higher_is_better)
-        ax.set_title(
-            f"{data_label(data, variant)}: Pareto front (filled) over {metric}, latency, size"
-        )
-    caption = "marker area ∝ size/mb (mean)"
+        title = f"{labels[rows.index[0]]}, {rows['model'].iloc[0]}"
+        ax.set_title(f"{title}: Pareto front (filled) over {metric}, speedup, size ratio")
+    caption = "marker area ∝ size ratio vs the baseline (mean)"
     fig.supxlabel(f"{caption}\n{note}" if note else caption, fontsize=7)
     return fig
 
@@ -76,18 +78,28 @@ def save_pareto_plot(
     return path
 
 
-def data_label(data: str, variant: str) -> str:
-    """``battery (brand3)``, or ``digits`` for a source with one data set."""
-    return f"{data} ({variant})" if variant else str(data)
+def data_labels(rows: pd.DataFrame) -> pd.Series:
+    """``battery (brand3)``, or ``digits`` for a source with one data set; the content
+    fingerprint is added where two data sets of one source and variant sit on one board."""
+    labels = (
+        rows["data"]
+        .astype(str)
+        .where(
+            rows["data_variant"] == "", rows["data"].astype(str) + " (" + rows["data_variant"] + ")"
+        )
+    )
+    fingerprints = rows.get("data_fingerprint", pd.Series("", index=rows.index))
+    several = fingerprints.groupby(labels).transform("nunique") > 1
+    return labels.where(~several, labels + " [" + fingerprints.str[:8] + "]")
 
 
-def _areas(size_mb: pd.Series) -> pd.Series:
-    """Marker areas proportional to file size, clipped into :data:`_AREA`; NaN -> smallest."""
+def _areas(size: pd.Series) -> pd.Series:
+    """Marker areas proportional to size, clipped into :data:`_AREA`; NaN -> smallest."""
     low, high = _AREA
-    top = size_mb.max()
+    top = size.max()
     if not np.isfinite(top) or top <= 0:
-        return pd.Series(low, index=size_mb.index)
-    return (size_mb / top * high).clip(lower=low).fillna(low)
+        return pd.Series(low, index=size.index)
+    return (size / top * high).clip(lower=low).fillna(low)
 
 
 def _label(row: pd.Series) -> str:

@@ -15,14 +15,14 @@ from rich.table import Table
 
 from src.board.aggregate import Board
 from src.board.meta import BoardMeta
-from src.board.plot import data_label, save_pareto_plot
+from src.board.plot import data_labels, save_pareto_plot
 from src.core import schema
 
 # Measurement columns: (board metric, header).
 MEASURED = (
     (schema.SIZE_MB, "size MB"),
     ("vs_baseline/size_ratio", "size vs base"),
-    (schema.LATENCY_BS1, "p50 ms bs1"),
+    ("vs_baseline/ms_p50_bs1", "p50 ms bs1 (baseline ÷ speedup)"),
     ("vs_baseline/speedup_bs1", "speedup bs1"),
     ("vs_baseline/speedup_bsN", "speedup bsN"),
     ("vs_baseline/delta", "Δ {metric}"),
@@ -38,8 +38,7 @@ def display_table(rows: pd.DataFrame, metric: str, headline: Sequence[str] = ())
     The full numbers (mean, std and n of every metric, run ids) are in the CSV.
     """
     table = pd.DataFrame({"rank": rows["rank"].astype(str).replace("<NA>", "–")})
-    pairs = zip(rows["data"], rows["data_variant"], strict=True)
-    table["data"] = [data_label(data, variant) for data, variant in pairs]
+    table["data"] = data_labels(rows)
     for name in ("model", "variant", "n"):
         table[name] = rows[name].astype(str)
     shown = [(metric, metric), *((m, m) for m in headline if m != metric), *MEASURED]

@@ -75,12 +75,16 @@ def dyad_dynamic(spec, blocks: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def quant_summary(spec, blocks: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The summary's columns for every block: size, task metric, batch latency, speedup."""
+    """The summary's columns for every block: size, task metric, batch latency, speedup.
+
+    Inference (ms) is the FP32 run's own time at the batch size, divided by each method's
+    speedup measured side by side with FP32 in the method's run."""
     table = []
     for block in spec.blocks:
         rows = blocks[block.name]
         metric = primary_metric(rows)
         latency = batch_latency_metric(rows)
+        base_ms = stats(rows, schema.BASELINE, latency)
         for method in block.methods:
             speed = (
                 (1.0, 0.0, 1)
@@ -93,12 +97,21 @@ def quant_summary(spec, blocks: dict[str, pd.DataFrame]) -> pd.DataFrame:
                     "Model Type": spec.labels[method],
                     "Size (MB)": cell(*stats(rows, method, schema.SIZE_MB), ".2f"),
                     metric_header(metric): cell(*stats(rows, method, metric), ".4f"),
-                    "Inference (ms)": cell(*stats(rows, method, latency), ".2f"),
+                    "Inference (ms)": cell(*_derived_ms(base_ms, speed), ".2f"),
                     "Speedup": cell(*speed, ".2f") + "x",
                     "latency metric": latency,
                 }
             )
     return pd.DataFrame(table)
+
+
+def _derived_ms(base: tuple, speed: tuple) -> tuple[float, float, int]:
+    """The FP32 run's own batch time divided by the method's side-by-side speedup (times from
+    different runs are never compared directly); the std follows the speedup's."""
+    (base_ms, _, base_n), (ratio, ratio_std, n) = base, speed
+    if not (base_n and n) or np.isnan(ratio) or ratio <= 0:
+        return float("nan"), float("nan"), 0
+    return base_ms / ratio, base_ms * ratio_std / ratio**2, n
 
 
 def quant_summary_text(spec, table: pd.DataFrame) -> str:

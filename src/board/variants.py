@@ -14,7 +14,7 @@ import pandas as pd
 
 from src.core import schema
 
-IDENTITY = ("data", "data_variant", "model", "variant", "settings", "context")
+IDENTITY = ("data", "data_variant", "data_fingerprint", "model", "variant", "settings", "context")
 _NOT_SETTINGS = ("params.method.name", "params.method.baseline_run_id")
 _MISSING = ("", "None", "null", "nan")
 
@@ -32,7 +32,7 @@ def label_runs(runs: pd.DataFrame, split_by: Sequence[str] = ()) -> pd.DataFrame
         ``fold``, ``seed``.
     """
     out = runs.copy()
-    for name in schema.IDENTITY_TAGS:
+    for name in (*schema.IDENTITY_TAGS, schema.DATA_FINGERPRINT):
         out[name] = _text(out, f"tags.{name}")
     setting_columns = [c for c in out if c.startswith("params.method.") and c not in _NOT_SETTINGS]
     out["settings"] = _joined(out, setting_columns)

@@ -19,6 +19,7 @@ MODEL = "model"  # registered model name
 MODEL_FAMILY = "model_family"  # the family of that model (dyad for dyad_brand3, cnn for cnn_tiny)
 DATA = "data"  # data source name
 DATA_VARIANT = "data_variant"  # which data set of that source (battery: brand3); "" if one
+DATA_FINGERPRINT = "data_fingerprint"  # the data's content identity (set once it is loaded)
 TASK = "task"  # task family
 SEED = "seed"
 FOLD = "fold"  # "none" when the data has no folds

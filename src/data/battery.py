@@ -6,6 +6,8 @@ mileage range on the training cars only, so nothing about tuning or test cars le
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +192,19 @@ class BatteryDataModule(pl.LightningDataModule):
             "brand": self.brand,
             "fold": self.fold,
         }
+
+    def fingerprint(self) -> str:
+        """What data set this is, by content (fold and seed aside): the labels, the snippets of
+        each car and every car's first snippet. The same release gives the same value on any
+        machine and in any folder; another folder's data or another preset gives another."""
+        digest = hashlib.sha1(f"battery brand{self.brand}".encode())
+        labels = self.car_labels.sort_index()
+        digest.update(labels.index.to_numpy(dtype=np.int64).tobytes())
+        digest.update(labels.to_numpy(dtype=np.int64).tobytes())
+        _, first, counts = np.unique(self.store.car, return_index=True, return_counts=True)
+        digest.update(counts.astype(np.int64).tobytes())
+        digest.update(np.ascontiguousarray(self.store.snippets[first]).tobytes())
+        return digest.hexdigest()[:12]
 
     def describe(self) -> dict:
         """Facts worth logging: sizes of each role and the build manifest."""

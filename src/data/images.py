@@ -7,6 +7,8 @@ per-channel normalisation fitted on the training split, random crop + optional f
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,3 +156,12 @@ class ImageDataModule(pl.LightningDataModule):
 
     def describe(self) -> dict:
         return {f"n_{name}": len(getattr(self.splits, name)[1]) for name in ("train", "val", "test")}
+
+    def fingerprint(self) -> str:
+        """What data set this is, by content: every split's labels and first images."""
+        digest = hashlib.sha1(",".join(self.splits.classes).encode())
+        for name in ("train", "val", "test"):
+            images, labels = getattr(self.splits, name)
+            digest.update(labels.numpy().tobytes())
+            digest.update(images[:16].contiguous().numpy().tobytes())
+        return digest.hexdigest()[:12]

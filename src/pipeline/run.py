@@ -57,6 +57,7 @@ def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
         log_config(run, spec, with_method=False)
         pl.seed_everything(spec.seed, workers=True)
         data = build_datamodule(spec.data)
+        run.set_tags({schema.DATA_FINGERPRINT: data.fingerprint()})
         model = spec.model.build()
         fitter(spec, data, run).fit(model)
         result = evaluate(spec, model, data)
@@ -90,6 +91,7 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
         log_config(run, spec, with_method=True)
         pl.seed_everything(spec.seed, workers=True)
         data = baseline.data
+        run.set_tags({schema.DATA_FINGERPRINT: data.fingerprint()})
         context = MethodContext(
             data=data,
             fine_tune=fitter(spec, data, run).fit,

@@ -68,6 +68,7 @@ class FakeStore:
         fold: int | str = 0,
         seed: int = 0,
         data_variant: str = "brand3",
+        data_fingerprint: str | None = None,
         metrics: dict[str, float] | None = None,
         settings: dict[str, object] | None = None,
         params: dict[str, object] | None = None,
@@ -100,6 +101,7 @@ class FakeStore:
             extra=LATENCY_TAGS,
         )
         run_tags[schema.RUN_NAME] = f"{method}-{model}"
+        run_tags[schema.DATA_FINGERPRINT] = data_fingerprint or f"{data}-{data_variant}-content"
         run_tags.update(tags or {})
         run_params = {"data.fold": fold, "seed": seed, **(params or {})}
         if method != schema.BASELINE:

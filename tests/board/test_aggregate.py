@@ -180,8 +180,42 @@ def test_float_noise_is_a_tie_not_a_rank(store):
     base = store.run(metrics={"test/auroc": 0.7083333333333333, "latency/ms_p50_bs1": 1.0,
                               "size/mb": 1.0})  # fmt: skip
     store.run(method="static", baseline_run_id=base,
-              metrics={"test/auroc": 0.7083333333333332, "latency/ms_p50_bs1": 1.0,
-                       "size/mb": 1.0})  # fmt: skip
+              metrics={"test/auroc": 0.7083333333333332, "delta/auroc": -1.1e-16,
+                       "latency/speedup_bs1": 1.0, "size/ratio": 1.0})  # fmt: skip
     rows = build_board(load_runs(store.uri)).rows.set_index("variant")
     assert rows.loc["baseline", "rank"] == rows.loc["static", "rank"] == 1
     assert rows["pareto"].all()  # neither dominates the other by 1e-16
+
+
+def test_runs_on_other_data_are_another_data_set_never_a_newer_rerun(store):
+    store.run(fold=0, metrics={"test/auroc": 0.70}, data_fingerprint="real-release")
+    store.run(fold=0, metrics={"test/auroc": 0.50}, data_fingerprint="other-folder")  # newer
+    board = build_board(load_runs(store.uri))
+    rows = board.rows.set_index("data_fingerprint")
+    assert rows.loc["real-release", "test/auroc:mean"] == pytest.approx(0.70)
+    assert rows.loc["other-folder", "test/auroc:mean"] == pytest.approx(0.50)
+    assert list(board.rows["rank"]) == [1, 1]  # ranked within each data set
+    from src.board.render import display_table
+
+    shown = display_table(board.rows, board.metric)
+    assert sorted(shown["data"]) == ["battery (brand3) [other-fo]", "battery (brand3) [real-rel]"]
+
+
+def test_a_variant_is_ranked_against_its_baseline_on_the_folds_it_has(store):
+    """The reviewer's case: the baseline over 3 folds, the variant over 1 (its weakest for the
+    baseline). Its raw mean looks better; on its own fold it is worse than its baseline."""
+    bases = [store.run(fold=f, metrics={"test/auroc": a, "latency/ms_p50_bs1": 10.0})
+             for f, a in enumerate((0.9, 0.9, 0.6))]  # fmt: skip
+    store.run(method="static", fold=2, baseline_run_id=bases[2],
+              metrics={"test/auroc": 0.65, "delta/auroc": -0.05 + 0.1,  # better on fold 2
+                       "latency/speedup_bs1": 2.0, "size/ratio": 0.3})  # fmt: skip
+    store.run(method="dynamic", fold=0, baseline_run_id=bases[0],
+              metrics={"test/auroc": 0.85, "delta/auroc": -0.05,  # worse on fold 0
+                       "latency/speedup_bs1": 1.5, "size/ratio": 0.3})  # fmt: skip
+    rows = build_board(load_runs(store.uri)).rows.set_index("variant")
+    assert rows.loc["dynamic", "test/auroc:mean"] > rows.loc["baseline", "test/auroc:mean"]
+    assert rows.loc["dynamic", "score"] == pytest.approx(0.8 - 0.05)  # baseline mean + paired
+    assert rows.loc["static", "score"] == pytest.approx(0.8 + 0.05)
+    assert list(rows.sort_values("rank").index) == ["static", "baseline", "dynamic"]
+    # milliseconds come from the baseline's own time and the side-by-side speedup
+    assert rows.loc["static", "vs_baseline/ms_p50_bs1:mean"] == pytest.approx(10.0 / 2.0)

@@ -20,6 +20,7 @@ BOARD_READS = {  # tags the board, reproduce and the benchmarks read from every 
     schema.PRIMARY_METRIC,
     schema.METRIC_SPECS,
     schema.BASELINE_KEY,
+    schema.DATA_FINGERPRINT,
     *schema.SETUP_TAGS,
 }
 

@@ -136,3 +136,17 @@ def test_normaliser_ignores_test_cars(tiny_copy, tmp_path):
             torch.save((array * 100.0, meta), path)
     after = _module(tiny_copy, tmp_path / "b").normalizer
     np.testing.assert_array_equal(before.mean, after.mean)
+
+
+def test_fingerprint_is_the_content_not_the_folder_or_fold(tiny_root, tiny_copy, tmp_path):
+    from src.data.synth import generate
+
+    def fingerprint(root, fold=0):
+        dm = BatteryDataModule(root, 3, fold, CHANNELS_BRAND_A, tmp_path / "cache")
+        dm.setup()
+        return dm.fingerprint()
+
+    same = fingerprint(tiny_root)
+    assert same == fingerprint(tiny_copy) == fingerprint(tiny_root, fold=2)
+    generate("tiny", tmp_path / "other", brand=3, seed=1)
+    assert fingerprint(tmp_path / "other") != same

@@ -1,0 +1,74 @@
+"""Ranking rows against their own baseline, with numbers that were measured side by side.
+
+A variant is compared with the fp32 model it was made from: rows are ranked, and the Pareto front
+taken, within one data set (source, variant, content) and one baseline (model and its settings).
+Its score is the baseline's mean plus the variant's paired difference (each of its runs minus its
+own baseline, evaluated in the same process on the same folds and seeds), so a variant measured on
+fewer folds is not moved up or down by the folds it lacks. Speed and size enter the front as the
+ratios each run measured against its baseline in one process (``latency/speedup_bs1``,
+``size/ratio``), never as absolute times taken in different runs under different load; the
+milliseconds shown are the baseline's own time divided by that speedup.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from src.board.pareto import pareto_front
+from src.core import schema
+
+COMPARE = ("data", "data_variant", "data_fingerprint")  # one data set
+GROUP = (*COMPARE, "model", "context")  # one baseline: ranks and fronts are taken within it
+DECIMALS = 9  # scores compare at this precision: float noise is no difference
+SCORE = "score"
+SPEEDUP = "vs_baseline/speedup_bs1:mean"
+SIZE_RATIO = "vs_baseline/size_ratio:mean"
+DERIVED_MS = "vs_baseline/ms_p50_bs1:mean"
+
+
+def paired_score(board: pd.DataFrame, metric: str) -> pd.Series:
+    """Baseline mean + the row's mean paired difference from it (``vs_baseline/delta``); the
+    raw mean where no paired difference exists (a metric without ``delta/``, no baseline row)."""
+    raw = board[f"{metric}:mean"]
+    delta = board.get("vs_baseline/delta:mean")
+    if delta is None or not metric.startswith(schema.TEST):
+        return raw
+    return (_baseline_value(board, f"{metric}:mean") + delta).fillna(raw)
+
+
+def derived_ms(board: pd.DataFrame) -> pd.Series:
+    """The baseline's own p50 latency at batch 1 divided by the row's side-by-side speedup."""
+    column = f"{schema.LATENCY_BS1}:mean"
+    if column not in board or SPEEDUP not in board:
+        return pd.Series(np.nan, index=board.index)
+    return _baseline_value(board, column) / board[SPEEDUP]
+
+
+def rank_and_mark(board: pd.DataFrame, metric: str, higher_is_better: bool) -> pd.DataFrame:
+    """``score``, ``rank`` and ``pareto`` (score vs speedup vs size ratio) within each baseline's
+    group, plus the derived latency column.
+
+    Values are compared at :data:`DECIMALS` decimals: two means that differ by float noise
+    (``0.7083333333333333`` vs ``...32``) tie instead of ranking one above the other."""
+    board = board.copy()
+    board[SCORE] = paired_score(board, metric)
+    board[DERIVED_MS] = derived_ms(board)
+    objectives = {SCORE: "max" if higher_is_better else "min", SPEEDUP: "max", SIZE_RATIO: "min"}
+    compared = board[[c for c in objectives if c in board]].round(DECIMALS)
+    groups = [board[c] for c in GROUP]
+    ranks = compared[SCORE].groupby(groups).rank(ascending=not higher_is_better, method="min")
+    board["rank"] = ranks.astype("Int64")
+    board["pareto"] = False
+    for _, group in board.groupby(list(GROUP)):
+        board.loc[group.index, "pareto"] = pareto_front(compared.loc[group.index], objectives)
+    board = board.sort_values([*GROUP, "rank", "variant"], na_position="last")
+    return board[["rank", *[c for c in board if c != "rank"]]].reset_index(drop=True)
+
+
+def _baseline_value(board: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` of each row's baseline row (same data set, model and settings); NaN if none."""
+    base = board[board["method"] == schema.BASELINE]
+    values = dict(zip(map(tuple, base[list(GROUP)].to_numpy()), base[column], strict=True))
+    keys = map(tuple, board[list(GROUP)].to_numpy())
+    return pd.Series([values.get(key, np.nan) for key in keys], index=board.index, dtype=float)
