@@ -23,11 +23,13 @@ from omegaconf import DictConfig, OmegaConf
 from src.board import (
     Board,
     BoardMeta,
+    PairedTables,
     build_boards,
     collect_meta,
     is_counted,
     load_runs,
     print_table,
+    verdict_note,
     write_outputs,
 )
 from src.board.render import STEM
@@ -45,7 +47,16 @@ def job(cfg: DictConfig) -> dict[str, Path]:
     parent_run_id = selected_parent(cfg)
     runs = select_runs(cfg, parent_run_id)
     split_by = list(cfg.split_by or [])
-    boards = build_boards(runs, cfg.metric, cfg.higher_is_better, split_by, cfg.dedupe)
+    boards = build_boards(
+        runs,
+        cfg.metric,
+        higher_is_better=cfg.higher_is_better,
+        split_by=split_by,
+        dedupe=cfg.dedupe,
+        margin=cfg.margin,
+        tables=PairedTables(cfg.tracking_uri),
+        n_boot=int(cfg.n_boot),
+    )
     paths: dict[str, Path] = {}
     for board in boards:
         meta = describe(runs, board, cfg, parent_run_id)
@@ -111,6 +122,7 @@ def describe(
         metric=board.metric,
         higher_is_better=board.higher_is_better,
         parent_run_id=parent_run_id,
+        verdicts=verdict_note(board.margin, board.resampled, board.higher_is_better),
     )
 
 

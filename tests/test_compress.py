@@ -37,6 +37,10 @@ def _check_sweep(tmp, primary):
             "latency/speedup_bsN",
             "quant/int8_fraction",
             f"delta/{primary}",
+            f"delta/{primary}_ci_low",
+            f"delta/{primary}_ci_high",
+            f"delta/{primary}_p",
+            "latency/speedup_bs1_ci_low",
             f"test/{primary}",
         ):
             assert key in metrics, (name, key)
@@ -55,7 +59,12 @@ def test_dyad_every_method_reuses_one_baseline(tiny_root, tmp_path):
     # The logged static model (decomposed GRU, int8) loads back and scores the same.
     reload_and_rescore(runs["static"].info.run_id, client, tiny_root, tmp_path)
     tables = {a.path for a in client.list_artifacts(runs["static"].info.run_id, "tables")}
-    assert "tables/int8_coverage.csv" in tables
+    assert {"tables/int8_coverage.csv", "tables/paired_units.csv"} <= tables
+    from src.board import PairedTables
+
+    paired = PairedTables(f"sqlite:///{tmp_path}/mlflow.db")(runs["static"].info.run_id)
+    assert list(paired.columns) == ["unit", "label", "baseline", "variant"]
+    assert len(paired) == runs["static"].data.metrics["test/n_vehicles"]
 
 
 def test_cnn_every_method(tmp_path):

@@ -19,7 +19,7 @@ SRC = ROOT / "src"
 # own package or to a lower floor (siblings on one floor never import each other).
 FLOORS = [
     {"core"},
-    {"quant"},
+    {"quant", "stats"},
     {"models", "data"},
     {"measure", "tasks", "methods"},
     {"tracking"},

@@ -18,16 +18,17 @@ from src.board.aggregate import (
     resolve_metric,
     with_ratios,
 )
-from src.board.meta import BoardMeta, collect_meta
+from src.board.meta import BoardMeta, collect_meta, verdict_note
 from src.board.pareto import pareto_front
 from src.board.plot import draw_pareto, pareto_figure
 from src.board.render import display_table, print_table, write_outputs
-from src.board.runs import load_runs
+from src.board.runs import PairedTables, load_runs
 from src.board.variants import label_runs
 
 __all__ = [
     "Board",
     "BoardMeta",
+    "PairedTables",
     "aggregate",
     "build_board",
     "build_boards",
@@ -42,6 +43,7 @@ __all__ = [
     "prepare_runs",
     "print_table",
     "resolve_metric",
+    "verdict_note",
     "with_ratios",
     "write_outputs",
 ]

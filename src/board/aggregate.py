@@ -18,6 +18,7 @@ import pandas as pd
 
 from src.board.rank import COMPARE, rank_and_mark
 from src.board.variants import IDENTITY, label_runs, newest_per_cell
+from src.board.verdict import PairedTables, judge
 from src.core import schema
 from src.core.errors import UserError
 from src.core.metrics import MetricSpec, measured_direction, specs_from_json
@@ -36,6 +37,8 @@ class Board:
         metric: The ranking metric.
         higher_is_better: Its direction.
         headline: Task metrics shown beside the ranking metric (from the runs' metric specs).
+        margin: The non-inferiority margin of the verdicts (None: no verdicts).
+        resampled: How the verdicts' intervals were made, in words.
     """
 
     per_run: pd.DataFrame
@@ -43,6 +46,8 @@ class Board:
     metric: str
     higher_is_better: bool
     headline: list[str]
+    margin: float | None = None
+    resampled: str = ""
 
 
 def build_board(
@@ -51,8 +56,11 @@ def build_board(
     higher_is_better: bool | None = None,
     split_by: Sequence[str] = (),
     dedupe: bool = True,
+    margin: float | None = None,
+    tables: PairedTables | None = None,
+    n_boot: int = 2000,
 ) -> Board:
-    """Rank the variants of the FINISHED runs in ``runs``.
+    """Judge and rank the variants of the FINISHED runs in ``runs``.
 
     Args:
         runs: Output of :func:`src.board.runs.load_runs` (other statuses are dropped here).
@@ -60,6 +68,10 @@ def build_board(
         higher_is_better: Its direction; None: from the runs' metric specs.
         split_by: Extra params that separate rows (see :func:`label_runs`).
         dedupe: Keep only the newest run per variant, fold and seed.
+        margin: Non-inferiority margin; None: the metric spec's (0.02 AUROC, 0.01 accuracy).
+        tables: A run's paired per-unit table by run id (:class:`src.board.runs.PairedTables`);
+            None: each row's verdict comes from its run's own logged interval, when it has one.
+        n_boot: Bootstrap replicates of each row's recombined interval.
 
     Example:
         >>> board = build_board(load_runs(uri, filters={"data": "battery"}))
@@ -69,28 +81,27 @@ def build_board(
     metric = resolve_metric(per_run, metric)
     if higher_is_better is None:
         higher_is_better = metric_direction(per_run, metric)
-    rows = aggregate(per_run, metric, higher_is_better)
-    return Board(per_run, rows, metric, higher_is_better, headline_metrics(per_run, metric))
+    rows, resampled = aggregate(per_run, metric), ""
+    spec = next((s for s in metric_specs(per_run) if s.name == metric), None)
+    if spec is not None and spec.paired:  # verdicts exist for metrics the runs pair
+        margin = spec.margin if margin is None else margin
+        rows, resampled = judge(rows, per_run, spec, margin, tables, n_boot)
+    else:
+        margin = None
+    rows = rank_and_mark(rows, metric, higher_is_better)
+    headline = headline_metrics(per_run, metric)
+    return Board(per_run, rows, metric, higher_is_better, headline, margin, resampled)
 
 
-def build_boards(
-    runs: pd.DataFrame,
-    metric: str | None = None,
-    higher_is_better: bool | None = None,
-    split_by: Sequence[str] = (),
-    dedupe: bool = True,
-) -> list[Board]:
+def build_boards(runs: pd.DataFrame, metric: str | None = None, **options) -> list[Board]:
     """:func:`build_board`, once per task family when no ``metric`` is given and the runs'
     tasks rank by different primary metrics (a store holding DyAD and CNN runs)."""
     column = f"tags.{schema.PRIMARY_METRIC}"
     counted = runs[is_counted(runs)]
     primaries = sorted(counted[column].dropna().unique()) if column in counted else []
     if metric is not None or len(primaries) < 2:
-        return [build_board(runs, metric, higher_is_better, split_by, dedupe)]
-    return [
-        build_board(runs[runs[column] == primary], primary, higher_is_better, split_by, dedupe)
-        for primary in primaries
-    ]
+        return [build_board(runs, metric, **options)]
+    return [build_board(runs[runs[column] == primary], primary, **options) for primary in primaries]
 
 
 def prepare_runs(
@@ -180,14 +191,13 @@ def with_ratios(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out
 
 
-def aggregate(per_run: pd.DataFrame, metric: str, higher_is_better: bool = True) -> pd.DataFrame:
-    """Mean, sample std (ddof=1) and n of every board metric per row identity; ranked and
-    Pareto-marked against each row's own baseline (:func:`src.board.rank.rank_and_mark`).
+def aggregate(per_run: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, sample std (ddof=1) and n of every board metric per row identity (ranked later
+    against each row's own baseline, :func:`src.board.rank.rank_and_mark`).
 
     Returns:
         One row per data set, model and variant: identity columns, ``n``, ``folds``, ``seeds``,
-        ``run_ids``, ``<metric>:mean``/``:std``/``:n`` for every metric of the board's areas,
-        ``score`` (what ranks), ``rank`` (1 = best against its baseline) and ``pareto``.
+        ``run_ids``, ``<metric>:mean``/``:std``/``:n`` for every metric of the board's areas.
     """
     metrics = sorted((c for c in per_run if _area(c) is not None), key=lambda c: (_area(c), c))
     groups = per_run.groupby(list(IDENTITY), sort=False, dropna=False)
@@ -200,8 +210,7 @@ def aggregate(per_run: pd.DataFrame, metric: str, higher_is_better: bool = True)
         run_ids=("run_id", " ".join),
     ).reset_index()
     stats = [_stats(groups, column) for column in metrics]
-    board = pd.concat([board, *stats], axis=1) if stats else board
-    return rank_and_mark(board, metric, higher_is_better)
+    return pd.concat([board, *stats], axis=1) if stats else board
 
 
 def _stats(groups, column: str) -> pd.DataFrame:

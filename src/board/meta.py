@@ -62,6 +62,7 @@ def collect_meta(
     metric: str,
     higher_is_better: bool = True,
     parent_run_id: str | None = None,
+    verdicts: str = "",
 ) -> BoardMeta:
     """Provenance of a board built from ``runs`` (as loaded) and ``per_run`` (what it used).
 
@@ -74,6 +75,7 @@ def collect_meta(
         metric: Ranking metric.
         higher_is_better: Its direction.
         parent_run_id: The sweep's parent run, when one was selected.
+        verdicts: How the verdicts were reached, in words (:func:`verdict_note`).
     """
     return BoardMeta(
         commit=git_commit(),
@@ -84,7 +86,7 @@ def collect_meta(
         higher_is_better=higher_is_better,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         runs=run_counts(runs, per_run),
-        measurement=measurement_notes(per_run),
+        measurement=measurement_notes(per_run) + ([verdicts] if verdicts else []),
         parent_run_id=parent_run_id,
     )
 
@@ -118,6 +120,20 @@ def latency_setup(runs: pd.DataFrame) -> str:
         if values:
             setup.append(f"{tag}={' | '.join(values)}")
     return "; ".join(setup) if setup else "not tagged"
+
+
+def verdict_note(margin: float | None, resampled: str, higher_is_better: bool = True) -> str:
+    """The verdict rule and what its intervals resampled, for a board's provenance."""
+    if margin is None:
+        return ""
+    loss = "decrease" if higher_is_better else "increase"
+    return (
+        f"verdicts: non-inferior when the whole 95% interval of the paired difference from the"
+        f" own baseline keeps any {loss} within the margin {margin:g}, inferior when it lies"
+        f" wholly beyond, else inconclusive; ranked by verdict, then score; intervals: "
+        f"percentile bootstrap of the mean paired difference over folds and seeds, resampling"
+        f" {resampled or 'each run' + chr(39) + 's test units'}"
+    )
 
 
 def measurement_notes(per_run: pd.DataFrame) -> list[str]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from src.board.pareto import pareto_front
+from src.board.verdict import NON_INFERIOR, TIERS
 from src.core import schema
 
 COMPARE = ("data", "data_variant", "data_fingerprint")  # one data set
@@ -46,24 +47,54 @@ def derived_ms(board: pd.DataFrame) -> pd.Series:
 
 
 def rank_and_mark(board: pd.DataFrame, metric: str, higher_is_better: bool) -> pd.DataFrame:
-    """``score``, ``rank`` and ``pareto`` (score vs speedup vs size ratio) within each baseline's
-    group, plus the derived latency column.
+    """``score``, ``rank`` and ``pareto`` within each baseline's group, plus the derived latency.
 
-    Values are compared at :data:`DECIMALS` decimals: two means that differ by float noise
-    (``0.7083333333333333`` vs ``...32``) tie instead of ranking one above the other."""
+    With verdicts (:func:`src.board.verdict.judge`) rows rank by verdict first (the baseline and
+    non-inferior variants, then inconclusive ones and those without an interval, then inferior
+    ones), then by score; a non-inferior variant whose interval contains 0 ties with its
+    baseline. The Pareto front is then over speedup and size among the baseline and the
+    non-inferior variants only. Without verdicts: by score, front over score, speedup and size.
+    Scores compare at :data:`DECIMALS` decimals, so float noise is a tie."""
     board = board.copy()
     board[SCORE] = paired_score(board, metric)
     board[DERIVED_MS] = derived_ms(board)
+    sign = -1 if higher_is_better else 1  # smaller key = better
+    key = board[SCORE].round(DECIMALS) * sign
+    tier = pd.Series(0, index=board.index)
     objectives = {SCORE: "max" if higher_is_better else "min", SPEEDUP: "max", SIZE_RATIO: "min"}
+    eligible = pd.Series(True, index=board.index)
+    if "verdict" in board:
+        baseline_key = _baseline_value(board, SCORE).round(DECIMALS) * sign
+        key = key.where(~_ties_baseline(board), baseline_key)
+        tier = board["verdict"].map(TIERS).fillna(1)
+        eligible = tier == 0
+        objectives.pop(SCORE)
+    board["rank"] = _lexicographic_rank(board, tier, key).astype("Int64")
     compared = board[[c for c in objectives if c in board]].round(DECIMALS)
-    groups = [board[c] for c in GROUP]
-    ranks = compared[SCORE].groupby(groups).rank(ascending=not higher_is_better, method="min")
-    board["rank"] = ranks.astype("Int64")
     board["pareto"] = False
-    for _, group in board.groupby(list(GROUP)):
+    for _, group in board[eligible].groupby(list(GROUP)):
         board.loc[group.index, "pareto"] = pareto_front(compared.loc[group.index], objectives)
     board = board.sort_values([*GROUP, "rank", "variant"], na_position="last")
     return board[["rank", *[c for c in board if c != "rank"]]].reset_index(drop=True)
+
+
+def _ties_baseline(board: pd.DataFrame) -> pd.Series:
+    """Non-inferior variants whose interval of difference contains 0: no different from it."""
+    low, high = board.get("delta:ci_low"), board.get("delta:ci_high")
+    if low is None or high is None:
+        return pd.Series(False, index=board.index)
+    return (board["verdict"] == NON_INFERIOR) & (low <= 0) & (high >= 0)
+
+
+def _lexicographic_rank(board: pd.DataFrame, tier: pd.Series, key: pd.Series) -> pd.Series:
+    """1 + the rows of the same group strictly ahead in (tier, key); NaN keys rank last."""
+    ranks = pd.Series(np.nan, index=board.index)
+    filled = key.fillna(np.inf)
+    for _, group in board.groupby(list(GROUP)):
+        t, k = tier[group.index].to_numpy(), filled[group.index].to_numpy()
+        ahead = (t[None, :] < t[:, None]) | ((t[None, :] == t[:, None]) & (k[None, :] < k[:, None]))
+        ranks[group.index] = 1 + ahead.sum(axis=1)
+    return ranks
 
 
 def _baseline_value(board: pd.DataFrame, column: str) -> pd.Series:

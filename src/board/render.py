@@ -39,15 +39,30 @@ def display_table(rows: pd.DataFrame, metric: str, headline: Sequence[str] = ())
     """
     table = pd.DataFrame({"rank": rows["rank"].astype(str).replace("<NA>", "–")})
     table["data"] = data_labels(rows)
-    for name in ("model", "variant", "n"):
-        table[name] = rows[name].astype(str)
+    for name in ("model", "variant", "n", "verdict"):
+        if name in rows:
+            table[name] = rows[name].astype(str)
     shown = [(metric, metric), *((m, m) for m in headline if m != metric), *MEASURED]
     for column, template in shown:
         header = template.format(metric=metric)
-        if f"{column}:mean" in rows and rows[f"{column}:mean"].notna().any():
+        if column == "vs_baseline/delta" and "delta:ci_low" in rows:
+            table[f"Δ {metric} [95% CI]"] = [_interval(r) for _, r in rows.iterrows()]
+        elif f"{column}:mean" in rows and rows[f"{column}:mean"].notna().any():
             table[header] = [_cell(m, s) for m, s in _mean_std(rows, column)]
+    if "speed" in rows:
+        table["speed"] = rows["speed"].astype(str)
     table["pareto"] = np.where(rows["pareto"].astype(bool), "✓", "")
     return table
+
+
+def _interval(row: pd.Series) -> str:
+    """``-0.004 [-0.015, +0.008]``; the baseline shows 0; no interval shows the mean ± std."""
+    if row.get("method") == "baseline":
+        return "0"
+    low, high = row["delta:ci_low"], row["delta:ci_high"]
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return _cell(row.get("vs_baseline/delta:mean", np.nan), row.get("vs_baseline/delta:std"))
+    return f"{row['delta:estimate']:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def write_outputs(
@@ -169,7 +184,7 @@ def _cell(mean: float, std: float) -> str:
 
 
 def _is_text(column: str) -> bool:
-    return column in ("data", "model", "variant", "pareto")
+    return column in ("data", "model", "variant", "verdict", "speed", "pareto")
 
 
 def _md_escape(value: object) -> str:

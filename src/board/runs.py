@@ -7,6 +7,7 @@ values MLflow's filter grammar cannot quote are applied here, in pandas.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
@@ -117,3 +118,29 @@ def _with_baselines(store: RunStore, frame: pd.DataFrame) -> pd.DataFrame:
     extra = runs_to_frame(store.search([f"attributes.run_id IN ({quoted})"]), store)
     extra["selected_by"] = "baseline_run_id"
     return pd.concat([frame, extra], ignore_index=True)
+
+
+class PairedTables:
+    """A run's paired per-unit table (``tables/paired_units.csv``), read from the store once.
+
+    Example:
+        >>> tables = PairedTables(uri)
+        >>> tables(run_id)[["unit", "baseline", "variant"]]
+    """
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.store = RunStore.open(tracking_uri)
+        self._cache: dict[str, pd.DataFrame | None] = {}
+
+    def __call__(self, run_id: str) -> pd.DataFrame | None:
+        if run_id not in self._cache:
+            self._cache[run_id] = self._read(run_id)
+        return self._cache[run_id]
+
+    def _read(self, run_id: str) -> pd.DataFrame | None:
+        artifact = f"tables/{schema.PAIRED_TABLE}.csv"
+        names = {a.path for a in self.store.client.list_artifacts(run_id, "tables")}
+        if artifact not in names:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            return pd.read_csv(self.store.download(run_id, artifact, tmp), dtype={"unit": str})

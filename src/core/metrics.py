@@ -20,12 +20,18 @@ class MetricSpec:
         higher_is_better: Its direction (ranking, Pareto fronts, verdicts).
         fmt: Format spec for one value (``.3f``).
         headline: Shown on the board beside the ranking metric.
+        paired: How a variant's paired difference from its baseline is recombined over folds
+            and seeds from the runs' per-unit tables (``auroc``, ``accuracy``; None: not).
+        margin: Non-inferiority margin of the paired difference (0.02 AUROC): a variant whose
+            whole interval of loss stays within it is non-inferior.
     """
 
     name: str
     higher_is_better: bool = True
     fmt: str = ".3f"
     headline: bool = False
+    paired: str | None = None
+    margin: float | None = None
 
     @property
     def direction(self) -> str:

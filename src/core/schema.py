@@ -71,6 +71,11 @@ SETUP_TAGS = (
 BASELINE = "baseline"  # METHOD of an fp32 baseline run
 NO_FOLD = "none"
 
+# ---- artifacts --------------------------------------------------------------------------
+# tables/paired_units.csv of a method run: unit, label, baseline, variant (the same test units
+# scored, or judged right/wrong, by both models in one process), recombined by the leaderboard.
+PAIRED_TABLE = "paired_units"
+
 # ---- metric names -----------------------------------------------------------------------
 TEST = "test/"
 DELTA = "delta/"  # delta/<name>: test/<name> minus the baseline's, in the same process

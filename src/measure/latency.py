@@ -102,6 +102,17 @@ def compare_latency(
         Per model: ``latency/ms_p50_bs{b}`` and ``latency/ms_p90_bs{b}`` for every batch size b,
         and ``throughput/samples_s_bs{N}`` for the largest batch size N.
     """
+    timings = time_interleaved(models, make_input, spec)
+    return summarise(timings, list(models))
+
+
+def time_interleaved(
+    models: Mapping[str, nn.Module],
+    make_input: Callable[[int], Any],
+    spec: LatencySpec | None = None,
+) -> dict[int, dict[str, np.ndarray]]:
+    """Seconds per call, ``(rounds, iters)`` per batch size and model, timed interleaved
+    (what :func:`compare_latency` summarises and :func:`speedup_intervals` resamples)."""
     spec = spec or LatencySpec()
     if not models:
         raise ValueError("compare_latency needs at least one model in `models`")
@@ -109,11 +120,53 @@ def compare_latency(
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)
     try:
-        timings = {b: _interleaved(models, make_input(b), spec) for b in spec.batch_sizes}
+        return {b: _interleaved(models, make_input(b), spec) for b in spec.batch_sizes}
     finally:
         if spec.threads is not None:
             torch.set_num_threads(previous)
-    return {name: _summarise({b: t[name] for b, t in timings.items()}) for name in models}
+
+
+def summarise(
+    timings: dict[int, dict[str, np.ndarray]], names: list[str]
+) -> dict[str, dict[str, float]]:
+    """:func:`compare_latency`'s summary of :func:`time_interleaved`'s timings."""
+    return {name: _summarise({b: t[name].ravel() for b, t in timings.items()}) for name in names}
+
+
+def speedup_intervals(
+    timings: dict[int, dict[str, np.ndarray]],
+    baseline: str,
+    candidate: str,
+    ci: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Percentile bootstrap intervals of the speedup (ratio of median times) at batch 1 and at
+    the largest batch, resampling each model's calls within each interleaved round (the rounds
+    stay paired: the same load hit both models in a round).
+
+    Returns:
+        ``latency/speedup_bs1_ci_low``/``_ci_high`` and ``latency/speedup_bsN_ci_low``/
+        ``_ci_high``.
+    """
+    rng = np.random.default_rng(seed)
+    largest, out = max(timings), {}
+    for batch, name in ((1, schema.SPEEDUP_BS1), (largest, schema.SPEEDUP_BSN)):
+        if batch not in timings:
+            continue
+        ratios = _median(timings[batch][baseline], n_boot, rng) / _median(
+            timings[batch][candidate], n_boot, rng
+        )
+        low, high = np.quantile(ratios, [(1 - ci) / 2, (1 + ci) / 2])
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(low), float(high)
+    return out
+
+
+def _median(times: np.ndarray, n_boot: int, rng) -> np.ndarray:
+    """Medians of ``n_boot`` resamples of ``(rounds, iters)`` times, drawn within each round."""
+    rounds, iters = times.shape
+    picks = rng.integers(0, iters, size=(n_boot, rounds, iters))
+    return np.median(np.take_along_axis(np.broadcast_to(times, picks.shape), picks, 2), (1, 2))
 
 
 def speedups(baseline: Mapping[str, float], candidate: Mapping[str, float]) -> dict[str, float]:
@@ -146,7 +199,7 @@ def speedups(baseline: Mapping[str, float], candidate: Mapping[str, float]) -> d
 def _interleaved(
     models: Mapping[str, nn.Module], example: Any, spec: LatencySpec
 ) -> dict[str, np.ndarray]:
-    """Pooled per-call seconds per model, timed in alternating blocks."""
+    """Per-call seconds per model, ``(rounds, iters)``, timed in alternating blocks."""
     names = list(models)
     blocks: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for r in range(spec.rounds):
@@ -154,7 +207,7 @@ def _interleaved(
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             blocks[name].append(time_calls(models[name], example, spec.warmup, spec.iters))
-    return {name: np.concatenate(parts) for name, parts in blocks.items()}
+    return {name: np.stack(parts) for name, parts in blocks.items()}
 
 
 def _summarise(times_by_batch: dict[int, np.ndarray]) -> dict[str, float]:

@@ -15,7 +15,13 @@ from torch import nn
 
 from src.core import schema
 from src.measure.environment import measurement_tags
-from src.measure.latency import LatencySpec, compare_latency, speedups
+from src.measure.latency import (
+    LatencySpec,
+    speedup_intervals,
+    speedups,
+    summarise,
+    time_interleaved,
+)
 from src.measure.size import size_metrics, sparse_bytes
 from src.models.util import input_dtype
 from src.quant.state import portable_state_dict
@@ -66,8 +72,10 @@ def measure(
     models = {"model": CastInputs(model)}
     if baseline is not None:
         models["baseline"] = CastInputs(baseline)
-    timings = compare_latency(models, example_inputs, spec)
-    metrics = {**size_of(model, baseline), **timings["model"]}
+    timings = time_interleaved(models, example_inputs, spec)
+    summary = summarise(timings, list(models))
+    metrics = {**size_of(model, baseline), **summary["model"]}
     if baseline is not None:
-        metrics.update(speedups(timings["baseline"], timings["model"]))
+        metrics.update(speedups(summary["baseline"], summary["model"]))
+        metrics.update(speedup_intervals(timings, "baseline", "model"))
     return metrics, measurement_tags(spec)

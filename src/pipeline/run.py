@@ -102,6 +102,10 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
         result = evaluate(spec, model, data)
         result.metrics.update(measure_into(run, spec, data, model, baseline.model))
         result.metrics.update(deltas(result.metrics, baseline.result.metrics))
+        paired, units = spec.task.paired(result, baseline.result, spec.seed)
+        result.metrics.update(paired)
+        if units is not None:
+            result.tables[schema.PAIRED_TABLE] = units
         result.metrics.update(reference_metrics(baseline))
         table, int8_fraction = coverage_report(model)
         result.tables["int8_coverage"] = table

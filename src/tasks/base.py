@@ -17,17 +17,25 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from src.core import schema
 from src.core.errors import ConfigError
 from src.core.metrics import MetricSpec
 from src.core.registry import Registry
+from src.stats import PairedCell, paired_difference
 
 
 @dataclass
 class EvalResult:
-    """Metrics named ``area/name`` (e.g. ``test/auroc``) and tables saved as CSV artifacts."""
+    """Metrics named ``area/name`` (e.g. ``test/auroc``) and tables saved as CSV artifacts.
+
+    ``units`` holds one row per test unit (vehicle, image): ``unit``, ``label`` and ``value``
+    (the model's score, or 1/0 for a right/wrong answer), so that a variant can be compared with
+    its baseline unit by unit (:meth:`Task.paired`).
+    """
 
     metrics: dict[str, float]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    units: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,34 @@ class Task(ABC):
         self, teacher: nn.Module, student: nn.Module, alpha: float, temperature: float, beta: float
     ) -> TeacherLoss:
         """The extra loss that distils ``teacher`` into ``student`` (``alpha`` weights it)."""
+
+    def paired(self, variant: EvalResult, baseline: EvalResult, seed: int, n_boot: int = 2000):
+        """The variant against its baseline on the same test units: ``delta/<primary>_ci_low``,
+        ``_ci_high`` (paired bootstrap over units) and ``_p`` (the task's exact or closed-form
+        test), and the paired per-unit table the leaderboard recombines over folds and seeds.
+
+        Returns:
+            ``(metrics, table)``; no metrics and no table when either result has no units.
+        """
+        if variant.units is None or baseline.units is None:
+            return {}, None
+        table = baseline.units.merge(variant.units, on=["unit", "label"], suffixes=("_b", "_v"))
+        table = table.rename(columns={"value_b": "baseline", "value_v": "variant"})
+        spec = self.metric(self.primary)
+        cell = PairedCell(table.unit.to_numpy(), table.label.to_numpy(),
+                          table.baseline.to_numpy(), table.variant.to_numpy())  # fmt: skip
+        estimate = paired_difference([cell], spec.paired, n_boot=n_boot, seed=seed)
+        delta = schema.delta_of(self.primary)
+        metrics = {
+            f"{delta}_ci_low": estimate.ci_low,
+            f"{delta}_ci_high": estimate.ci_high,
+            f"{delta}_p": self.paired_p_value(table),
+        }
+        return metrics, table
+
+    @abstractmethod
+    def paired_p_value(self, table: pd.DataFrame) -> float:
+        """Two-sided p-value of no difference between the table's ``baseline`` and ``variant``."""
 
     def metric(self, name: str) -> MetricSpec | None:
         """The spec of metric ``name``, None when the task does not declare it."""

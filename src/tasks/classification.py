@@ -19,6 +19,7 @@ from torch import nn
 
 from src.core.metrics import MetricSpec
 from src.models.util import input_dtype
+from src.stats import mcnemar_exact
 from src.tasks.base import TASKS, EvalResult, OptimSpec, Task, TeacherLoss, adamw_cosine
 
 
@@ -137,7 +138,7 @@ class ClassificationTask(Task):
     name: ClassVar[str] = "classification"
     primary: ClassVar[str] = "test/accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("test/accuracy", True, ".4f", headline=True),
+        MetricSpec("test/accuracy", True, ".4f", headline=True, paired="accuracy", margin=0.01),
         MetricSpec("test/f1_macro", True, ".4f", headline=True),
         MetricSpec("test/loss", False, ".4f"),
     )
@@ -155,7 +156,12 @@ class ClassificationTask(Task):
             "test/n_samples": float(len(y)),
         }
         table = per_class_table(pred, y, data.splits.classes)
-        return EvalResult(metrics=metrics, tables={"per_class_accuracy": table})
+        units = pd.DataFrame({"unit": np.arange(len(y)), "label": y, "value": (pred == y) * 1})
+        return EvalResult(metrics, {"per_class_accuracy": table}, units)
+
+    def paired_p_value(self, table: pd.DataFrame) -> float:
+        """The exact McNemar test on the same test images."""
+        return mcnemar_exact(table.baseline, table.variant)
 
     def distill_loss(self, teacher, student, alpha, temperature, beta) -> SoftLogitLoss:
         return SoftLogitLoss(teacher, alpha, temperature)

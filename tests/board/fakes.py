@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -78,13 +79,15 @@ class FakeStore:
         parent_run_id: str | None = None,
         sweep_id: str | None = None,
         experiment: str | None = None,
+        units: pd.DataFrame | None = None,
     ) -> str:
         """Log one run the way ``src.train`` does and return its id.
 
         ``settings`` become ``method.*`` params (with ``method.name`` and
         ``method.baseline_run_id`` added for method runs); ``params`` are logged as given. A
         sweep's child passes ``parent_run_id`` and ``sweep_id`` (``src.cli.sweep``). ``tags``
-        are added last (``baseline_key`` among them, when a test needs a real one).
+        are added last (``baseline_key`` among them, when a test needs a real one). ``units``
+        (unit, label, baseline, variant) is logged as the run's paired per-unit table.
         """
         identity = schema.RunIdentity(
             method, model, data, data_variant, task, seed, str(fold), model_family(model)
@@ -107,7 +110,12 @@ class FakeStore:
         if method != schema.BASELINE:
             run_params.update({"method.name": method, "method.baseline_run_id": baseline_run_id})
         run_params.update({f"method.{k}": v for k, v in (settings or {}).items()})
-        return self._log(experiment or data, run_tags, run_params, metrics or {}, status)
+        run_id = self._log(experiment or data, run_tags, run_params, metrics or {}, status)
+        if units is not None:
+            self.client.log_text(
+                run_id, units.to_csv(index=False), f"tables/{schema.PAIRED_TABLE}.csv"
+            )
+        return run_id
 
     def sweep_parent(self, sweep_id: str, experiment: str = "battery") -> str:
         """A sweep's parent run, tagged ``sweep_id`` (children pass ``parent_run_id``)."""

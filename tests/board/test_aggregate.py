@@ -48,11 +48,14 @@ def test_rank_by_primary_metric_and_failed_runs_left_out(battery):
     assert list(battery.sort_values("rank").index) == ["baseline", "dynamic", "fp16", "static"]
     assert list(battery["rank"].sort_values()) == [1, 2, 3, 4]
     assert "qat" not in battery.index  # only FAILED runs
+    # No paired tables in the demo store: no verdicts, so variants rank below their baseline
+    # by score and only the baseline is on the front (taken among non-inferior rows).
+    assert set(battery.loc[battery.index != "baseline", "verdict"]) == {"no interval"}
     assert battery["pareto"].to_dict() == {
         "baseline": True,
-        "dynamic": True,
-        "fp16": False,  # dynamic is better, faster and smaller
-        "static": True,
+        "dynamic": False,
+        "fp16": False,
+        "static": False,
     }
 
 
@@ -181,6 +184,7 @@ def test_float_noise_is_a_tie_not_a_rank(store):
                               "size/mb": 1.0})  # fmt: skip
     store.run(method="static", baseline_run_id=base,
               metrics={"test/auroc": 0.7083333333333332, "delta/auroc": -1.1e-16,
+                       "delta/auroc_ci_low": -0.01, "delta/auroc_ci_high": 0.01,
                        "latency/speedup_bs1": 1.0, "size/ratio": 1.0})  # fmt: skip
     rows = build_board(load_runs(store.uri)).rows.set_index("variant")
     assert rows.loc["baseline", "rank"] == rows.loc["static", "rank"] == 1
@@ -207,15 +211,19 @@ def test_a_variant_is_ranked_against_its_baseline_on_the_folds_it_has(store):
     bases = [store.run(fold=f, metrics={"test/auroc": a, "latency/ms_p50_bs1": 10.0})
              for f, a in enumerate((0.9, 0.9, 0.6))]  # fmt: skip
     store.run(method="static", fold=2, baseline_run_id=bases[2],
-              metrics={"test/auroc": 0.65, "delta/auroc": -0.05 + 0.1,  # better on fold 2
+              metrics={"test/auroc": 0.65, "delta/auroc": 0.05,  # better on fold 2
+                       "delta/auroc_ci_low": 0.02, "delta/auroc_ci_high": 0.08,
                        "latency/speedup_bs1": 2.0, "size/ratio": 0.3})  # fmt: skip
     store.run(method="dynamic", fold=0, baseline_run_id=bases[0],
               metrics={"test/auroc": 0.85, "delta/auroc": -0.05,  # worse on fold 0
+                       "delta/auroc_ci_low": -0.09, "delta/auroc_ci_high": -0.03,
                        "latency/speedup_bs1": 1.5, "size/ratio": 0.3})  # fmt: skip
     rows = build_board(load_runs(store.uri)).rows.set_index("variant")
     assert rows.loc["dynamic", "test/auroc:mean"] > rows.loc["baseline", "test/auroc:mean"]
     assert rows.loc["dynamic", "score"] == pytest.approx(0.8 - 0.05)  # baseline mean + paired
     assert rows.loc["static", "score"] == pytest.approx(0.8 + 0.05)
     assert list(rows.sort_values("rank").index) == ["static", "baseline", "dynamic"]
+    assert rows.loc["static", "verdict"] == "non-inferior"  # and better: it ranks first
+    assert rows.loc["dynamic", "verdict"] == "inferior"
     # milliseconds come from the baseline's own time and the side-by-side speedup
     assert rows.loc["static", "vs_baseline/ms_p50_bs1:mean"] == pytest.approx(10.0 / 2.0)

@@ -179,3 +179,17 @@ def test_unreadable_cpuinfo_falls_back(monkeypatch, tmp_path):
     assert isa_flags() == []
     assert cpu_model() == platform.processor()
     assert measurement_tags(FAST)["cpu_isa"] == ""
+
+
+def test_speedup_intervals_bracket_the_ratio_of_medians():
+    from src.measure.latency import speedup_intervals
+
+    rng = np.random.default_rng(0)
+    base = 2.0 + rng.exponential(0.05, size=(3, 40))
+    fast = 1.0 + rng.exponential(0.05, size=(3, 40))
+    timings = {1: {"b": base, "m": fast}, 8: {"b": base * 4, "m": base * 4}}
+    out = speedup_intervals(timings, "b", "m")
+    ratio = np.median(base) / np.median(fast)
+    assert out["latency/speedup_bs1_ci_low"] < ratio < out["latency/speedup_bs1_ci_high"]
+    assert 1.8 < out["latency/speedup_bs1_ci_low"] and out["latency/speedup_bs1_ci_high"] < 2.2
+    assert out["latency/speedup_bsN_ci_low"] <= 1.0 <= out["latency/speedup_bsN_ci_high"]

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from src.core.errors import ConfigError
 from src.core.metrics import MetricSpec
 from src.models.util import input_dtype
+from src.stats import delong_paired
 from src.tasks.anomaly.loss import AnomalyModule, DyadLoss, ResponseDistillLoss
 from src.tasks.anomaly.vehicle import THRESHOLD_RULES, evaluate_vehicles
 from src.tasks.base import TASKS, EvalResult, OptimSpec, Task
@@ -63,7 +65,7 @@ class AnomalyTask(Task):
     name: ClassVar[str] = "anomaly"
     primary: ClassVar[str] = "test/auroc"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("test/auroc", True, ".3f", headline=True),
+        MetricSpec("test/auroc", True, ".3f", headline=True, paired="auroc", margin=0.02),
         MetricSpec("test/recall", True, ".3f", headline=True),
         MetricSpec("test/false_alarm_rate", False, ".3f", headline=True),
         MetricSpec("test/f1", True, ".3f", headline=True),
@@ -100,7 +102,16 @@ class AnomalyTask(Task):
         )
         metrics = {f"test/{k}": float(v) for k, v in result.metrics.items()}
         metrics["tuning/auroc"] = float(result.tuning_auroc)
-        return EvalResult(metrics=metrics, tables={"vehicle_scores": result.scores})
+        test = result.scores[result.scores.role == "test"]
+        units = pd.DataFrame(
+            {"unit": test.car.to_numpy(), "label": test.label.to_numpy(),
+             "value": test.robust_score.to_numpy()}
+        )  # fmt: skip
+        return EvalResult(metrics, {"vehicle_scores": result.scores}, units)
+
+    def paired_p_value(self, table: pd.DataFrame) -> float:
+        """DeLong's test of the two AUROCs on the same vehicles."""
+        return delong_paired(table.label, table.baseline, table.variant).p_value
 
     def distill_loss(self, teacher, student, alpha, temperature, beta) -> ResponseDistillLoss:
         return ResponseDistillLoss(teacher, alpha, beta, student.config.latent_size)

@@ -1,0 +1,107 @@
+"""Verdicts on hand-built stores whose answer is known: ``pytest tests/board/test_verdict.py``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.board import PairedTables, build_board, load_runs
+
+
+def _units(baseline, variant, labels, prefix="car"):
+    return pd.DataFrame(
+        {"unit": [f"{prefix}{i}" for i in range(len(labels))], "label": labels,
+         "baseline": baseline, "variant": variant}
+    )  # fmt: skip
+
+
+def _fleet(n, faulty, seed):
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) < faulty).astype(int)
+    return labels, 1.5 * labels + rng.normal(0, 1, n), rng
+
+
+def _board(store, **options):
+    return build_board(load_runs(store.uri), tables=PairedTables(store.uri), **options)
+
+
+def _method(store, base, method, units, speed=(1.0, 0.9, 1.1), size=1.0, fold=0):
+    speedup, low, high = speed
+    metrics = {
+        "test/auroc": 0.5,  # not what decides: the paired table does
+        "latency/speedup_bs1": speedup,
+        "latency/speedup_bs1_ci_low": low,
+        "latency/speedup_bs1_ci_high": high,
+        "size/ratio": size,
+    }
+    return store.run(method=method, fold=fold, baseline_run_id=base, metrics=metrics,
+                     units=units)  # fmt: skip
+
+
+def test_identical_scores_are_non_inferior_and_tie_the_baseline(store):
+    labels, scores, _ = _fleet(60, 20, 0)
+    base = store.run(metrics={"test/auroc": 0.8})
+    _method(store, base, "fp16", _units(scores, scores, labels), speed=(2.0, 1.8, 2.2), size=0.5)
+    rows = _board(store).rows.set_index("variant")
+    assert rows.loc["fp16", "verdict"] == "non-inferior"
+    assert rows.loc["fp16", ["delta:estimate", "delta:ci_low", "delta:ci_high"]].tolist() == [
+        0,
+        0,
+        0,
+    ]
+    assert rows.loc["fp16", "rank"] == rows.loc["baseline", "rank"] == 1  # a tie, not a win
+    assert rows.loc["fp16", "speed"] == "faster" and rows.loc["fp16", "pareto"]
+    assert rows.loc["fp16", "reason"] == (
+        "non-inferior (Δ +0.000 [+0.000, +0.000], margin 0.02), 2x faster at bs1, 0.5x size"
+    )
+
+
+def test_a_variant_that_lost_the_ranking_is_inferior(store):
+    labels, scores, rng = _fleet(80, 30, 1)
+    base = store.run(metrics={"test/auroc": 0.8})
+    _method(store, base, "static", _units(scores, rng.permutation(scores), labels))
+    rows = _board(store).rows.set_index("variant")
+    assert rows.loc["static", "verdict"] == "inferior"
+    assert rows.loc["static", "delta:ci_high"] < -0.02 and rows.loc["static", "rank"] == 2
+    assert not rows.loc["static", "pareto"]
+
+
+def test_few_vehicles_and_a_small_difference_are_inconclusive_and_never_outrank(store):
+    labels, scores, rng = _fleet(12, 5, 2)
+    noisy = scores + rng.normal(0, 0.6, 12)
+    base = store.run(metrics={"test/auroc": 0.8})
+    _method(store, base, "qat", _units(scores, noisy, labels), speed=(0.5, 0.4, 0.6), size=0.3)
+    board = _board(store)
+    rows = board.rows.set_index("variant")
+    low, high = rows.loc["qat", ["delta:ci_low", "delta:ci_high"]]
+    assert rows.loc["qat", "verdict"] == "inconclusive" and low < -0.02 < high
+    assert rows.loc["qat", "rank"] == 2  # below its baseline, whatever its raw difference
+    assert rows.loc["qat", "speed"] == "slower"
+    assert rows.loc["qat", "reason"].endswith("2x slower at bs1, 0.3x size, smaller but not faster")
+    assert board.margin == 0.02 and "stratified by label" in board.resampled
+
+
+def test_folds_are_recombined_over_shared_vehicles_and_the_margin_is_configurable(store):
+    labels, scores, rng = _fleet(40, 15, 3)
+    variant = scores + rng.normal(0, 0.15, 40)
+    for fold in (0, 1):  # the same vehicles in both folds' test sets
+        base = store.run(fold=fold, metrics={"test/auroc": 0.8})
+        _method(store, base, "dynamic", _units(scores, variant, labels), fold=fold)
+    rows = _board(store).rows.set_index("variant")
+    assert rows.loc["dynamic", "n"] == 2 and "jointly across 2 cells" in _board(store).resampled
+    wide = _board(store, margin=0.5).rows.set_index("variant")
+    narrow = _board(store, margin=0.0).rows.set_index("variant")
+    assert wide.loc["dynamic", "verdict"] == "non-inferior"
+    assert narrow.loc["dynamic", "verdict"] in ("inconclusive", "inferior")
+
+
+@pytest.mark.parametrize(
+    ("speeds", "expected"),
+    [([(2.0, 1.5, 2.5)], "faster"), ([(0.5, 0.4, 0.6)], "slower"), ([(1.05, 0.95, 1.2)], "same")],
+)
+def test_speed_verdict_comes_from_the_side_by_side_interval(store, speeds, expected):
+    labels, scores, _ = _fleet(30, 10, 4)
+    base = store.run(metrics={"test/auroc": 0.8})
+    _method(store, base, "half", _units(scores, scores, labels), speed=speeds[0])
+    assert _board(store).rows.set_index("variant").loc["half", "speed"] == expected
