@@ -17,12 +17,21 @@ from matplotlib.figure import Figure
 from src.board.rank import GROUP, SCORE, SIZE_RATIO, SPEEDUP
 
 _AREA = (40.0, 900.0)  # marker area range (points^2) for the smallest / largest file
+# Marker and fill by verdict: the baseline a star, non-inferior filled, the rest hollow or a cross.
+MARKERS = {
+    "baseline": ("*", True),
+    "non-inferior": ("o", True),
+    "inconclusive": ("s", False),
+    "no interval": ("o", False),
+    "inferior": ("X", True),
+    "": ("o", False),
+}
 
 
 def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bool = True) -> None:
     """Draw one baseline's rows on ``ax``: the side-by-side speedup (x) against the paired score
-    (y, error bars: the std of the paired difference over runs), marker area = size ratio; the
-    Pareto front filled, the others hollow.
+    (y, error bars: the verdict's 95 % interval, else the std of the paired difference), marker
+    area = size ratio, marker shape = verdict, Pareto front in red; no line joins the front.
 
     Args:
         ax: Target axes.
@@ -35,15 +44,26 @@ def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bo
         return
     rows = board.dropna(subset=[SCORE, SPEEDUP])
     x, y = rows[SPEEDUP], rows[SCORE]
-    spread = rows.get("vs_baseline/delta:std", rows.get(f"{metric}:std"))
-    yerr = (spread if spread is not None else pd.Series(np.nan, index=rows.index)).fillna(0.0)
-    front = rows["pareto"].astype(bool)
-    ax.errorbar(x, y, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=1, zorder=1)
+    low, high = _error_bars(rows, metric)
+    ax.errorbar(x, y, yerr=[low, high], fmt="none", ecolor="0.6", elinewidth=1, zorder=1)
     sizes = _areas(rows.get(SIZE_RATIO, pd.Series(np.nan, index=rows.index)))
-    ax.scatter(x[~front], y[~front], s=sizes[~front], facecolors="none", edgecolors="0.4", zorder=2)
-    ax.scatter(x[front], y[front], s=sizes[front], color="tab:red", alpha=0.75, zorder=3)
-    for (_, row), xi, yi in zip(rows.iterrows(), x, y, strict=True):
-        ax.annotate(_label(row), (xi, yi), xytext=(6, 4), textcoords="offset points", fontsize=8)
+    verdicts = rows.get("verdict", pd.Series("", index=rows.index))
+    front = rows["pareto"].astype(bool)
+    for verdict, (marker, filled) in MARKERS.items():
+        for on_front in (False, True):
+            pick = (verdicts == verdict) & (front == on_front)
+            if not pick.any():
+                continue
+            color = "tab:red" if on_front else "0.35"
+            label = (verdict or "no verdict") + (" (front)" if on_front else "")
+            face = color if filled else "none"
+            ax.scatter(x[pick], y[pick], s=sizes[pick], marker=marker, facecolors=face,
+                       edgecolors=color, label=label, zorder=3)  # fmt: skip
+    for k, ((_, row), xi, yi) in enumerate(zip(rows.iterrows(), x, y, strict=True)):
+        offset = (6, 4 + 9 * (k % 3 - 1))  # staggered, so neighbours' labels do not overprint
+        ax.annotate(_label(row), (xi, yi), xytext=offset, textcoords="offset points", fontsize=8)
+    if len(rows):
+        ax.legend(fontsize=7, loc="best")
     direction = "higher is better" if higher_is_better else "lower is better"
     ax.axvline(1.0, color="0.8", lw=1, zorder=0)  # the baseline's speed
     ax.set_xlabel("speedup at batch 1 vs the baseline, side by side (higher is better)")
@@ -76,6 +96,17 @@ def save_pareto_plot(
     """Write :func:`pareto_figure` as a PNG to ``path``."""
     pareto_figure(board, metric, higher_is_better, note).savefig(path, dpi=120)
     return path
+
+
+def _error_bars(rows: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series]:
+    """Lower and upper bar lengths: the interval of the paired difference where there is one."""
+    spread = rows.get("vs_baseline/delta:std", rows.get(f"{metric}:std"))
+    spread = (spread if spread is not None else pd.Series(0.0, index=rows.index)).fillna(0.0)
+    if "delta:ci_low" not in rows:
+        return spread, spread
+    low = (rows["delta:estimate"] - rows["delta:ci_low"]).fillna(spread)
+    high = (rows["delta:ci_high"] - rows["delta:estimate"]).fillna(spread)
+    return low.clip(lower=0), high.clip(lower=0)
 
 
 def data_labels(rows: pd.DataFrame) -> pd.Series:

@@ -62,6 +62,13 @@ class MlflowSweep(Callback):
         client.set_tag(self.run_id, schema.SWEEP_JOBS_FAILED, str(self.jobs["failed"]))
         client.set_tag(self.run_id, schema.SWEEP_JOBS_FINISHED, str(self.jobs["done"]))
         client.set_terminated(self.run_id, "FINISHED")
+        sweep_id = os.environ.get(schema.SWEEP_ENV, "")
+        print(
+            f"sweep {sweep_id}: {self.jobs['done']} job(s) finished, {self.jobs['failed']} "
+            f"failed (parent run {self.run_id})\nits leaderboard: python -m src.leaderboard "
+            f"sweep_id={sweep_id}",
+            flush=True,
+        )
         os.environ.pop(schema.PARENT_ENV, None)
         os.environ.pop(schema.SWEEP_ENV, None)
         self.run_id = None

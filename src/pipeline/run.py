@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -51,19 +53,37 @@ def run(spec: RunSpec) -> Outcome:
 
 
 def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
-    """Train the fp32 model, evaluate it, measure it, log it as a ``method=baseline`` run."""
+    """Train the fp32 model, evaluate it, measure it, log it as a ``method=baseline`` run.
+
+    The data is loaded before the run opens: a data error is one line, not a FAILED run."""
     spec = spec.as_baseline()
+    pl.seed_everything(spec.seed, workers=True)
+    data = load_data(spec)
     with open_run(spec, store) as run:
         log_config(run, spec, with_method=False)
-        pl.seed_everything(spec.seed, workers=True)
-        data = build_datamodule(spec.data)
         run.set_tags({schema.DATA_FINGERPRINT: data.fingerprint()})
         model = spec.model.build()
-        fitter(spec, data, run).fit(model)
+        with phase(f"training {spec.identity.model} for {spec.trainer.max_epochs} epoch(s)"):
+            fitter(spec, data, run).fit(model)
         result = evaluate(spec, model, data)
         result.metrics.update(measure_into(run, spec, data, model))
         log_results(run, spec, model, data, result)
     return Outcome(run.run_id, model, data, result, spec.task.primary)
+
+
+def load_data(spec: RunSpec):
+    with phase(f"loading {spec.identity.data} {spec.identity.data_variant}".rstrip()):
+        return build_datamodule(spec.data)
+
+
+@contextmanager
+def phase(name: str) -> Iterator[None]:
+    """A log line when a phase starts and one with its duration when it ends (the job's log
+    file and the terminal): nothing runs silent for minutes."""
+    log.info("%s ...", name)
+    started = time.perf_counter()
+    yield
+    log.info("%s: done in %.1f s", name, time.perf_counter() - started)
 
 
 def resolve_baseline(spec: RunSpec, store: RunStore) -> Outcome:
@@ -79,9 +99,10 @@ def resolve_baseline(spec: RunSpec, store: RunStore) -> Outcome:
         log.info("no finished baseline for this config: training it first, as its own run")
         return run_baseline(spec, store)
     log.info("reusing baseline run %s", run_id)
-    data = build_datamodule(spec.data)
+    data = load_data(spec)
     model = load(run_id, store.uri).model
-    result = spec.task.evaluate(model, data, spec.seed)
+    with phase("scoring the baseline"):
+        result = spec.task.evaluate(model, data, spec.seed)
     return Outcome(run_id, model, data, result, spec.task.primary)
 
 
@@ -98,11 +119,13 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
             task=spec.task,
             report_step=partial(report_step, spec, data, run, baseline.model),
         )
-        model = apply_method(baseline.model, spec.method, context)
+        with phase(f"compressing with {spec.identity.method}"):
+            model = apply_method(baseline.model, spec.method, context)
         result = evaluate(spec, model, data)
         result.metrics.update(measure_into(run, spec, data, model, baseline.model))
         result.metrics.update(deltas(result.metrics, baseline.result.metrics))
-        paired, units = spec.task.paired(result, baseline.result, spec.seed)
+        with phase("pairing the variant with its baseline (bootstrap, test)"):
+            paired, units = spec.task.paired(result, baseline.result, spec.seed)
         result.metrics.update(paired)
         if units is not None:
             result.tables[schema.PAIRED_TABLE] = units
@@ -130,8 +153,16 @@ def open_run(spec: RunSpec, store: RunStore, baseline_run_id: str | None = None)
             schema.TRAIN_THREADS: spec.trainer.threads or torch.get_num_threads(),
         },
     )
-    name = spec.tracking.run_name or f"{spec.identity.method}-{spec.identity.model}"
-    return tracked_run(store, spec.tracking.experiment, name, tags)
+    return tracked_run(store, spec.tracking.experiment, run_name(spec), tags)
+
+
+def run_name(spec: RunSpec) -> str:
+    """``static-dyad-brand3-f0-s0``: method, model, data set, fold, seed tell runs apart."""
+    if spec.tracking.run_name:
+        return spec.tracking.run_name
+    i = spec.identity
+    fold = "" if i.fold == schema.NO_FOLD else f"-f{i.fold}"
+    return f"{i.method}-{i.model}-{i.data_variant or i.data}{fold}-s{i.seed}"
 
 
 def log_config(run: TrackedRun, spec: RunSpec, with_method: bool) -> None:
@@ -166,14 +197,16 @@ def reference_metrics(baseline: Outcome) -> dict[str, float]:
 
 def evaluate(spec: RunSpec, model, data) -> EvalResult:
     started = time.perf_counter()
-    result = spec.task.evaluate(model.cpu(), data, spec.seed)
+    with phase("evaluating (scoring the test units, bootstrap)"):
+        result = spec.task.evaluate(model.cpu(), data, spec.seed)
     result.metrics[schema.EVAL_SECONDS] = time.perf_counter() - started
     return result
 
 
 def measure_into(run: TrackedRun, spec: RunSpec, data, model, baseline=None) -> dict[str, float]:
     """Size and latency (side by side with the baseline when there is one); setup as tags."""
-    metrics, tags = measure(model, data.example_inputs, spec.latency, baseline)
+    with phase(f"measuring size and latency (batch sizes {list(spec.latency.batch_sizes)})"):
+        metrics, tags = measure(model, data.example_inputs, spec.latency, baseline)
     run.set_tags(tags)
     return metrics
 
