@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 # The main job on the embedded default data: the fp32 baseline and every method as one sweep (one
 # MLflow parent run), then the leaderboard of that sweep.
-METHODS := baseline,dynamic,static,qat,fp16,bf16,prune,distill,prune_dynamic,distill_dynamic,distill_qat
+METHODS := baseline,dynamic,static,qat,fp16,bf16,prune,prune_structured,distill,prune_dynamic,distill_dynamic,distill_qat
 SWEEP = make-run-$(shell date +%Y-%m-%d_%H-%M-%S)
 
 run: $(STAMP)

@@ -119,7 +119,8 @@ def test_cnn_on_digits_reaches_90_percent(tmp_path):
     )
     assert tags["data_variant"] == "" and tags["primary_metric"] == "test/accuracy"
     assert [a.path for a in client.list_artifacts(run.info.run_id, "tables")] == [
-        "tables/per_class_accuracy.csv"
+        "tables/per_class_accuracy.csv",
+        "tables/units.csv",  # per test image, right or wrong: what variants pair with
     ]
     assert load(run.info.run_id, f"sqlite:///{tmp_path}/mlflow.db").extras["classes"][0] == "0"
 

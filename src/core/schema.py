@@ -75,6 +75,9 @@ NO_FOLD = "none"
 # tables/paired_units.csv of a method run: unit, label, baseline, variant (the same test units
 # scored, or judged right/wrong, by both models in one process), recombined by the leaderboard.
 PAIRED_TABLE = "paired_units"
+# tables/units.csv of every run: unit, label, value (score, or 1/0 right/wrong) per test unit; a
+# method run pairs its variant with its baseline's logged units instead of scoring it again.
+UNITS_TABLE = "units"
 
 # ---- metric names -----------------------------------------------------------------------
 TEST = "test/"

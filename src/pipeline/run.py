@@ -9,12 +9,14 @@ this process, so every delta and speedup is measured under the same conditions.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
+import pandas as pd
 import pytorch_lightning as pl
 import torch
 
@@ -101,9 +103,29 @@ def resolve_baseline(spec: RunSpec, store: RunStore) -> Outcome:
     log.info("reusing baseline run %s", run_id)
     data = load_data(spec)
     model = load(run_id, store.uri).model
-    with phase("scoring the baseline"):
-        result = spec.task.evaluate(model, data, spec.seed)
+    result = logged_result(store, run_id, spec)
+    if result is None:  # logged under another protocol, or before units were kept
+        with phase("scoring the baseline"):
+            result = spec.task.evaluate(model, data, spec.seed)
     return Outcome(run_id, model, data, result, spec.task.primary)
+
+
+def logged_result(store: RunStore, run_id: str, spec: RunSpec) -> EvalResult | None:
+    """The baseline run's own evaluation, when it was made under this job's protocol (the same
+    ``task.evaluation.*`` and seed): its test metrics and per-unit table. Scoring a reused
+    baseline again would give the same numbers at the cost of a full pass over the test set."""
+    run = store.get(run_id)
+    protocol = {k: v for k, v in spec.config.params.items()
+                if k.startswith("task.evaluation.") or k == "seed"}  # fmt: skip
+    if any(run.data.params.get(k) != str(v) for k, v in protocol.items()):
+        return None
+    artifact = f"tables/{schema.UNITS_TABLE}.csv"
+    if artifact not in {a.path for a in store.client.list_artifacts(run_id, "tables")}:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        units = pd.read_csv(store.download(run_id, artifact, tmp), dtype={"unit": str})
+    metrics = {k: v for k, v in run.data.metrics.items() if k.startswith((schema.TEST, "tuning/"))}
+    return EvalResult(metrics, {}, units)
 
 
 def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
@@ -225,4 +247,6 @@ def log_results(run: TrackedRun, spec: RunSpec, model, data, result: EvalResult)
     run.log_params({f"data_stats.{k}": v for k, v in data.describe().items()})
     for name, table in result.tables.items():
         run.log_table(name, table)
+    if result.units is not None:
+        run.log_table(schema.UNITS_TABLE, result.units)
     log_model(run, model, spec.model.name, data.artifact_extras(), spec.method.to_dict())

@@ -127,7 +127,9 @@ class Task(ABC):
         """
         if variant.units is None or baseline.units is None:
             return {}, None
-        table = baseline.units.merge(variant.units, on=["unit", "label"], suffixes=("_b", "_v"))
+        # Unit ids as text: a baseline's units may come back from its logged table.
+        base, var = (u.astype({"unit": str, "label": int}) for u in (baseline.units, variant.units))
+        table = base.merge(var, on=["unit", "label"], suffixes=("_b", "_v"))
         table = table.rename(columns={"value_b": "baseline", "value_v": "variant"})
         spec = self.metric(self.primary)
         cell = PairedCell(table.unit.to_numpy(), table.label.to_numpy(),
