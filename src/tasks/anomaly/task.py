@@ -29,14 +29,15 @@ class VehicleProtocol:
     """How vehicles are scored (``task.evaluation``).
 
     Attributes:
-        threshold_rule: ``youden`` (car-level: the cut on tuning-vehicle scores with the best
-            TPR - FPR) or ``reference`` (the DyAD notebooks' snippet-level cut, kept to reproduce
-            them: it compares a snippet error with car scores and flags almost no car); both
-            are chosen on tuning vehicles only.
+        threshold_rule: ``normal_max`` (car-level: flag a car scoring above every normal
+            tuning vehicle, which bounds false alarms), ``youden`` (car-level: the best TPR -
+            FPR on the tuning vehicles) or ``reference`` (the DyAD notebooks' snippet-level cut,
+            kept to reproduce them: it compares a snippet error with car scores and flags almost
+            no car); all are chosen on tuning vehicles only.
         n_boot: Bootstrap resamples of the test vehicles for the AUROC interval (0: none).
     """
 
-    threshold_rule: str = "youden"
+    threshold_rule: str = "normal_max"
     n_boot: int = 1000
 
     def __post_init__(self) -> None:

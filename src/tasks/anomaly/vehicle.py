@@ -18,9 +18,9 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 H_GRID: tuple[int, ...] = tuple(range(50, 1000, 50))
 REFERENCE_N_GRID: tuple[int, ...] = tuple(range(1, 100))
-# ``youden`` (the default) chooses a car-level threshold on car-level scores; ``reference``
-# reproduces the DyAD notebooks' snippet-level cut (see :func:`reference_cut`).
-THRESHOLD_RULES: tuple[str, ...] = ("youden", "reference")
+# ``normal_max`` (the default) and ``youden`` choose a car-level threshold on car-level scores;
+# ``reference`` reproduces the DyAD notebooks' snippet-level cut (see :func:`reference_cut`).
+THRESHOLD_RULES: tuple[str, ...] = ("normal_max", "youden", "reference")
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def reference_cut(errors: np.ndarray, faulty: np.ndarray) -> tuple[int, float]:
     snippets) exceeds this *snippet* error from the extreme tail (the top 0.1-9.9 % of all tuning
     snippets). A mean of many snippets rarely reaches the tail, so this cut flags almost no car
     (the repo's own brand-1 output: recall 0, false-alarm rate 0.0074 on its tuning cars). It is
-    kept to reproduce the notebooks; the default rule, ``youden``, compares car scores with a
+    kept to reproduce the notebooks; the default rule, ``normal_max``, compares car scores with a
     car-level threshold.
 
     Args:
@@ -162,6 +162,19 @@ def youden_threshold(scores: pd.Series, labels: pd.Series) -> float:
     below = lower.max()
     mid = (chosen + below) / 2
     return float(mid if mid < chosen else below)  # adjacent floats can round the midpoint up
+
+
+def normal_max_threshold(scores: pd.Series, labels: pd.Series) -> float:
+    """The highest score of a normal tuning car: flag a car only when it scores above every
+    normal car the threshold was chosen on (``score > threshold``).
+
+    It bounds false alarms, which decide what an operating point costs a fleet, and it does not
+    hinge on the two or three faulty cars a fold puts among the tuning cars: a weak one among
+    them drags Youden's cut down into the normal cars (measured on the default data over five
+    folds: recall 0.67 at a false-alarm rate of 0.05, against Youden's 0.66 at 0.12).
+    """
+    normal = scores[labels.loc[scores.index] == 0]
+    return float(normal.max()) if len(normal) else float(scores.max())
 
 
 def _ratio(num: float, den: float) -> float:
@@ -310,7 +323,7 @@ def evaluate_vehicles(
     car_labels: pd.Series,
     tuning_cars: Iterable,
     test_cars: Iterable,
-    threshold_rule: str = "youden",
+    threshold_rule: str = "normal_max",
     n_boot: int = 1000,
     ci: float = 0.95,
     seed: int = 0,
@@ -323,8 +336,9 @@ def evaluate_vehicles(
         car_labels: Car id -> 0/1 (1 = faulty).
         tuning_cars: Cars used to choose ``h`` and the threshold.
         test_cars: Held-out cars, disjoint from ``tuning_cars``.
-        threshold_rule: ``"youden"`` (car-level J on tuning cars) or ``"reference"`` (the
-            notebooks' snippet-rank cut, see :func:`reference_cut`).
+        threshold_rule: ``"normal_max"`` (above every normal tuning car), ``"youden"``
+            (car-level J on tuning cars) or ``"reference"`` (the notebooks' snippet-rank cut,
+            see :func:`reference_cut`).
         n_boot: Bootstrap resamples for the test AUROC interval.
         ci: Coverage of that interval.
         seed: Bootstrap seed.
@@ -344,8 +358,10 @@ def evaluate_vehicles(
     if threshold_rule == "reference":
         faulty = np.isin(present, labels.index[labels == 1])[codes[in_tuning]]
         threshold = reference_threshold(errors[in_tuning], faulty)
-    else:
+    elif threshold_rule == "youden":
         threshold = youden_threshold(tune.scores(h), labels)
+    else:
+        threshold = normal_max_threshold(tune.scores(h), labels)
     held_out = _SortedErrors.build(errors[in_test], cars[in_test])
     robust, mean = held_out.scores(h), held_out.scores(None)
     metrics = _test_metrics(robust, mean, labels, threshold, h, n_boot=n_boot, ci=ci, seed=seed)

@@ -22,6 +22,7 @@ from src.tasks.anomaly.vehicle import (
     bootstrap_auroc_ci,
     choose_h,
     evaluate_vehicles,
+    normal_max_threshold,
     reference_cut,
     reference_threshold,
     vehicle_scores,
@@ -388,9 +389,13 @@ def test_the_default_car_level_rule_flags_the_faulty_cars_the_reference_cut_flag
     errors, cars = np.concatenate([tune[0], test[0]]), np.concatenate([tune[1], test[1]])
     labels = pd.concat([tune[2], test[2]])
     default = evaluate_vehicles(errors, cars, labels, tune[2].index, test[2].index, n_boot=0)
-    assert default.threshold_rule == "youden"
+    assert default.threshold_rule == "normal_max"
     assert default.metrics["recall"] == 1.0 and default.metrics["false_alarm_rate"] == 0.0
     assert default.metrics["n_flagged"] == 6.0
+    youden = evaluate_vehicles(
+        errors, cars, labels, tune[2].index, test[2].index, threshold_rule="youden", n_boot=0
+    )
+    assert youden.metrics["recall"] == 1.0 and youden.metrics["false_alarm_rate"] == 0.0
     reference = evaluate_vehicles(
         errors, cars, labels, tune[2].index, test[2].index, threshold_rule="reference", n_boot=0
     )
@@ -398,3 +403,14 @@ def test_the_default_car_level_rule_flags_the_faulty_cars_the_reference_cut_flag
     assert reference.threshold > car_scores.max()  # a snippet-tail error above every car score
     assert reference.metrics["n_flagged"] == 0.0 and reference.metrics["recall"] == 0.0
     assert reference.metrics["auroc"] == default.metrics["auroc"] == 1.0  # same ranking
+
+
+def test_normal_max_is_not_dragged_down_by_a_weak_faulty_tuning_car():
+    """The fold-1 case of the default data: one faulty tuning car scores like a normal one.
+    Youden then cuts into the normal cars; normal_max keeps its cut above every normal car."""
+    normal = pd.Series(np.linspace(0.002, 0.017, 48), index=[f"n{i}" for i in range(48)])
+    faulty = pd.Series([0.0054, 0.008], index=["f0", "f1"])
+    scores = pd.concat([normal, faulty])
+    labels = pd.Series([0] * 48 + [1, 1], index=scores.index)
+    assert normal_max_threshold(scores, labels) == pytest.approx(0.017)
+    assert youden_threshold(scores, labels) < 0.008  # flags the normal cars above the weak one
