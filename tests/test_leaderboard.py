@@ -56,7 +56,8 @@ def test_sweep_board_is_logged_to_the_parent_run(demo, tmp_path):
     out = tmp_path / "out"
     proc = cli(store.uri, "sweep_id=sweep-1", f"out_dir={out}")
     assert proc.returncode == 0, proc.stderr
-    assert "leaderboard: data battery (brand3): test/auroc (higher is better)" in proc.stdout
+    title = "leaderboard: data battery (brand3), model dyad: test/auroc (higher is better)"
+    assert title in proc.stdout
     assert f"logged to parent run {ids.sweep_parent}" in proc.stdout
     md = (out / "leaderboard.md").read_text()
     assert f"`python -m src.leaderboard sweep_id=sweep-1 out_dir={out}`" in md

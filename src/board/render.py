@@ -150,14 +150,20 @@ def to_html(table: pd.DataFrame, meta: BoardMeta, stem: str = STEM) -> str:
     )
 
 
+# What the terminal shows (the files keep every column): the verdict and what it rests on.
+TERMINAL = ("rank", "data", "model", "variant", "n", "verdict", "speedup bs1", "speed",
+            "size vs base", "pareto")  # fmt: skip
+
+
 def print_table(board: Board, meta: BoardMeta, console: Console | None = None) -> None:
-    """The display table in the terminal, with the provenance as caption."""
+    """The verdict table in the terminal (columns that are the same in every row go to the
+    title), one line per variant saying why, and the provenance as caption."""
     if console is None:
         console = Console()
-        console = console if console.is_terminal else Console(width=200)  # no 80-column wrap
+        console = console if console.is_terminal else Console(width=160)  # no 80-column wrap
     direction = "higher" if board.higher_is_better else "lower"
-    shown = display_table(board.rows, board.metric, board.headline)
-    constant = [c for c in ("data",) if shown[c].nunique() == 1]
+    shown = terminal_table(display_table(board.rows, board.metric, board.headline), board.metric)
+    constant = [c for c in ("data", "model") if c in shown and shown[c].nunique() == 1]
     where = ", ".join(f"{c} {shown[c].iloc[0]}" for c in constant)
     table = Table(
         title=f"leaderboard{': ' + where if where else ''}: {board.metric} ({direction} is better)",
@@ -170,6 +176,25 @@ def print_table(board: Board, meta: BoardMeta, console: Console | None = None) -
         table.add_row(*(str(v) for v in row))
     table.caption = "\n".join(meta.lines())
     console.print(table)
+    for line in reason_lines(board.rows):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def terminal_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The columns of :data:`TERMINAL` that ``table`` has, the metric after the verdict."""
+    keep = [c for c in table.columns if c in TERMINAL or c[0] == "Δ" or c == metric]
+    return table[keep]
+
+
+def reason_lines(rows: pd.DataFrame) -> list[str]:
+    """``variant: non-inferior (Δ ...), 1.4x faster at bs1, 0.26x size`` per judged row."""
+    if "reason" not in rows:
+        return []
+    label = (
+        rows["variant"] if rows["model"].nunique() == 1 else rows["model"] + " " + rows["variant"]
+    )
+    width = int(label.str.len().max())
+    return [f"{name:<{width}}  {why}" for name, why in zip(label, rows["reason"], strict=True)]
 
 
 def _mean_std(board: pd.DataFrame, column: str):
@@ -184,7 +209,7 @@ def _cell(mean: float, std: float) -> str:
 
 
 def _is_text(column: str) -> bool:
-    return column in ("data", "model", "variant", "verdict", "speed", "pareto")
+    return column in ("data", "model", "variant", "verdict", "speed", "pareto") or column[0] == "Δ"
 
 
 def _md_escape(value: object) -> str:

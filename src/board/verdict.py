@@ -127,13 +127,21 @@ def _reason(row, margin: float | None) -> str:
                      f"{row['delta:ci_high']:+.3f}], margin {margin:g})")  # fmt: skip
     speedup = row.get("vs_baseline/speedup_bs1:mean", np.nan)
     if np.isfinite(speedup):
-        word = {"faster": "faster", "slower": "slower"}.get(row["speed"], "not faster")
-        shown = speedup if row["speed"] != "slower" else 1 / speedup
-        parts.append(f"{shown:.2g}x {word} at bs1" if word != "not faster" else
-                     f"not faster at bs1 ({speedup:.2g}x)")  # fmt: skip
+        parts.append(_speed_words(row["speed"], speedup))
     size = row.get("vs_baseline/size_ratio:mean", np.nan)
     if np.isfinite(size):
         parts.append(f"{size:.2g}x size")
-        if size < SMALLER and row["speed"] != "faster":
+        if size < SMALLER and row["speed"] in ("same", "slower"):
             parts.append("smaller but not faster")
     return ", ".join(parts)
+
+
+def _speed_words(speed: str, speedup: float) -> str:
+    """``3.9x faster at bs1``; a speed without a verdict (no interval logged) says so."""
+    if speed == "faster":
+        return f"{speedup:.2g}x faster at bs1"
+    if speed == "slower":
+        return f"{1 / speedup:.2g}x slower at bs1"
+    if speed == "same":
+        return f"not faster at bs1 ({speedup:.2g}x)"
+    return f"{speedup:.2g}x at bs1 (no interval)"

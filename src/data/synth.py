@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from src.core.progress import progress
 from src.data.synth_physics import BRANDS, COLUMNS, BrandSpec, draw_car, simulate_car
 
 TRAIN_SHARE = 0.7
@@ -162,7 +162,7 @@ def _write_brand(root: Path, preset: Preset, brand: int, seed: int) -> None:
     if brand == 3:  # the brand-3 archive also ships the plural spelling
         torch.save(list(COLUMNS), root / "columns.pkl")
     _write_labels(root, plans)
-    bar = tqdm(plans, desc=f"battery_brand{brand}", unit="car", disable=not sys.stderr.isatty())
+    bar = progress(plans, f"battery_brand{brand}", unit="car")
     for plan, child in zip(bar, cars_seq.spawn(len(plans)), strict=True):
         _write_car(root, plan, preset, spec, np.random.default_rng(child))
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from src.core.errors import ConfigError
+from src.core.progress import progress
 from src.methods.base import Method, MethodConfig, MethodContext, register_method
 from src.quant import backend
 
@@ -58,7 +59,7 @@ def calibrate(model: nn.Module, loader, batches: int) -> int:
     """Run ``batches`` batches through the observed model; returns how many it saw."""
     model.eval()
     seen = 0
-    for batch in islice(loader, batches):
+    for batch in progress(islice(loader, batches), "calibrating", total=batches):
         model(batch["x"])
         seen += 1
     return seen

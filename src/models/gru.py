@@ -51,6 +51,9 @@ class GRUProjections(nn.Module):
         hs = self.hidden_size
         # One GEMM for the whole sequence; only the hidden projection must wait for h.
         gi_rz, gi_n = self.ih(x).split([2 * hs, hs], dim=-1)
+        # Per-step views via unbind: its backward stacks the step gradients once, where
+        # indexing gi[t] would zero-fill a whole (T, B, .) gradient per step (O(T^2) in QAT).
+        gi_rz, gi_n = gi_rz.unbind(0), gi_n.unbind(0)
         steps = range(x.size(0) - 1, -1, -1) if reverse else range(x.size(0))
         outputs: list[torch.Tensor] = [h] * x.size(0)
         for t in steps:

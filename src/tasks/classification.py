@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
 from src.core.metrics import MetricSpec
+from src.core.progress import progress
 from src.models.util import input_dtype
 from src.stats import mcnemar_exact
 from src.tasks.base import TASKS, EvalResult, OptimSpec, Task, TeacherLoss, adamw_cosine
@@ -88,7 +89,7 @@ def predict(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray, float]:
     model.eval()
     preds, labels, loss_sum = [], [], 0.0
     try:
-        for batch in loader:
+        for batch in progress(loader, "predicting"):
             logits = model(batch["x"].to(dtype)).float()
             loss_sum += F.cross_entropy(logits, batch["y"], reduction="sum").item()
             preds.append(logits.argmax(dim=1).numpy())

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from mlflow.tracking import MlflowClient
 from src.core import schema
 from src.core.errors import UserError
 from src.core.paths import default_store_uri
+
+# MLflow draws a progress bar per downloaded file; a board reads one small table per run, which
+# buried the verdict table under dozens of bars. A user's own setting wins.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 FINISHED = "FINISHED"
 _PAGE = 1000

@@ -25,7 +25,8 @@ def test_notebook_runs_on_the_store_named_by_the_env_var(demo, monkeypatch):
     )
     client.execute()  # raises CellExecutionError on any failing cell
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    text = "\n".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    text = "\n".join(str(o.get("data", {}).get("text/plain", o.get("text", ""))) for o in outputs)
     assert store.uri in text  # the store came from the env var
     assert "dynamic" in text and "0.84 ± 0.046" in text  # the board's numbers
+    assert "no interval" in text and "margin 0.02" in text  # the verdicts and how they were judged
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # the three plots

@@ -72,9 +72,10 @@ def test_markdown_and_terminal_tables(written, capsys):
     print_table(board, meta)
     out = capsys.readouterr().out
     assert (
-        "leaderboard: data battery (brand3): test/auroc (higher is better)" in out
+        "leaderboard: data battery (brand3), model dyad: test/auroc (higher is better)" in out
         and meta.commit in out
     )
+    assert "static    no interval, 2.4x at bs1 (no interval), 0.25x size" in out  # why, per row
 
 
 def test_command_line_is_quoted_as_typed():

@@ -17,6 +17,7 @@ from torch import nn
 
 from src.core.errors import ConfigError
 from src.core.metrics import MetricSpec
+from src.core.progress import progress
 from src.models.util import input_dtype
 from src.stats import delong_paired
 from src.tasks.anomaly.loss import AnomalyModule, DyadLoss, ResponseDistillLoss
@@ -125,7 +126,7 @@ def snippet_errors(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     errors, rows = [], []
     try:
-        for batch in loader:
+        for batch in progress(loader, "scoring snippets"):
             x = batch["x"]
             out = model(x.to(dtype))
             err = (out.prediction.float() - model.split_target(x)).pow(2).mean(dim=(1, 2))
