@@ -94,7 +94,7 @@ def write_outputs(
         "md": _write(out / f"{stem}.md", to_markdown(table, meta, stem)),
         "csv": _write(out / f"{stem}.csv", to_csv(board.rows, meta)),
         "html": _write(out / f"{stem}.html", to_html(table, meta, stem)),
-        "json": _write(out / f"{stem}.json", json.dumps(meta.to_dict(), indent=2) + "\n"),
+        "json": _write(out / f"{stem}.json", to_json(board.rows, meta)),
     }
     return paths
 
@@ -133,6 +133,12 @@ def to_csv(board: pd.DataFrame, meta: BoardMeta) -> str:
     ``pd.read_csv(path, comment="#")``)."""
     comments = "".join(f"# {line}\n" for line in meta.lines())
     return comments + board.to_csv(index=False)
+
+
+def to_json(board: pd.DataFrame, meta: BoardMeta) -> str:
+    """The provenance and every row of the board (verdicts, intervals, ratios; NaN as null)."""
+    rows = json.loads(board.to_json(orient="records", double_precision=15))
+    return json.dumps({**meta.to_dict(), "rows": rows}, indent=2) + "\n"
 
 
 def to_html(table: pd.DataFrame, meta: BoardMeta, stem: str = STEM) -> str:

@@ -52,6 +52,8 @@ LATENCY_BATCH_SIZES = "latency.batch_sizes"
 LATENCY_WARMUP = "latency.warmup"
 LATENCY_ITERS = "latency.iters"
 LATENCY_ROUNDS = "latency.rounds"
+LATENCY_BLOCK_SECONDS = "latency.block_seconds"
+LATENCY_CALLS = "latency.calls"  # rounds x timed calls per batch size, as measured
 CPU_MODEL = "cpu_model"
 CPU_ISA = "cpu_isa"
 QUANTIZED_ENGINE = "quantized_engine"
@@ -62,6 +64,8 @@ SETUP_TAGS = (
     LATENCY_WARMUP,
     LATENCY_ITERS,
     LATENCY_ROUNDS,
+    LATENCY_BLOCK_SECONDS,
+    LATENCY_CALLS,
     CPU_MODEL,
     TORCH_VERSION,
     QUANTIZED_ENGINE,

@@ -46,6 +46,7 @@ def measurement_tags(spec: LatencySpec) -> dict[str, str]:
         schema.LATENCY_WARMUP: str(spec.warmup),
         schema.LATENCY_ITERS: str(spec.iters),
         schema.LATENCY_ROUNDS: str(spec.rounds),
+        schema.LATENCY_BLOCK_SECONDS: str(spec.block_seconds),
         schema.TORCH_VERSION: torch.__version__,
         schema.CPU_MODEL: cpu_model(),
         schema.CPU_ISA: ",".join(isa_flags()),

@@ -6,6 +6,7 @@ interleaved session are. Report ``speedups`` next to the raw percentiles.
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,8 @@ from torch import nn
 from src.core import schema
 from src.core.errors import ConfigError
 
+MIN_ITERS = 5  # timed calls per block, however slow a call: the interval needs a few per round
+
 
 @dataclass(frozen=True)
 class LatencySpec:
@@ -30,6 +33,10 @@ class LatencySpec:
         iters: Timed calls per block.
         threads: ``torch.set_num_threads`` value during measurement; None keeps the current one.
         rounds: Interleaved rounds; each model gets ``rounds * iters`` timings per batch size.
+        block_seconds: Cap on a timed block's length: where the slowest model's call takes
+            longer than ``block_seconds / iters`` (large batches), a batch size gets fewer
+            calls per block (at least :data:`MIN_ITERS`) and proportionally fewer warm-up
+            calls (at least 1), the same for every model. None: always ``iters``.
     """
 
     batch_sizes: tuple[int, ...] = (1, 64)
@@ -37,6 +44,7 @@ class LatencySpec:
     iters: int = 30
     threads: int | None = None
     rounds: int = 3
+    block_seconds: float | None = None
 
     def __post_init__(self) -> None:
         given = self.batch_sizes
@@ -53,6 +61,18 @@ class LatencySpec:
         _check_int("rounds", self.rounds, minimum=1)
         if self.threads is not None:
             _check_int("threads", self.threads, minimum=1, hint="or None to keep torch's setting")
+        if self.block_seconds is not None and not float(self.block_seconds) > 0:
+            raise ConfigError(
+                f"LatencySpec.block_seconds={self.block_seconds!r} must be > 0 seconds, or None "
+                "to time every block with `iters` calls"
+            )
+
+    def calls(self, seconds_per_call: float) -> tuple[int, int]:
+        """(warm-up, timed) calls per block for a model whose call takes ``seconds_per_call``."""
+        if self.block_seconds is None or seconds_per_call * self.iters <= self.block_seconds:
+            return self.warmup, self.iters
+        iters = max(MIN_ITERS, min(self.iters, math.ceil(self.block_seconds / seconds_per_call)))
+        return max(1, self.warmup * iters // self.iters), iters
 
 
 def time_calls(model: nn.Module, example: Any, warmup: int, iters: int) -> np.ndarray:
@@ -201,13 +221,21 @@ def _interleaved(
 ) -> dict[str, np.ndarray]:
     """Per-call seconds per model, ``(rounds, iters)``, timed in alternating blocks."""
     names = list(models)
+    warmup, iters = spec.calls(_slowest_call(models, example, spec.block_seconds))
     blocks: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for r in range(spec.rounds):
         # Rotating the order keeps any "first after a switch" penalty from always hitting one model.
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            blocks[name].append(time_calls(models[name], example, spec.warmup, spec.iters))
+            blocks[name].append(time_calls(models[name], example, warmup, iters))
     return {name: np.stack(parts) for name, parts in blocks.items()}
+
+
+def _slowest_call(models: Mapping[str, nn.Module], example: Any, cap: float | None) -> float:
+    """Seconds of the slowest model's second call (the first one warms up); 0 without a cap."""
+    if cap is None:
+        return 0.0
+    return max(float(time_calls(model, example, 1, 1)[0]) for model in models.values())
 
 
 def _summarise(times_by_batch: dict[int, np.ndarray]) -> dict[str, float]:

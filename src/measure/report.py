@@ -78,4 +78,12 @@ def measure(
     if baseline is not None:
         metrics.update(speedups(summary["baseline"], summary["model"]))
         metrics.update(speedup_intervals(timings, "baseline", "model"))
-    return metrics, measurement_tags(spec)
+    # The calls actually timed per batch size (spec.block_seconds can shorten large batches).
+    calls = {b: times["model"].shape for b, times in timings.items()}
+    tags = {**measurement_tags(spec), schema.LATENCY_CALLS: _calls_text(calls)}
+    return metrics, tags
+
+
+def _calls_text(calls: dict[int, tuple[int, int]]) -> str:
+    """``bs1=3x20,bs128=3x5``: rounds x timed calls per model and batch size."""
+    return ",".join(f"bs{b}={rounds}x{iters}" for b, (rounds, iters) in calls.items())

@@ -34,6 +34,8 @@ LATENCY_TAGS = {
     schema.LATENCY_WARMUP: "5",
     schema.LATENCY_ITERS: "20",
     schema.LATENCY_ROUNDS: "3",
+    schema.LATENCY_BLOCK_SECONDS: "1.0",
+    schema.LATENCY_CALLS: "bs1=3x20,bs128=3x5",
     schema.CPU_MODEL: "Fake CPU @ 1.0GHz",
     schema.CPU_ISA: "avx2",
     schema.TORCH_VERSION: "2.13.0+cpu",

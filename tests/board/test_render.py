@@ -40,11 +40,11 @@ def test_every_file_is_written_with_commit_and_command(written):
         assert "cpu_model=Fake CPU @ 1.0GHz" in text, kind  # how latency was measured
         assert "mean ± sample std" in text or "mean \\u00b1 sample std" in text, kind
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert json.loads(paths["json"].read_text())["runs"] == {
-        "used": 12,
-        "superseded (older re-runs)": 0,
-        "failed": 2,
-    }
+    sidecar = json.loads(paths["json"].read_text())
+    assert sidecar["runs"] == {"used": 12, "superseded (older re-runs)": 0, "failed": 2}
+    rows = {(r["model"], r["variant"]): r for r in sidecar["rows"]}
+    assert rows[("dyad", "static")]["verdict"] == "no interval"  # the verdicts travel too
+    assert rows[("dyad", "baseline")]["test/auroc:mean"] == pytest.approx(0.85)
 
 
 def test_csv_round_trips_the_board(written):

@@ -144,6 +144,7 @@ def test_inference_mode_is_active_during_timing():
         ({"warmup": -1}, "warmup"),
         ({"threads": 0}, "threads"),
         ({"iters": 2.5}, "iters"),
+        ({"block_seconds": 0}, "block_seconds"),
     ],
 )
 def test_invalid_spec_names_the_field(kwargs, field):
@@ -163,6 +164,7 @@ def test_measurement_tags_are_complete_strings():
         "latency.warmup",
         "latency.iters",
         "latency.rounds",
+        "latency.block_seconds",
         "torch_version",
         "cpu_model",
         "cpu_isa",
@@ -193,3 +195,24 @@ def test_speedup_intervals_bracket_the_ratio_of_medians():
     assert out["latency/speedup_bs1_ci_low"] < ratio < out["latency/speedup_bs1_ci_high"]
     assert 1.8 < out["latency/speedup_bs1_ci_low"] and out["latency/speedup_bs1_ci_high"] < 2.2
     assert out["latency/speedup_bsN_ci_low"] <= 1.0 <= out["latency/speedup_bsN_ci_high"]
+
+
+def test_block_seconds_shortens_only_blocks_of_slow_calls():
+    spec = LatencySpec(warmup=5, iters=20, block_seconds=1.0)
+    assert spec.calls(0.012) == (5, 20)  # 0.24 s per block: untouched
+    assert spec.calls(0.1) == (2, 10)  # 10 calls fill the second, warm-up scaled alike
+    assert spec.calls(0.29) == (1, 5) and spec.calls(30.0) == (1, 5)  # never below 5 timed
+    assert LatencySpec(iters=20).calls(30.0) == (5, 20)  # no cap: always iters
+
+
+def test_capped_blocks_time_every_model_alike():
+    from src.measure.latency import time_interleaved
+
+    slow = LatencySpec(batch_sizes=(1, 64), warmup=2, iters=12, threads=1, rounds=2,
+                       block_seconds=1e-6)  # fmt: skip
+    step = Matmul()
+    timings = time_interleaved({"a": step, "b": nn.Sequential(step, step)}, make_input, slow)
+    assert {b: {n: t.shape for n, t in m.items()} for b, m in timings.items()} == {
+        1: {"a": (2, 5), "b": (2, 5)},
+        64: {"a": (2, 5), "b": (2, 5)},
+    }
