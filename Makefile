@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # The main job on the embedded default data: the fp32 baseline and the core methods as one sweep
-# (one MLflow parent run), then the verdict table of that sweep (about 12 minutes on 2 cores).
+# (one MLflow parent run), then the verdict table of that sweep (11 minutes on 2 cores, measured).
 # Training takes both cores here (trainer.threads=2: 1.45x faster per step than one thread at the
 # default model's width); the config's default stays 1 for shared machines and parallel launchers.
 # Every method (five more; about twice as long): make run METHODS=all

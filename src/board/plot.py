@@ -59,11 +59,13 @@ def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bo
             face = color if filled else "none"
             ax.scatter(x[pick], y[pick], s=sizes[pick], marker=marker, facecolors=face,
                        edgecolors=color, label=label, zorder=3)  # fmt: skip
-    for k, ((_, row), xi, yi) in enumerate(zip(rows.iterrows(), x, y, strict=True)):
-        offset = (6, 4 + 9 * (k % 3 - 1))  # staggered, so neighbours' labels do not overprint
-        ax.annotate(_label(row), (xi, yi), xytext=offset, textcoords="offset points", fontsize=8)
-    if len(rows):
-        ax.legend(fontsize=7, loc="best")
+    names = rows["variant"].astype(str).tolist()
+    for name, xi, yi, dy in zip(names, x, y, _label_offsets(ax, x, y, names), strict=True):
+        ax.annotate(name, (xi, yi), xytext=(7, dy), textcoords="offset points", fontsize=8)
+    if len(rows):  # outside the axes, markers one size: it must not hide the points
+        legend = ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        for handle in legend.legend_handles:
+            handle.set_sizes([50])
     direction = "higher is better" if higher_is_better else "lower is better"
     ax.axvline(1.0, color="0.8", lw=1, zorder=0)  # the baseline's speed
     ax.set_xlabel("speedup at batch 1 vs the baseline, side by side (higher is better)")
@@ -77,7 +79,7 @@ def pareto_figure(
     """One panel per data set and baseline; ``note`` goes under the panels (commit, command)."""
     labels = data_labels(board)
     groups = list(board.groupby(list(GROUP), sort=True))
-    fig = Figure(figsize=(8, 5.5 * len(groups)), layout="constrained")
+    fig = Figure(figsize=(9.5, 5.5 * len(groups)), layout="constrained")
     FigureCanvasAgg(fig)
     for ax, (_, rows) in zip(
         fig.subplots(len(groups), 1, squeeze=False)[:, 0], groups, strict=True
@@ -133,5 +135,18 @@ def _areas(size: pd.Series) -> pd.Series:
     return (size / top * high).clip(lower=low).fillna(low)
 
 
-def _label(row: pd.Series) -> str:
-    return f"{row['model']} {row['variant']}"
+def _label_offsets(ax: Axes, x: pd.Series, y: pd.Series, names: list[str]) -> list[float]:
+    """Vertical label offsets (points) from the top label down: a label that would overprint
+    one already placed (they run right of their points) moves down a line until it does not."""
+    ax.get_xlim(), ax.get_ylim()  # settle the autoscaled limits before reading positions
+    to_points = 72.0 / ax.figure.dpi
+    at = ax.transData.transform(np.column_stack([x, y])) * to_points
+    line, placed, offsets = 10.0, [], [0.0] * len(names)
+    for i in np.argsort(-at[:, 1], kind="stable"):
+        left, right = at[i, 0] + 7, at[i, 0] + 7 + 4.8 * len(names[i])  # ~4.8 pt per glyph
+        top = at[i, 1] + 3
+        while any(a < right and left < b and abs(top - t) < line for a, b, t in placed):
+            top -= line
+        placed.append((left, right, top))
+        offsets[i] = top - at[i, 1]
+    return offsets

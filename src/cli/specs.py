@@ -39,8 +39,7 @@ RUNTIME_KEYS = {
         "log_every_n_steps",
         "accelerator",
         "devices",
-        "threads",
-    },
+    },  # not threads: another thread count sums floats in another order and trains other weights
     "task": {"evaluation"},  # how the trained model is scored, not what it is
 }
 BASELINE_GROUPS = ("model", "data", "task", "optim", "trainer", "seed")
