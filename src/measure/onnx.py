@@ -1,0 +1,120 @@
+"""The ONNX runtime leg: export a model with torch's maintained (dynamo) exporter, run the file in
+ONNX Runtime on the CPU provider with fixed threads, and check it gives the eager model's answer.
+
+First step of the runtime axis (issue 12): export, session and parity are here; measuring every
+variant in each runtime and the leaderboard's runtime rows build on them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+from torch.utils._pytree import tree_flatten
+
+from src.core.errors import UserError
+
+
+class RuntimeUnavailable(UserError):
+    """A model cannot be exported or run in a runtime; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """A finished export: the file, its size and how long exporting took."""
+
+    path: Path
+    size_mb: float
+    seconds: float
+
+
+def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> OnnxExport:
+    """Export ``model`` (eval mode) with a dynamic batch dimension to ``path``.
+
+    The file is written beside ``path`` under a temporary name and renamed when complete, so a
+    failed or interrupted export never leaves a file that passes for a finished one.
+
+    Raises:
+        RuntimeUnavailable: The exporter cannot express the model (the reason in one line).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    started = time.perf_counter()
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    try:
+        program = torch.onnx.export(
+            model.eval(),
+            (example,),
+            dynamo=True,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            verbose=False,
+        )
+        program.save(partial)
+        os.replace(partial, path)
+    except Exception as err:  # the exporter raises many types; one line says which op failed
+        raise RuntimeUnavailable(
+            f"onnx export of {type(model).__name__} failed: {_first_line(err)}"
+        ) from err
+    finally:
+        model.train(was_training)
+        Path(partial).unlink(missing_ok=True)
+    return OnnxExport(path, path.stat().st_size / 1e6, time.perf_counter() - started)
+
+
+class OrtModel:
+    """An ONNX file in an ONNX Runtime session (CPU provider, ``threads`` intra-op threads).
+
+    Calling it with a tensor returns the outputs as a list of tensors, in the order the eager
+    model's (flattened) outputs come.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outputs = self.session.run(None, {self.input_name: x.detach().cpu().numpy()})
+        return [torch.from_numpy(np.asarray(o)) for o in outputs]
+
+
+@torch.inference_mode()
+def max_abs_diff(model: nn.Module, runtime: OrtModel, inputs: Sequence[torch.Tensor]) -> float:
+    """Largest absolute difference between the eager model's outputs and the runtime's over
+    ``inputs`` (every output leaf, e.g. DyAD's prediction and latent statistics)."""
+    was_training = model.training
+    model.eval()
+    worst = 0.0
+    try:
+        for x in inputs:
+            expected, _ = tree_flatten(model(x))
+            got = runtime(x)
+            if len(got) != len(expected):
+                raise RuntimeUnavailable(
+                    f"the runtime returned {len(got)} outputs, the eager model {len(expected)}"
+                )
+            for e, g in zip(expected, got, strict=True):
+                worst = max(worst, float((e.float() - g.float()).abs().max()))
+    finally:
+        model.train(was_training)
+    return worst
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
