@@ -18,7 +18,7 @@ import pandas as pd
 
 from src.board.rank import COMPARE, rank_and_mark
 from src.board.variants import IDENTITY, label_runs, newest_per_cell
-from src.board.verdict import PairedTables, judge
+from src.board.verdict import TableSource, judge
 from src.core import schema
 from src.core.errors import UserError
 from src.core.metrics import MetricSpec, measured_direction, specs_from_json
@@ -57,7 +57,7 @@ def build_board(
     split_by: Sequence[str] = (),
     dedupe: bool = True,
     margin: float | None = None,
-    tables: PairedTables | None = None,
+    tables: TableSource | None = None,
     n_boot: int = 2000,
 ) -> Board:
     """Judge and rank the variants of the FINISHED runs in ``runs``.

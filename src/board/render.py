@@ -193,7 +193,8 @@ def terminal_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def reason_lines(rows: pd.DataFrame) -> list[str]:
-    """``variant: non-inferior (Δ ...), 1.4x faster at bs1, 0.26x size`` per judged row."""
+    """``dynamic  non-inferior (Δ ...), 1.4x faster at bs1, 0.26x size``: a padded label and
+    the reason, per judged row."""
     if "reason" not in rows:
         return []
     label = (

@@ -7,7 +7,6 @@ values MLflow's filter grammar cannot quote are applied here, in pandas.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
@@ -134,13 +133,5 @@ class PairedTables:
 
     def __call__(self, run_id: str) -> pd.DataFrame | None:
         if run_id not in self._cache:
-            self._cache[run_id] = self._read(run_id)
+            self._cache[run_id] = self.store.read_table(run_id, schema.PAIRED_TABLE)
         return self._cache[run_id]
-
-    def _read(self, run_id: str) -> pd.DataFrame | None:
-        artifact = f"tables/{schema.PAIRED_TABLE}.csv"
-        names = {a.path for a in self.store.client.list_artifacts(run_id, "tables")}
-        if artifact not in names:
-            return None
-        with tempfile.TemporaryDirectory() as tmp:
-            return pd.read_csv(self.store.download(run_id, artifact, tmp), dtype={"unit": str})

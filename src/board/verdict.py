@@ -27,7 +27,7 @@ NO_INTERVAL = "no interval"
 TIERS = {BASELINE: 0, NON_INFERIOR: 0, INCONCLUSIVE: 1, NO_INTERVAL: 1, INFERIOR: 2}
 SMALLER = 0.9  # a size ratio below this, without a speedup, is "smaller but not faster"
 
-PairedTables = Callable[[str], pd.DataFrame | None]
+TableSource = Callable[[str], pd.DataFrame | None]  # run id -> its paired table, or None
 
 
 def judge(
@@ -35,7 +35,7 @@ def judge(
     per_run: pd.DataFrame,
     spec: MetricSpec | None,
     margin: float | None = None,
-    tables: PairedTables | None = None,
+    tables: TableSource | None = None,
     n_boot: int = 2000,
 ) -> tuple[pd.DataFrame, str]:
     """Add ``delta:estimate``, ``delta:ci_low``, ``delta:ci_high``, ``verdict``, ``speed``

@@ -7,7 +7,6 @@ mileage range on the training cars only, so nothing about tuning or test cars le
 from __future__ import annotations
 
 import hashlib
-
 import logging
 from dataclasses import dataclass
 from pathlib import Path

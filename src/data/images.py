@@ -8,7 +8,6 @@ per-channel normalisation fitted on the training split, random crop + optional f
 from __future__ import annotations
 
 import hashlib
-
 from dataclasses import dataclass
 
 import numpy as np

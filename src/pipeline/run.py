@@ -9,14 +9,12 @@ this process, so every delta and speedup is measured under the same conditions.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
-import pandas as pd
 import pytorch_lightning as pl
 import torch
 
@@ -119,11 +117,9 @@ def logged_result(store: RunStore, run_id: str, spec: RunSpec) -> EvalResult | N
                 if k.startswith("task.evaluation.") or k == "seed"}  # fmt: skip
     if any(run.data.params.get(k) != str(v) for k, v in protocol.items()):
         return None
-    artifact = f"tables/{schema.UNITS_TABLE}.csv"
-    if artifact not in {a.path for a in store.client.list_artifacts(run_id, "tables")}:
+    units = store.read_table(run_id, schema.UNITS_TABLE)
+    if units is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        units = pd.read_csv(store.download(run_id, artifact, tmp), dtype={"unit": str})
     metrics = {k: v for k, v in run.data.metrics.items() if k.startswith((schema.TEST, "tuning/"))}
     return EvalResult(metrics, {}, units)
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import pandas as pd
 from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 
@@ -225,3 +227,12 @@ class RunStore:
     def download(self, run_id: str, artifact: str, destination: str | Path) -> str:
         """Local path of ``artifact`` of run ``run_id``, downloaded into ``destination``."""
         return self.client.download_artifacts(run_id, artifact, str(destination))
+
+    def read_table(self, run_id: str, name: str, folder: str = "tables") -> pd.DataFrame | None:
+        """The ``<folder>/<name>.csv`` table a run logged (``TrackedRun.log_table``), or None
+        when it has none; the ``unit`` column stays text (vehicle ids, image indices)."""
+        artifact = f"{folder}/{name}.csv"
+        if artifact not in {a.path for a in self.client.list_artifacts(run_id, folder)}:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            return pd.read_csv(self.download(run_id, artifact, tmp), dtype={"unit": str})

@@ -65,3 +65,15 @@ def test_readers_never_create_a_store(tmp_path):
 def test_file_stores_are_refused(uri):
     with pytest.raises(TrackingConfigError, match="sqlite:///"):
         resolve_tracking_uri(uri)
+
+
+def test_read_table_returns_what_log_table_wrote_or_none(tmp_path):
+    import pandas as pd
+
+    store = RunStore(f"sqlite:///{tmp_path}/mlflow.db")
+    units = pd.DataFrame({"unit": ["007", "12"], "label": [1, 0], "value": [0.5, 0.25]})
+    with tracked_run(store, "exp", "b", {"method": "baseline"}) as run:
+        run.log_table("units", units)
+    back = store.read_table(run.run_id, "units")
+    pd.testing.assert_frame_equal(back, units)  # "007" stays text, not 7
+    assert store.read_table(run.run_id, "paired_units") is None
