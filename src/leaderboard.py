@@ -63,7 +63,7 @@ def job(cfg: DictConfig) -> dict[str, Path]:
         stem = STEM if len(boards) == 1 else f"{STEM}-{board.per_run['task'].iloc[0]}"
         written = write_outputs(board, cfg.out_dir, meta, stem)
         paths.update({f"{stem}.{kind}": path for kind, path in written.items()})
-        print_table(board, meta)
+        print_table(board, meta, runtime=cfg.get("runtime"))
     log_to_parent(cfg, parent_run_id, paths)
     print(f"wrote {', '.join(p.name for p in paths.values())} to {Path(cfg.out_dir)}")
     return paths

@@ -79,6 +79,7 @@ FAST = [
     "benchmark.rounds=1",
     "benchmark.warmup=1",
     "benchmark.batch_sizes=[1,8]",
+    "benchmark.runtimes=[eager]",  # deployment runtimes have their own tests
 ]
 
 

@@ -11,12 +11,13 @@ What a metric means (its direction, whether it headlines) comes from the runs' o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from src.board.rank import COMPARE, rank_and_mark
+from src.board.runtimes import runtime_rows
 from src.board.variants import IDENTITY, label_runs, newest_per_cell
 from src.board.verdict import TableSource, judge
 from src.core import schema
@@ -39,6 +40,7 @@ class Board:
         headline: Task metrics shown beside the ranking metric (from the runs' metric specs).
         margin: The non-inferiority margin of the verdicts (None: no verdicts).
         resampled: How the verdicts' intervals were made, in words.
+        runtimes: One row per variant and deployment runtime (:mod:`src.board.runtimes`).
     """
 
     per_run: pd.DataFrame
@@ -48,6 +50,7 @@ class Board:
     headline: list[str]
     margin: float | None = None
     resampled: str = ""
+    runtimes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def build_board(
@@ -90,7 +93,8 @@ def build_board(
         margin = None
     rows = rank_and_mark(rows, metric, higher_is_better)
     headline = headline_metrics(per_run, metric)
-    return Board(per_run, rows, metric, higher_is_better, headline, margin, resampled)
+    by_runtime = runtime_rows(rows, per_run, metric)
+    return Board(per_run, rows, metric, higher_is_better, headline, margin, resampled, by_runtime)
 
 
 def build_boards(runs: pd.DataFrame, metric: str | None = None, **options) -> list[Board]:

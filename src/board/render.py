@@ -16,6 +16,7 @@ from rich.table import Table
 from src.board.aggregate import Board
 from src.board.meta import BoardMeta
 from src.board.plot import data_labels, save_pareto_plot
+from src.board.runtimes import runtime_display
 from src.core import schema
 
 # Measurement columns: (board metric, header).
@@ -94,8 +95,13 @@ def write_outputs(
         "md": _write(out / f"{stem}.md", to_markdown(table, meta, stem)),
         "csv": _write(out / f"{stem}.csv", to_csv(board.rows, meta)),
         "html": _write(out / f"{stem}.html", to_html(table, meta, stem)),
-        "json": _write(out / f"{stem}.json", to_json(board.rows, meta)),
+        "json": _write(out / f"{stem}.json", to_json(board.rows, meta, board.runtimes)),
     }
+    if not board.runtimes.empty:
+        shown = runtime_display(board.runtimes)
+        paths["runtimes.csv"] = _write(out / f"{stem}_runtimes.csv", to_csv(board.runtimes, meta))
+        with paths["md"].open("a", encoding="utf-8") as md:
+            md.write("\n## By runtime\n\n" + markdown_table(shown, RUNTIME_TEXT) + "\n")
     return paths
 
 
@@ -135,10 +141,14 @@ def to_csv(board: pd.DataFrame, meta: BoardMeta) -> str:
     return comments + board.to_csv(index=False)
 
 
-def to_json(board: pd.DataFrame, meta: BoardMeta) -> str:
-    """The provenance and every row of the board (verdicts, intervals, ratios; NaN as null)."""
+def to_json(board: pd.DataFrame, meta: BoardMeta, runtimes: pd.DataFrame | None = None) -> str:
+    """The provenance and every row of the board (verdicts, intervals, ratios; NaN as null),
+    and its rows per deployment runtime."""
     rows = json.loads(board.to_json(orient="records", double_precision=15))
-    return json.dumps({**meta.to_dict(), "rows": rows}, indent=2) + "\n"
+    out = {**meta.to_dict(), "rows": rows}
+    if runtimes is not None and not runtimes.empty:
+        out["runtimes"] = json.loads(runtimes.to_json(orient="records", double_precision=15))
+    return json.dumps(out, indent=2) + "\n"
 
 
 def to_html(table: pd.DataFrame, meta: BoardMeta, stem: str = STEM) -> str:
@@ -161,7 +171,9 @@ TERMINAL = ("rank", "data", "model", "variant", "n", "verdict", "speedup bs1", "
             "size vs base", "pareto")  # fmt: skip
 
 
-def print_table(board: Board, meta: BoardMeta, console: Console | None = None) -> None:
+def print_table(
+    board: Board, meta: BoardMeta, console: Console | None = None, runtime: str | None = None
+) -> None:
     """The verdict table in the terminal (columns that are the same in every row go to the
     title), one line per variant saying why, and the provenance as caption."""
     if console is None:
@@ -184,6 +196,32 @@ def print_table(board: Board, meta: BoardMeta, console: Console | None = None) -
     console.print(table)
     for line in reason_lines(board.rows):
         console.print(line, highlight=False, soft_wrap=True)
+    if not board.runtimes.empty:
+        console.print(runtime_table(runtime_display(board.runtimes, runtime)))
+
+
+RUNTIME_TEXT = ("data", "model", "variant", "runtime", "form", "verdict", "speed",
+                "vs fp32 same runtime", "best", "note")  # fmt: skip
+RUNTIME_TERMINAL = ("variant", "runtime", "verdict", "speedup bs1", "speedup bsN", "speed",
+                    "vs fp32 same runtime", "parity Δ", "max |diff|", "int8 ops", "best",
+                    "note")  # fmt: skip
+
+
+def runtime_table(shown: pd.DataFrame) -> Table:
+    """The variant x runtime rows: speed against fp32 eager and fp32 in the same runtime,
+    parity, and each variant's best runtime (``*``)."""
+    table = Table(
+        title="by runtime: speedup vs fp32 eager; verdicts only where the runtime kept parity",
+        caption="best (*): fastest runtime at bs1 that kept parity. vs fp32 same runtime: did "
+        "compressing beat running the fp32 model there?",
+        caption_justify="left",
+    )
+    columns = [c for c in RUNTIME_TERMINAL if c in shown]
+    for column in columns:
+        table.add_column(column, justify="left" if column in RUNTIME_TEXT else "right")
+    for row in shown[columns].to_numpy():
+        table.add_row(*(str(v) for v in row))
+    return table
 
 
 def terminal_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -61,7 +61,7 @@ def judge(
     rows[["delta:estimate", "delta:ci_low", "delta:ci_high"]] = np.array(estimates, dtype=float)
     higher = spec.higher_is_better if spec else True
     rows["verdict"] = [_verdict(r, margin, higher) for _, r in rows.iterrows()]
-    rows["speed"] = [_speed(by_id.loc[r.split()]) for r in rows["run_ids"]]
+    rows["speed"] = [speed_verdict(by_id.loc[r.split()]) for r in rows["run_ids"]]
     rows["reason"] = [_reason(r, margin) for _, r in rows.iterrows()]
     return rows, resampled
 
@@ -104,10 +104,10 @@ def _verdict(row, margin: float | None, higher_is_better: bool) -> str:
     return INCONCLUSIVE
 
 
-def _speed(runs: pd.DataFrame) -> str:
-    """faster / slower / same at batch 1 from every run's side-by-side interval."""
-    low = runs.get(f"metrics.{schema.SPEEDUP_BS1}_ci_low")
-    high = runs.get(f"metrics.{schema.SPEEDUP_BS1}_ci_high")
+def speed_verdict(runs: pd.DataFrame, key: str = schema.SPEEDUP_BS1) -> str:
+    """faster / slower / same at batch 1 from every run's side-by-side interval of ``key``."""
+    low = runs.get(f"metrics.{key}_ci_low")
+    high = runs.get(f"metrics.{key}_ci_high")
     if low is None or high is None or low.isna().any() or high.isna().any():
         return "—" if (runs["method"] != schema.BASELINE).any() else ""
     if (low > 1).all():

@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from src.core import schema
 from src.core.errors import ConfigError
 from src.measure.latency import LatencySpec
+from src.measure.runtimes import RuntimeSpec
 from src.methods import method_config
 from src.models import model_family
 from src.pipeline.specs import ConfigRecord, ModelSpec, RunSpec, TrackingSpec, TrainerSpec
@@ -102,6 +103,7 @@ def run_spec(cfg: DictConfig) -> RunSpec:
         optim=OptimSpec(**values["optim"]),
         trainer=trainer_spec(values["trainer"]),
         latency=latency_spec(values["benchmark"]),
+        runtimes=runtime_spec(values["benchmark"]),
         method=method,
         tracking=TrackingSpec(
             values["logger"]["tracking_uri"],
@@ -122,8 +124,18 @@ def trainer_spec(values: dict) -> TrainerSpec:
     return TrainerSpec(values["max_epochs"], options, values.get("threads"))
 
 
+DEPLOY_KEYS = ("runtimes", "parity_tolerance")  # benchmark keys of the RuntimeSpec
+
+
 def latency_spec(values: dict) -> LatencySpec:
-    return LatencySpec(**{**values, "batch_sizes": tuple(values["batch_sizes"])})
+    timing = {k: v for k, v in values.items() if k not in DEPLOY_KEYS}
+    return LatencySpec(**{**timing, "batch_sizes": tuple(values["batch_sizes"])})
+
+
+def runtime_spec(values: dict) -> RuntimeSpec:
+    return RuntimeSpec(
+        tuple(values.get("runtimes") or ()), float(values.get("parity_tolerance", 0.01))
+    )
 
 
 def config_record(values: dict) -> ConfigRecord:

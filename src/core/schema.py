@@ -95,14 +95,19 @@ SIZE_MB_SPARSE = "size/mb_sparse"
 SIZE_PARAMS = "size/params"
 SIZE_NONZERO = "size/nonzero"
 SIZE_RATIO = "size/ratio"
+SIZE_ONNX_MB = "size/onnx_mb"  # the ONNX file ONNX Runtime runs (int8 variants: ORT's int8 form)
+SPEEDUP = "latency/speedup"
 SPEEDUP_BS1 = "latency/speedup_bs1"
 SPEEDUP_BSN = "latency/speedup_bsN"
+RUNTIME = "runtime/"  # runtime/<name>/max_abs_diff, .../parity, .../test/<metric>: parity
 INT8_FRACTION = "quant/int8_fraction"
 FIT_SECONDS = "time/fit_s"
 EVAL_SECONDS = "time/eval_s"
 TRAIN_THROUGHPUT = "throughput/train_samples_s"
 # Areas a report aggregates; train/*, val/*, time/* stay in MLflow.
-BOARD_AREAS = ("test/", "delta/", "size/", "latency/", "throughput/", "quant/", "vs_baseline/")
+BOARD_AREAS = (
+    "test/", "delta/", "size/", "latency/", "throughput/", "quant/", "vs_baseline/", RUNTIME
+)  # fmt: skip
 
 
 def latency_p50(batch: int) -> str:
@@ -123,6 +128,36 @@ def throughput(batch: int) -> str:
 
 
 LATENCY_BS1 = latency_p50(1)
+
+
+def runtime_metric(runtime: str, key: str) -> str:
+    """``latency/ms_p50_bs1`` -> ``latency/onnxruntime/ms_p50_bs1``: a latency figure of the
+    variant as ``runtime`` runs it (``throughput/...`` likewise)."""
+    area, _, rest = key.partition("/")
+    return f"{area}/{runtime}/{rest}"
+
+
+def runtime_speedup(runtime: str) -> str:
+    """``latency/<runtime>/speedup``: + ``_bs1`` / ``_bsN`` (and ``_ci_low``/``_ci_high``), the
+    variant in ``runtime`` against the fp32 model in eager."""
+    return f"latency/{runtime}/speedup"
+
+
+def runtime_vs_fp32(runtime: str) -> str:
+    """``latency/<runtime>/vs_fp32``: + ``_bs1`` / ``_bsN``, the variant against the fp32 model
+    in the same runtime."""
+    return f"latency/{runtime}/vs_fp32"
+
+
+def runtime_check(runtime: str, name: str) -> str:
+    """``runtime/<runtime>/<name>``: parity figures (``max_abs_diff``, ``parity``,
+    ``test/auroc``, ``int8_ops``)."""
+    return f"{RUNTIME}{runtime}/{name}"
+
+
+def runtime_tag(runtime: str, name: str) -> str:
+    """``runtime.<runtime>.<name>`` tags: ``form`` (how it ran), ``skipped`` (why not)."""
+    return f"runtime.{runtime}.{name}"
 
 
 def delta_of(metric: str) -> str:

@@ -1,8 +1,8 @@
 """The ONNX runtime leg: export a model with torch's maintained (dynamo) exporter, run the file in
 ONNX Runtime on the CPU provider with fixed threads, and check it gives the eager model's answer.
 
-First step of the runtime axis (issue 12): export, session and parity are here; measuring every
-variant in each runtime and the leaderboard's runtime rows build on them.
+:mod:`src.measure.runtimes` deploys every variant through these (quantized variants via
+:mod:`src.measure.onnx_quant`), and the pipeline times, checks and logs them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 from torch import nn
-from torch.utils._pytree import tree_flatten
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from src.core.errors import UserError
 
@@ -57,6 +57,9 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> On
             (example,),
             dynamo=True,
             dynamic_shapes=({0: torch.export.Dim("batch")},),
+            # ONNX Runtime folds constants and fuses at session start; onnxscript's optimizer
+            # would do the same again at several times the export's cost.
+            optimize=False,
             verbose=False,
         )
         program.save(partial)
@@ -78,8 +81,13 @@ class OrtModel:
     model's (flattened) outputs come.
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, threads: int | None = None, optimized_path: Path | None = None
+    ) -> None:
         options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: the "hardware specific" note is expected
+        if optimized_path is not None:  # the graph as ORT runs it (after its fusions)
+            options.optimized_model_filepath = str(optimized_path)
         if threads is not None:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
@@ -93,8 +101,33 @@ class OrtModel:
         return [torch.from_numpy(np.asarray(o)) for o in outputs]
 
 
+class OrtModule(nn.Module):
+    """An :class:`OrtModel` behind the eager model's interface: same input, and outputs in the
+    eager model's structure (a DyAD output tuple, a logits tensor), so the task's own evaluation
+    and the latency harness call it like the eager model."""
+
+    def __init__(self, runtime: OrtModel, eager: nn.Module, example: torch.Tensor) -> None:
+        super().__init__()
+        self.runtime = runtime
+        object.__setattr__(self, "_eager", eager)  # not a submodule: only its helpers are used
+        with torch.inference_mode():
+            was_training = eager.training
+            _, self.spec = tree_flatten(eager.eval()(example[:1]))
+            eager.train(was_training)
+
+    def forward(self, x: torch.Tensor):
+        return tree_unflatten(self.runtime(x.float()), self.spec)
+
+    def __getattr__(self, name: str):
+        """The eager model's helpers (DyAD's ``split_target``) for the task's evaluation."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(object.__getattribute__(self, "_eager"), name)
+
+
 @torch.inference_mode()
-def max_abs_diff(model: nn.Module, runtime: OrtModel, inputs: Sequence[torch.Tensor]) -> float:
+def max_abs_diff(model: nn.Module, runtime, inputs: Sequence[torch.Tensor]) -> float:
     """Largest absolute difference between the eager model's outputs and the runtime's over
     ``inputs`` (every output leaf, e.g. DyAD's prediction and latent statistics)."""
     was_training = model.training
@@ -103,7 +136,7 @@ def max_abs_diff(model: nn.Module, runtime: OrtModel, inputs: Sequence[torch.Ten
     try:
         for x in inputs:
             expected, _ = tree_flatten(model(x))
-            got = runtime(x)
+            got, _ = tree_flatten(runtime(x))
             if len(got) != len(expected):
                 raise RuntimeUnavailable(
                     f"the runtime returned {len(got)} outputs, the eager model {len(expected)}"

@@ -59,6 +59,7 @@ def measure(
     example_inputs: Callable[[int], Any],
     spec: LatencySpec,
     baseline: nn.Module | None = None,
+    runtimes: dict[str, tuple[nn.Module, nn.Module | None]] | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Size and latency metrics of ``model`` (and speedups against ``baseline``), plus the tags
     that say how latency was measured.
@@ -68,20 +69,51 @@ def measure(
         example_inputs: ``example_inputs(batch_size)`` returns one fp32 input batch.
         spec: How to time (batch sizes, warm-up, iterations, rounds, threads).
         baseline: Its fp32 baseline, timed interleaved with it for ``latency/speedup_*``.
+        runtimes: Per deployment runtime, the variant and its baseline (None for a baseline
+            run) as that runtime runs them; timed in the same interleaved session, logged as
+            ``latency/<runtime>/...`` (see :func:`runtime_latency`).
     """
     models = {"model": CastInputs(model)}
     if baseline is not None:
         models["baseline"] = CastInputs(baseline)
+    for name, (variant, fp32) in (runtimes or {}).items():
+        models[f"model@{name}"] = variant
+        if fp32 is not None:
+            models[f"baseline@{name}"] = fp32
     timings = time_interleaved(models, example_inputs, spec)
     summary = summarise(timings, list(models))
     metrics = {**size_of(model, baseline), **summary["model"]}
     if baseline is not None:
         metrics.update(speedups(summary["baseline"], summary["model"]))
         metrics.update(speedup_intervals(timings, "baseline", "model"))
+    metrics.update(runtime_latency(timings, summary, ["eager", *(runtimes or {})]))
     # The calls actually timed per batch size (spec.block_seconds can shorten large batches).
     calls = {b: times["model"].shape for b, times in timings.items()}
     tags = {**measurement_tags(spec), schema.LATENCY_CALLS: _calls_text(calls)}
     return metrics, tags
+
+
+def runtime_latency(timings, summary, names: list[str]) -> dict[str, float]:
+    """Per runtime R: the variant's percentiles as ``latency/R/...``, its speedup over the fp32
+    model in eager (the one reference of every runtime: ``latency/R/speedup_bs1``, ``_bsN``,
+    with intervals) and over the fp32 model in R itself (``latency/R/vs_fp32_bs1``, ``_bsN``:
+    did compressing buy anything beyond switching runtime?)."""
+    reference = "baseline" if "baseline" in summary else "model"
+    out: dict[str, float] = {}
+    for name in names:
+        variant = "model" if name == "eager" else f"model@{name}"
+        fp32 = {"eager": reference}.get(name, f"baseline@{name}")
+        pairs = [(reference, schema.runtime_speedup(name))]
+        if fp32 in summary and fp32 != variant:
+            pairs.append((fp32, schema.runtime_vs_fp32(name)))
+        out.update({schema.runtime_metric(name, k): v for k, v in summary[variant].items()})
+        for ref, prefix in pairs:
+            if ref == variant:  # the baseline run in eager: 1.0 by definition, not measured
+                continue
+            found = {**speedups(summary[ref], summary[variant]),
+                     **speedup_intervals(timings, ref, variant)}  # fmt: skip
+            out.update({k.replace(schema.SPEEDUP, prefix, 1): v for k, v in found.items()})
+    return out
 
 
 def _calls_text(calls: dict[int, tuple[int, int]]) -> str:

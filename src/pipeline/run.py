@@ -23,6 +23,7 @@ from src.data.sources import build_datamodule
 from src.measure.precision import coverage_report
 from src.measure.report import measure, size_of
 from src.methods import MethodContext, apply_method
+from src.pipeline.deploy import check_parity, deploy_all, log_deployments
 from src.pipeline.fit import Fitter
 from src.pipeline.specs import RunSpec
 from src.tasks import EvalResult
@@ -66,7 +67,7 @@ def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
         with phase(f"training {spec.identity.model} for {spec.trainer.max_epochs} epoch(s)"):
             fitter(spec, data, run).fit(model)
         result = evaluate(spec, model, data)
-        result.metrics.update(measure_into(run, spec, data, model))
+        result.metrics.update(measure_into(run, spec, data, model, result))
         log_results(run, spec, model, data, result)
     return Outcome(run.run_id, model, data, result, spec.task.primary)
 
@@ -140,7 +141,8 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
         with phase(f"compressing with {spec.identity.method}"):
             model = apply_method(baseline.model, spec.method, context)
         result = evaluate(spec, model, data)
-        result.metrics.update(measure_into(run, spec, data, model, baseline.model))
+        fp32 = (baseline.model, baseline.run_id, store)
+        result.metrics.update(measure_into(run, spec, data, model, result, fp32))
         result.metrics.update(deltas(result.metrics, baseline.result.metrics))
         with phase("pairing the variant with its baseline (bootstrap, test)"):
             paired, units = spec.task.paired(result, baseline.result, spec.seed)
@@ -221,12 +223,26 @@ def evaluate(spec: RunSpec, model, data) -> EvalResult:
     return result
 
 
-def measure_into(run: TrackedRun, spec: RunSpec, data, model, baseline=None) -> dict[str, float]:
-    """Size and latency (side by side with the baseline when there is one); setup as tags."""
-    with phase(f"measuring size and latency (batch sizes {list(spec.latency.batch_sizes)})"):
-        metrics, tags = measure(model, data.example_inputs, spec.latency, baseline)
-    run.set_tags(tags)
-    return metrics
+def measure_into(
+    run: TrackedRun, spec: RunSpec, data, model, result: EvalResult, baseline=None
+) -> dict[str, float]:
+    """Deploy to every runtime (and check parity), then size and latency of all of it side by
+    side (with the baseline, ``(model, run_id, store)``, when there is one); setup as tags."""
+    with phase(f"deploying to {', '.join(spec.runtimes.deployed) or 'no other runtime'}"):
+        deployments = deploy_all(spec.runtimes, data, model, spec.latency.threads, baseline)
+    with deployments.workdir:
+        with phase("checking each runtime's answers (parity on the test set)"):
+            checks = check_parity(
+                deployments, spec.runtimes, spec.task, data, model, result.metrics, spec.seed
+            )
+        with phase(f"measuring size and latency (batch sizes {list(spec.latency.batch_sizes)})"):
+            metrics, tags = measure(
+                model, data.example_inputs, spec.latency,
+                None if baseline is None else baseline[0], deployments.modules(),
+            )  # fmt: skip
+        run.set_tags(tags)
+        log_deployments(run, deployments)
+    return {**metrics, **checks}
 
 
 def deltas(metrics: dict, baseline: dict) -> dict[str, float]:

@@ -12,6 +12,7 @@ from torch import nn
 from src.core.errors import ConfigError
 from src.core.schema import BASELINE, RunIdentity
 from src.measure.latency import LatencySpec
+from src.measure.runtimes import RuntimeSpec
 from src.methods import BaselineConfig, MethodConfig
 from src.models import create_model
 from src.tasks import OptimSpec, Task
@@ -89,6 +90,7 @@ class RunSpec:
         optim: Optimiser settings.
         trainer: Trainer settings.
         latency: How latency is timed.
+        runtimes: The deployment runtimes every model is measured in, and their parity rule.
         method: The compression method (``BaselineConfig()`` for the fp32 model).
         tracking: Where the run is recorded.
         baseline_key: Hash of what defines the fp32 baseline (model, data, task loss, optimiser,
@@ -108,6 +110,7 @@ class RunSpec:
     optim: OptimSpec
     trainer: TrainerSpec
     latency: LatencySpec
+    runtimes: RuntimeSpec
     method: MethodConfig
     tracking: TrackingSpec
     baseline_key: str

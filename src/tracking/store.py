@@ -228,11 +228,16 @@ class RunStore:
         """Local path of ``artifact`` of run ``run_id``, downloaded into ``destination``."""
         return self.client.download_artifacts(run_id, artifact, str(destination))
 
+    def has_artifact(self, run_id: str, artifact: str) -> bool:
+        """Whether run ``run_id`` logged ``artifact`` (``folder/file``)."""
+        folder = artifact.rpartition("/")[0] or None
+        return artifact in {a.path for a in self.client.list_artifacts(run_id, folder)}
+
     def read_table(self, run_id: str, name: str, folder: str = "tables") -> pd.DataFrame | None:
         """The ``<folder>/<name>.csv`` table a run logged (``TrackedRun.log_table``), or None
         when it has none; the ``unit`` column stays text (vehicle ids, image indices)."""
         artifact = f"{folder}/{name}.csv"
-        if artifact not in {a.path for a in self.client.list_artifacts(run_id, folder)}:
+        if not self.has_artifact(run_id, artifact):
             return None
         with tempfile.TemporaryDirectory() as tmp:
             return pd.read_csv(self.download(run_id, artifact, tmp), dtype={"unit": str})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import mlflow
+import pytest
+
 from src.cli.specs import run_spec
 from src.pipeline.run import logged_result
 from src.tracking.store import RunStore
@@ -26,3 +29,26 @@ def test_a_reused_baseline_is_paired_from_its_logged_units_not_scored_again(tiny
     paired = done["dynamic"].result.tables["paired_units"].set_index("unit")
     scores = logged.units.set_index("unit")["value"]
     assert (paired["baseline"] == scores.loc[paired.index]).all()
+
+
+@pytest.mark.slow
+def test_every_run_is_measured_in_onnxruntime_with_parity(tiny_root, tmp_path):
+    """Baseline and dynamic int8 in ONNX Runtime: timed beside fp32, parity, the file logged."""
+    from src.train import train
+
+    args = ["model=dyad_tiny", "trainer.max_epochs=1", "task.evaluation.n_boot=50", *FAST,
+            "benchmark.runtimes=[eager,onnxruntime]", f"data.root={tiny_root}"]  # fmt: skip
+    outcome = train(compose_cfg(*args, "+method=dynamic", tmp=tmp_path))
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    run = client.get_run(outcome.run_id)
+    metrics, tags = run.data.metrics, run.data.tags
+    assert tags["runtime.onnxruntime.form"] == "ORT dynamic int8, 2 GRU(s) unrolled"
+    assert metrics["runtime/onnxruntime/parity"] == 1.0
+    assert metrics["runtime/onnxruntime/int8_ops"] > 0
+    assert abs(metrics["runtime/onnxruntime/test/auroc"] - metrics["test/auroc"]) <= 0.01
+    for key in ("speedup_bs1", "speedup_bs1_ci_low", "vs_fp32_bs1", "vs_fp32_bsN"):
+        assert metrics[f"latency/onnxruntime/{key}"] > 0, key
+    assert metrics["size/onnx_mb"] > 0
+    assert "model/model.onnx" in {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    baseline = client.get_run(tags["baseline_run_id"])
+    assert baseline.data.metrics["latency/onnxruntime/speedup_bs1"] > 0  # ORT fp32 vs eager

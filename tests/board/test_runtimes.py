@@ -1,0 +1,79 @@
+"""The board's runtime rows: ``python -m pytest tests/board/test_runtimes.py``."""
+
+import numpy as np
+import pandas as pd
+
+from src.board.runtimes import FAILED_PARITY, runtime_display, runtime_names, runtime_rows
+
+M = "metrics."
+
+
+def _runs():
+    """A baseline and two int8 variants, each timed in eager and ONNX Runtime."""
+    base = {
+        "run_id": "b", M + "latency/ms_p50_bs1": 10.0, M + "latency/eager/ms_p50_bs1": 10.0,
+        M + "latency/onnxruntime/ms_p50_bs1": 4.0, M + "latency/onnxruntime/speedup_bs1": 2.5,
+        M + "latency/onnxruntime/speedup_bs1_ci_low": 2.4,
+        M + "latency/onnxruntime/speedup_bs1_ci_high": 2.6,
+        M + "runtime/onnxruntime/parity": 1.0, M + "runtime/onnxruntime/test/auroc": 0.9,
+    }  # fmt: skip
+    good = {
+        "run_id": "d", M + "latency/eager/speedup_bs1": 1.5,
+        M + "latency/eager/speedup_bs1_ci_low": 1.4, M + "latency/eager/speedup_bs1_ci_high": 1.6,
+        M + "latency/onnxruntime/speedup_bs1": 3.0,
+        M + "latency/onnxruntime/speedup_bs1_ci_low": 2.9,
+        M + "latency/onnxruntime/speedup_bs1_ci_high": 3.1,
+        M + "latency/onnxruntime/vs_fp32_bs1": 1.2,
+        M + "latency/onnxruntime/vs_fp32_bs1_ci_low": 1.1,
+        M + "latency/onnxruntime/vs_fp32_bs1_ci_high": 1.3,
+        M + "runtime/onnxruntime/parity": 1.0, M + "runtime/onnxruntime/test/auroc": 0.9,
+        M + "runtime/onnxruntime/int8_ops": 12.0,
+    }  # fmt: skip
+    broken = {
+        "run_id": "s", M + "latency/eager/speedup_bs1": 0.5,
+        M + "latency/onnxruntime/speedup_bs1": 9.0, M + "runtime/onnxruntime/parity": 0.0,
+        M + "runtime/onnxruntime/test/auroc": 0.6,
+    }  # fmt: skip
+    half = {"run_id": "h", M + "latency/eager/speedup_bs1": 0.9,
+            "tags.runtime.onnxruntime.skipped": "half-precision weights"}  # fmt: skip
+    per_run = pd.DataFrame([base, good, broken, half])
+    per_run["method"] = ["baseline", "dynamic", "static", "half"]
+    rows = pd.DataFrame(
+        {
+            "data": "battery",
+            "model": "dyad",
+            "method": ["baseline", "dynamic", "static", "half"],
+            "variant": ["baseline", "dynamic", "static", "fp16"],
+            "run_ids": ["b", "d", "s", "h"],
+            "verdict": ["baseline", "non-inferior", "non-inferior", "inconclusive"],
+            "test/auroc:mean": [0.9, 0.9, 0.9, 0.9],
+        }  # fmt: skip
+    )
+    return rows, per_run
+
+
+def test_every_variant_gets_a_row_per_runtime_with_its_parity_and_best_runtime():
+    rows, per_run = _runs()
+    assert runtime_names(per_run) == ["eager", "onnxruntime"]
+    table = runtime_rows(rows, per_run, "test/auroc").set_index(["variant", "runtime"])
+    assert len(table) == 8
+    assert table.loc[("baseline", "eager"), "speedup bs1"] == 1.0
+    assert table.loc[("baseline", "onnxruntime"), "best"] == "*"
+    dyn = table.loc[("dynamic", "onnxruntime")]
+    assert dyn["verdict"] == "non-inferior" and dyn["speed"] == "faster" and dyn["best"] == "*"
+    assert dyn["vs fp32 same runtime"] == "faster (1.2x)" and dyn["int8 ops"] == 12
+    # 9x faster, but its answer changed: no verdict, never the best runtime.
+    static = table.loc[("static", "onnxruntime")]
+    assert static["verdict"] == FAILED_PARITY and static["best"] == ""
+    assert "moved -0.3" in static["note"]
+    assert table.loc[("static", "eager"), "best"] == "*"
+    fp16 = table.loc[("fp16", "onnxruntime")]
+    assert fp16["verdict"] == "not run" and fp16["note"] == "half-precision weights"
+    assert np.isnan(fp16["speedup bs1"])
+
+
+def test_display_filters_one_runtime_and_formats():
+    rows, per_run = _runs()
+    shown = runtime_display(runtime_rows(rows, per_run, "test/auroc"), "onnxruntime")
+    assert set(shown["runtime"]) == {"onnxruntime"}
+    assert shown.set_index("variant").loc["dynamic", "speedup bs1"] == "3x"
