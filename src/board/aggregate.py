@@ -93,7 +93,7 @@ def build_board(
         margin = None
     rows = rank_and_mark(rows, metric, higher_is_better)
     headline = headline_metrics(per_run, metric)
-    by_runtime = runtime_rows(rows, per_run, metric)
+    by_runtime = runtime_rows(rows, per_run, metric, margin, higher_is_better)
     return Board(per_run, rows, metric, higher_is_better, headline, margin, resampled, by_runtime)
 
 

@@ -150,3 +150,37 @@ def _label_offsets(ax: Axes, x: pd.Series, y: pd.Series, names: list[str]) -> li
         placed.append((left, right, top))
         offsets[i] = top - at[i, 1]
     return offsets
+
+
+def save_runtime_plot(table: pd.DataFrame, path: Path, note: str = "") -> Path:
+    """Every variant's speedup at batch 1 vs fp32 eager (log x), one colour per runtime; hollow
+    where the runtime failed parity. One row of dots per model and variant."""
+    rows = table.dropna(subset=["speedup bs1"])
+    labels = (rows["model"] + " " + rows["variant"]).drop_duplicates().tolist()
+    fig = Figure(figsize=(9.5, 1.0 + 0.4 * max(len(labels), 1)), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    position = {label: i for i, label in enumerate(reversed(labels))}
+    colours = dict(zip(rows["runtime"].drop_duplicates(), COLOURS, strict=False))
+    for runtime, group in rows.groupby("runtime", sort=False):
+        y = (group["model"] + " " + group["variant"]).map(position)
+        failed = (group["verdict"] == "failed parity").to_numpy()
+        colour = colours.get(runtime, "0.3")
+        ax.scatter(group["speedup bs1"][~failed], y[~failed], color=colour, label=runtime, s=50)
+        if failed.any():
+            ax.scatter(group["speedup bs1"][failed], y[failed], facecolors="none",
+                       edgecolors=colour, label=f"{runtime} (failed parity)", s=50)  # fmt: skip
+    ax.set_yticks(range(len(labels)), list(reversed(labels)), fontsize=8)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="0.8", lw=1, zorder=0)
+    ax.set_xlabel("speedup at batch 1 vs the fp32 model in eager, side by side (log scale)")
+    ax.grid(True, axis="x", alpha=0.3)
+    if len(rows):
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if note:
+        fig.supxlabel(note, fontsize=7)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+COLOURS = ("tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:purple")

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from src.board.aggregate import Board
 from src.board.meta import BoardMeta
-from src.board.plot import data_labels, save_pareto_plot
+from src.board.plot import data_labels, save_pareto_plot, save_runtime_plot
 from src.board.runtimes import runtime_display
 from src.core import schema
 
@@ -100,8 +100,12 @@ def write_outputs(
     if not board.runtimes.empty:
         shown = runtime_display(board.runtimes)
         paths["runtimes.csv"] = _write(out / f"{stem}_runtimes.csv", to_csv(board.runtimes, meta))
+        paths["runtimes.png"] = save_runtime_plot(
+            board.runtimes, out / f"{stem}_runtimes.png", note
+        )
         with paths["md"].open("a", encoding="utf-8") as md:
-            md.write("\n## By runtime\n\n" + markdown_table(shown, RUNTIME_TEXT) + "\n")
+            md.write("\n## By runtime\n\n" + markdown_table(shown, RUNTIME_TEXT) + "\n\n")
+            md.write(f"![Speedup by runtime]({stem}_runtimes.png)\n")
     return paths
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from src.board.verdict import speed_verdict
+from src.board.verdict import speed_verdict, verdict_of
 from src.core import schema
 
 EAGER = "eager"
@@ -31,14 +31,25 @@ def runtime_names(per_run: pd.DataFrame) -> list[str]:
     return [EAGER] + sorted(found - {EAGER}) if found else []
 
 
-def runtime_rows(rows: pd.DataFrame, per_run: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Long table: every board row x every runtime its runs measured (or skipped)."""
+def runtime_rows(
+    rows: pd.DataFrame,
+    per_run: pd.DataFrame,
+    metric: str,
+    margin: float | None = None,
+    higher_is_better: bool = True,
+) -> pd.DataFrame:
+    """Long table: every board row x every runtime its runs measured (or skipped).
+
+    A runtime that kept parity and logged its own paired interval against the baseline
+    (``runtime/<name>/delta/<metric>_ci_low``/``_high``) is judged on it with ``margin``: over
+    several runs, on the widest of their intervals (conservative: the board pools the eager
+    rows' units, the runtime's are not logged); otherwise it inherits the eager verdict."""
     names = runtime_names(per_run)
     if not names:
         return pd.DataFrame(columns=RUNTIME_COLUMNS)
     by_id = per_run.set_index("run_id")
     out = [
-        _row(row, by_id.loc[row["run_ids"].split()], name, metric)
+        _row(row, by_id.loc[row["run_ids"].split()], name, metric, (margin, higher_is_better))
         for _, row in rows.iterrows()
         for name in names
     ]
@@ -46,7 +57,7 @@ def runtime_rows(rows: pd.DataFrame, per_run: pd.DataFrame, metric: str) -> pd.D
     return _mark_best(table).reindex(columns=RUNTIME_COLUMNS)
 
 
-def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str) -> dict:
+def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: tuple) -> dict:
     speedup = schema.runtime_speedup(name)
     is_base = row["method"] == schema.BASELINE
     base = {"data": row["data"], "model": row["model"], "variant": row["variant"], "runtime": name}
@@ -61,7 +72,7 @@ def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str) -> dict:
     return {
         **base,
         "form": _first(runs, f"tags.{schema.runtime_tag(name, 'form')}") or "PyTorch eager",
-        "verdict": row.get("verdict", "") if parity_ok else FAILED_PARITY,
+        "verdict": _verdict(row, runs, name, metric, judge) if parity_ok else FAILED_PARITY,
         "speedup bs1": bs1,
         "speedup bsN": _mean(runs, f"{speedup}_bsN", 1.0 if is_base and name == EAGER else np.nan),
         "speed": "" if is_base and name == EAGER else speed_verdict(runs, f"{speedup}_bs1"),
@@ -72,6 +83,16 @@ def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str) -> dict:
         "file MB": _mean(runs, schema.SIZE_ONNX_MB, np.nan) if name != EAGER else np.nan,
         "note": "" if parity_ok else f"{metric} moved {moved:+.3g} in this runtime",
     }
+
+
+def _verdict(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: tuple) -> str:
+    """The runtime's own verdict from its widest logged interval, else the eager row's."""
+    delta = schema.runtime_check(name, schema.delta_of(metric))
+    low, high = (runs.get(f"metrics.{delta}_ci_{end}") for end in ("low", "high"))
+    if name == EAGER or low is None or high is None or low.isna().any() or high.isna().any():
+        return row.get("verdict", "")
+    interval = {"method": row["method"], "delta:ci_low": low.min(), "delta:ci_high": high.max()}
+    return verdict_of(interval, *judge)
 
 
 def _vs_fp32(runs: pd.DataFrame, name: str, is_base: bool) -> str:

@@ -60,7 +60,7 @@ def judge(
         estimates.append(estimate)
     rows[["delta:estimate", "delta:ci_low", "delta:ci_high"]] = np.array(estimates, dtype=float)
     higher = spec.higher_is_better if spec else True
-    rows["verdict"] = [_verdict(r, margin, higher) for _, r in rows.iterrows()]
+    rows["verdict"] = [verdict_of(r, margin, higher) for _, r in rows.iterrows()]
     rows["speed"] = [speed_verdict(by_id.loc[r.split()]) for r in rows["run_ids"]]
     rows["reason"] = [_reason(r, margin) for _, r in rows.iterrows()]
     return rows, resampled
@@ -89,7 +89,7 @@ def _cell(table: pd.DataFrame | None) -> PairedCell | None:
                       table["baseline"].to_numpy(), table["variant"].to_numpy())  # fmt: skip
 
 
-def _verdict(row, margin: float | None, higher_is_better: bool) -> str:
+def verdict_of(row, margin: float | None, higher_is_better: bool) -> str:
     if row["method"] == schema.BASELINE:
         return BASELINE
     low, high = row["delta:ci_low"], row["delta:ci_high"]

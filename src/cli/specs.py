@@ -133,9 +133,7 @@ def latency_spec(values: dict) -> LatencySpec:
 
 
 def runtime_spec(values: dict) -> RuntimeSpec:
-    return RuntimeSpec(
-        tuple(values.get("runtimes") or ()), float(values.get("parity_tolerance", 0.01))
-    )
+    return RuntimeSpec(tuple(values.get("runtimes") or ()), values.get("parity_tolerance"))
 
 
 def config_record(values: dict) -> ConfigRecord:

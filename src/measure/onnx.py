@@ -7,6 +7,7 @@ ONNX Runtime on the CPU provider with fixed threads, and check it gives the eage
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -21,6 +22,10 @@ from torch import nn
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from src.core.errors import UserError
+
+# The exporter's IR passes log every pass at INFO; a run's log keeps its own phases readable.
+for _name in ("onnx_ir", "onnxscript"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class RuntimeUnavailable(UserError):
@@ -66,7 +71,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> On
         os.replace(partial, path)
     except Exception as err:  # the exporter raises many types; one line says which op failed
         raise RuntimeUnavailable(
-            f"onnx export of {type(model).__name__} failed: {_first_line(err)}"
+            f"onnx export of {type(model).__name__} failed: {first_line(err)}"
         ) from err
     finally:
         model.train(was_training)
@@ -148,6 +153,6 @@ def max_abs_diff(model: nn.Module, runtime, inputs: Sequence[torch.Tensor]) -> f
     return worst
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return (text[0] if text else type(err).__name__)[:300]

@@ -106,7 +106,7 @@ def quantize_twin(
             quantize_static(
                 unrolled,
                 out_path,
-                _Reader(model.graph.input[0].name, calibration),
+                CalibrationReader(model.graph.input[0].name, calibration),
                 quant_format=QuantFormat.QDQ,
                 # Also the op types: ORT calibrates every tensor of these types, and its
                 # augmentation is quadratic in their number (all Split/Slice of an unrolled GRU).
@@ -140,7 +140,7 @@ def op_counts(path: Path) -> tuple[int, int]:
     return sum(op in QUANTIZED_OPS for op in ops), sum(op in FLOAT_OPS for op in ops)
 
 
-class _Reader:
+class CalibrationReader:
     """ORT's CalibrationDataReader protocol over our calibration batches."""
 
     def __init__(self, name: str, batches: Sequence[torch.Tensor]) -> None:

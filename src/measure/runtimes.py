@@ -1,6 +1,7 @@
 """Deployment runtimes: where a variant would ship, as something the latency harness can call.
 
-``eager`` is the model itself (PyTorch, the reference every speedup divides). ``onnxruntime``
+``eager`` is the model itself (PyTorch, the reference every speedup divides). ``compile`` is
+``torch.compile`` with inductor and freezing (weights folded as constants). ``onnxruntime``
 exports the variant with torch's dynamo exporter and runs the file in ONNX Runtime on the CPU
 provider with fixed threads; an eager int8 variant runs as ORT's own int8 form of the same method
 (:mod:`src.measure.onnx_quant`), never silently as fp32. A runtime that cannot take a variant
@@ -13,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +24,11 @@ from torch import nn
 
 from src.core.errors import ConfigError
 from src.core.registry import Registry
-from src.measure.onnx import OrtModel, OrtModule, RuntimeUnavailable, export_onnx
+from src.measure.onnx import OrtModel, OrtModule, RuntimeUnavailable, export_onnx, first_line
 from src.measure.onnx_quant import op_counts, quantize_twin, recompose_grus
 from src.quant.deploy import float_twin
 
-EAGER, ONNXRUNTIME = "eager", "onnxruntime"
+EAGER, ONNXRUNTIME, COMPILE = "eager", "onnxruntime", "compile"
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,12 @@ class RuntimeSpec:
         names: Runtimes besides ``eager`` (always measured: the reference) to deploy to.
         parity_tolerance: Largest change of the task's primary metric, recomputed from the
             runtime's own outputs on the test set, that still counts as the same model; beyond
-            it the runtime's row is failed parity and takes no part in verdicts.
+            it the runtime's row is failed parity and takes no part in verdicts. None: the
+            metric's non-inferiority margin (a change the verdicts would call a difference).
     """
 
     names: tuple[str, ...] = (EAGER,)
-    parity_tolerance: float = 0.01
+    parity_tolerance: float | None = None
 
     def __post_init__(self) -> None:
         names = (self.names,) if isinstance(self.names, str) else tuple(self.names or ())
@@ -51,8 +54,19 @@ class RuntimeSpec:
                 f"benchmark.runtimes has unknown {unknown}; choose from {RUNTIMES.names()}"
             )
         object.__setattr__(self, "names", tuple(dict.fromkeys((EAGER, *names))))
-        if not float(self.parity_tolerance) >= 0:
-            raise ConfigError(f"benchmark.parity_tolerance={self.parity_tolerance} must be >= 0")
+        if self.parity_tolerance is not None and not float(self.parity_tolerance) >= 0:
+            raise ConfigError(
+                f"benchmark.parity_tolerance={self.parity_tolerance} must be >= 0, or null for "
+                "the metric's non-inferiority margin"
+            )
+
+    def tolerance(self, metric) -> float:
+        """The parity tolerance for ``metric`` (a MetricSpec, or None): the set one, else its
+        margin, else 0.01."""
+        if self.parity_tolerance is not None:
+            return float(self.parity_tolerance)
+        margin = getattr(metric, "margin", None)
+        return float(margin) if margin is not None else 0.01
 
     @property
     def deployed(self) -> tuple[str, ...]:
@@ -142,6 +156,39 @@ def onnxruntime(model: nn.Module, context: DeployContext) -> Deployed:
     return open_session(path, model, context, form)
 
 
+@RUNTIMES.register(COMPILE)
+def compiled(model: nn.Module, context: DeployContext) -> Deployed:
+    """``torch.compile`` (inductor, freezing), compiled here on the example batch so a model
+    inductor cannot take fails now, in one line, not in the middle of timing."""
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        raise RuntimeUnavailable("torch.compile's inductor needs a C++ compiler (g++) on PATH")
+    _check_float_inputs(model, "torch.compile's CPU inductor")
+    module = torch.compile(CastEager(model.eval()), options={"freezing": True})
+    try:
+        with torch.inference_mode():
+            module(context.example)
+    except Exception as err:  # dynamo / inductor raise many types
+        raise RuntimeUnavailable(f"torch.compile failed: {first_line(err)}") from err
+    return Deployed(module, form="torch.compile (inductor, freezing)")
+
+
+class CastEager(nn.Module):
+    """The model behind a plain forward, so compiling never touches the caller's module."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        return self.model(x)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.model, name)
+
+
 def open_session(path: Path, eager_model: nn.Module, context: DeployContext, form: str):
     """A finished ONNX file as a :class:`Deployed` (int8 kernels counted on ORT's own graph)."""
     optimized = path.with_name(path.stem + ".optimized.onnx")
@@ -155,12 +202,12 @@ def open_session(path: Path, eager_model: nn.Module, context: DeployContext, for
     return Deployed(module, path, int8, floats, form)
 
 
-def _check_float_inputs(model: nn.Module) -> None:
-    """Half-precision models: ORT's CPU provider has no fp16/bf16 kernels for most ops."""
+def _check_float_inputs(model: nn.Module, runtime: str = "ONNX Runtime's CPU provider") -> None:
+    """Half-precision models stay in eager: exporting or compiling them is not built yet."""
     dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
     if dtypes & {torch.float16, torch.bfloat16}:
         names = sorted(str(d).removeprefix("torch.") for d in dtypes)
         raise RuntimeUnavailable(
-            f"half-precision weights ({', '.join(names)}): ONNX Runtime's CPU provider has no "
-            "half kernels for this model; measure it in eager"
+            f"half-precision weights ({', '.join(names)}): deploying them to {runtime} is not "
+            "built yet; they are measured in eager"
         )

@@ -4,8 +4,10 @@ benchmark names, check each gives the eager model's answer, and keep what a depl
 A runtime that cannot take a model is one logged line and a ``runtime.<name>.skipped`` tag, never
 a failed run: the other runtimes still measure. Parity is the largest absolute difference of the
 outputs on real test inputs and the task's metrics recomputed from the runtime's own outputs on
-the whole test set; a runtime whose primary metric moves more than the tolerance is marked
-``runtime/<name>/parity = 0`` and takes no part in verdicts.
+the whole test set; a runtime whose primary metric moves more than the tolerance (default: the
+metric's non-inferiority margin) is marked ``runtime/<name>/parity = 0`` and takes no part in
+verdicts. Each runtime is also paired with the fp32 baseline on the same units, so its own
+verdict rests on its own interval.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from src.tracking.store import RunStore
 
 log = logging.getLogger(__name__)
 PARITY_INPUTS = 64  # real test snippets / images compared output by output
+CALIBRATION_BATCHES = 16  # a runtime's static int8 calibration: the static method's default
 ONNX_ARTIFACT = "model/model.onnx"
 
 
@@ -52,14 +55,20 @@ def deploy_all(
     model: nn.Module,
     threads: int | None,
     baseline: tuple[nn.Module, str, RunStore] | None = None,
+    calibration_batches: int = CALIBRATION_BATCHES,
 ) -> Deployments:
     """``model`` (and ``baseline``: its model, run id and store) in every runtime of ``spec``.
 
     The baseline's ONNX file is read from its run when it logged one (exporting costs tens of
-    seconds), else exported here."""
+    seconds), else exported here. ``calibration_batches``: how many calibration batches set a
+    runtime's static int8 ranges (the method's own count where it has one)."""
     out = Deployments()
+    if not spec.deployed:
+        return out
     root = Path(out.workdir.name)
-    calibration = [batch["x"] for batch in islice(data.calibration_dataloader(), 4)]
+    # The batches the eager method calibrated on (the same loader, in the same order).
+    batches = islice(data.calibration_dataloader(), calibration_batches)
+    calibration = [batch["x"] for batch in batches]
     for name in spec.deployed:
         context = DeployContext(data.example_inputs(2), calibration, root / name, threads)
         try:
@@ -89,33 +98,45 @@ def _logged(name: str, baseline, context: DeployContext) -> Deployed | None:
 
 
 def check_parity(
-    deployments: Deployments, spec: RuntimeSpec, task, data, model, eager_metrics, seed: int
+    deployments: Deployments, spec: RuntimeSpec, task, data, model, eager, seed: int, fp32=None
 ) -> dict[str, float]:
     """Per runtime: max |difference| of the outputs, the test metrics from the runtime's own
-    outputs, and whether the primary metric stayed within the tolerance (1.0) or not (0.0)."""
+    outputs, whether the primary metric stayed within the tolerance of the eager variant's
+    (``parity`` 1.0) or not (0.0), and, given the baseline's evaluation ``fp32``, the runtime's
+    own paired difference from it (``runtime/<name>/delta/<metric>`` with its interval)."""
     inputs = [data.example_inputs(PARITY_INPUTS)]
+    tolerance = spec.tolerance(task.metric(task.primary))
     metrics: dict[str, float] = {}
     for name, (variant, _) in deployments.pairs.items():
         diff = max_abs_diff(model, variant.module, inputs)
-        found = task.evaluate(variant.module, data, seed).metrics
-        moved = abs(found[task.primary] - eager_metrics[task.primary])
-        ok = moved <= spec.parity_tolerance
-        if not ok:
+        found = task.evaluate(variant.module, data, seed)
+        moved = abs(found.metrics[task.primary] - eager.metrics[task.primary])
+        if moved > tolerance:
             log.warning(
                 "runtime %s fails parity: %s moves by %.4f (> %.4f); it takes no part in verdicts",
-                name, task.primary, moved, spec.parity_tolerance,
+                name, task.primary, moved, tolerance,
             )  # fmt: skip
         metrics[schema.runtime_check(name, "max_abs_diff")] = diff
-        metrics[schema.runtime_check(name, "parity")] = float(ok)
-        for key, value in found.items():
-            if key.startswith(schema.TEST):
-                metrics[schema.runtime_check(name, key)] = value
-        if variant.int8_ops is not None:
-            metrics[schema.runtime_check(name, "int8_ops")] = variant.int8_ops
-            metrics[schema.runtime_check(name, "float_ops")] = variant.float_ops
-        if variant.artifact is not None and name == ONNXRUNTIME:
-            metrics[schema.SIZE_ONNX_MB] = variant.size_mb
+        metrics[schema.runtime_check(name, "parity")] = float(moved <= tolerance)
+        own = {k: v for k, v in found.metrics.items() if k.startswith(schema.TEST)}
+        if fp32 is not None:
+            own[schema.delta_of(task.primary)] = (
+                found.metrics[task.primary] - fp32.metrics[task.primary]
+            )
+            own.update(task.paired(found, fp32, seed)[0])
+        metrics.update({schema.runtime_check(name, k): v for k, v in own.items()})
+        metrics.update(_kernels_and_file(name, variant))
     return metrics
+
+
+def _kernels_and_file(name: str, variant: Deployed) -> dict[str, float]:
+    out = {}
+    if variant.int8_ops is not None:
+        out[schema.runtime_check(name, "int8_ops")] = variant.int8_ops
+        out[schema.runtime_check(name, "float_ops")] = variant.float_ops
+    if variant.artifact is not None and name == ONNXRUNTIME:
+        out[schema.SIZE_ONNX_MB] = variant.size_mb
+    return out
 
 
 def log_deployments(run: TrackedRun, deployments: Deployments) -> None:

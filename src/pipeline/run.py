@@ -23,7 +23,7 @@ from src.data.sources import build_datamodule
 from src.measure.precision import coverage_report
 from src.measure.report import measure, size_of
 from src.methods import MethodContext, apply_method
-from src.pipeline.deploy import check_parity, deploy_all, log_deployments
+from src.pipeline.deploy import CALIBRATION_BATCHES, check_parity, deploy_all, log_deployments
 from src.pipeline.fit import Fitter
 from src.pipeline.specs import RunSpec
 from src.tasks import EvalResult
@@ -142,7 +142,7 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
             model = apply_method(baseline.model, spec.method, context)
         result = evaluate(spec, model, data)
         fp32 = (baseline.model, baseline.run_id, store)
-        result.metrics.update(measure_into(run, spec, data, model, result, fp32))
+        result.metrics.update(measure_into(run, spec, data, model, result, fp32, baseline.result))
         result.metrics.update(deltas(result.metrics, baseline.result.metrics))
         with phase("pairing the variant with its baseline (bootstrap, test)"):
             paired, units = spec.task.paired(result, baseline.result, spec.seed)
@@ -224,16 +224,19 @@ def evaluate(spec: RunSpec, model, data) -> EvalResult:
 
 
 def measure_into(
-    run: TrackedRun, spec: RunSpec, data, model, result: EvalResult, baseline=None
+    run: TrackedRun, spec: RunSpec, data, model, result: EvalResult, baseline=None, fp32=None
 ) -> dict[str, float]:
     """Deploy to every runtime (and check parity), then size and latency of all of it side by
     side (with the baseline, ``(model, run_id, store)``, when there is one); setup as tags."""
     with phase(f"deploying to {', '.join(spec.runtimes.deployed) or 'no other runtime'}"):
-        deployments = deploy_all(spec.runtimes, data, model, spec.latency.threads, baseline)
+        batches = getattr(spec.method, "calibration_batches", CALIBRATION_BATCHES)
+        deployments = deploy_all(
+            spec.runtimes, data, model, spec.latency.threads, baseline, int(batches)
+        )
     with deployments.workdir:
         with phase("checking each runtime's answers (parity on the test set)"):
             checks = check_parity(
-                deployments, spec.runtimes, spec.task, data, model, result.metrics, spec.seed
+                deployments, spec.runtimes, spec.task, data, model, result, spec.seed, fp32
             )
         with phase(f"measuring size and latency (batch sizes {list(spec.latency.batch_sizes)})"):
             metrics, tags = measure(

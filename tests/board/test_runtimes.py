@@ -28,6 +28,9 @@ def _runs():
         M + "latency/onnxruntime/vs_fp32_bs1_ci_high": 1.3,
         M + "runtime/onnxruntime/parity": 1.0, M + "runtime/onnxruntime/test/auroc": 0.9,
         M + "runtime/onnxruntime/int8_ops": 12.0,
+        # Its own paired interval against the baseline, within the margin 0.02:
+        M + "runtime/onnxruntime/delta/auroc_ci_low": -0.01,
+        M + "runtime/onnxruntime/delta/auroc_ci_high": 0.01,
     }  # fmt: skip
     broken = {
         "run_id": "s", M + "latency/eager/speedup_bs1": 0.5,
@@ -45,7 +48,7 @@ def _runs():
             "method": ["baseline", "dynamic", "static", "half"],
             "variant": ["baseline", "dynamic", "static", "fp16"],
             "run_ids": ["b", "d", "s", "h"],
-            "verdict": ["baseline", "non-inferior", "non-inferior", "inconclusive"],
+            "verdict": ["baseline", "inconclusive", "non-inferior", "inconclusive"],
             "test/auroc:mean": [0.9, 0.9, 0.9, 0.9],
         }  # fmt: skip
     )
@@ -55,11 +58,13 @@ def _runs():
 def test_every_variant_gets_a_row_per_runtime_with_its_parity_and_best_runtime():
     rows, per_run = _runs()
     assert runtime_names(per_run) == ["eager", "onnxruntime"]
-    table = runtime_rows(rows, per_run, "test/auroc").set_index(["variant", "runtime"])
+    table = runtime_rows(rows, per_run, "test/auroc", margin=0.02)
+    table = table.set_index(["variant", "runtime"])
     assert len(table) == 8
     assert table.loc[("baseline", "eager"), "speedup bs1"] == 1.0
     assert table.loc[("baseline", "onnxruntime"), "best"] == "*"
-    dyn = table.loc[("dynamic", "onnxruntime")]
+    assert table.loc[("dynamic", "eager"), "verdict"] == "inconclusive"
+    dyn = table.loc[("dynamic", "onnxruntime")]  # judged on its own interval
     assert dyn["verdict"] == "non-inferior" and dyn["speed"] == "faster" and dyn["best"] == "*"
     assert dyn["vs fp32 same runtime"] == "faster (1.2x)" and dyn["int8 ops"] == 12
     # 9x faster, but its answer changed: no verdict, never the best runtime.
@@ -77,3 +82,11 @@ def test_display_filters_one_runtime_and_formats():
     shown = runtime_display(runtime_rows(rows, per_run, "test/auroc"), "onnxruntime")
     assert set(shown["runtime"]) == {"onnxruntime"}
     assert shown.set_index("variant").loc["dynamic", "speedup bs1"] == "3x"
+
+
+def test_the_runtime_plot_is_written(tmp_path):
+    from src.board.plot import save_runtime_plot
+
+    rows, per_run = _runs()
+    path = save_runtime_plot(runtime_rows(rows, per_run, "test/auroc"), tmp_path / "r.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,165 @@
+"""Every variant in every deployment runtime against fp32 eager, side by side in one process.
+
+    python -m benchmarks.runtimes                 # DyAD brand 2 (H=1024) and the 18.3 MB CNN
+    python -m benchmarks.runtimes --part dyad     # one family
+    python -m benchmarks.runtimes --part cnn
+
+For each architecture (the seed's brand-2 DyAD, 51.4 MB; the default CNN, 18.3 MB) every method
+is applied to the same fp32 weights (calibrated / fine-tuned two batches with the task's own
+loss, as ``benchmarks.compression``), deployed to each runtime the pipeline knows
+(:mod:`src.measure.runtimes`), and timed interleaved with the fp32 model in eager, the one
+reference of every ratio. Beside them, what a user would do without us: the fp32 export in ONNX
+Runtime, and ORT's own quantizers applied to that export (dynamic: every op ORT's dynamic
+quantizer knows, which leaves the GRU in fp32; static QDQ calibrated on the same batches).
+Speedups carry a 95 % bootstrap interval over the interleaved rounds. Speed only: untrained
+weights say nothing about task metrics, which the leaderboard's runtime table reports from real
+runs (its parity and verdict columns).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from itertools import islice
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import print_table
+from benchmarks.compression import _arch_kwargs, family_setup
+from src.measure.latency import LatencySpec, speedup_intervals, summarise, time_interleaved
+from src.measure.onnx import OrtModel, OrtModule, export_onnx
+from src.measure.onnx_quant import op_counts
+from src.measure.report import CastInputs
+from src.measure.runtimes import DeployContext, deploy
+from src.methods import MethodContext, apply_method, method_config
+from src.models import create_model
+from src.pipeline import TrainerSpec
+from src.pipeline.fit import Fitter
+from src.tasks import OptimSpec
+
+METHODS = {
+    "dyad_brand2": [
+        {"name": "dynamic"},
+        {"name": "static"},
+        {"name": "qat"},
+        {"name": "distill_dynamic", "kind": "chain",
+         "steps": [{"name": "distill"}, {"name": "dynamic"}]},
+    ],
+    "cnn": [{"name": "dynamic"}, {"name": "static"}, {"name": "qat"}],
+}  # fmt: skip
+SPECS = {
+    "dyad_brand2": LatencySpec(batch_sizes=(1, 128), warmup=1, iters=5, rounds=2, threads=2,
+                               block_seconds=2.0),
+    "cnn": LatencySpec(batch_sizes=(1, 64), warmup=3, iters=10, rounds=3, threads=2),
+}  # fmt: skip
+RUNTIMES = ("eager", "onnxruntime")
+TARGETS = (
+    "DyAD brand 2: fastest deployable variant >= 30x fp32 eager at bs1 and bs128; static/QAT "
+    "never slower than fp32 in the same runtime; CNN: best int8 >= ORT static int8 at bs1, bs64"
+)
+
+
+def variants(name: str, tmp: Path):
+    """(data, fp32 model, {label: compressed model}) on the same fp32 weights."""
+    data, task, student = family_setup(name, tmp)
+    torch.manual_seed(0)
+    base = create_model(name, **_arch_kwargs(name)).eval()
+    trainer = TrainerSpec(1, {"limit_train_batches": 2, "enable_progress_bar": False,
+                              "enable_model_summary": False})  # fmt: skip
+    tuner = Fitter(task, data, OptimSpec(lr=1e-3), trainer, None, tmp)
+    context = MethodContext(data, tuner.fit, task=task)
+    made = {}
+    for values in METHODS[name]:
+        if values.get("kind") == "chain":
+            values = {**values, "steps": [{**s, "student": student} if s["name"] == "distill"
+                                          else s for s in values["steps"]]}  # fmt: skip
+        made[values["name"]] = apply_method(base, method_config(values), context).eval()
+    return data, base, made
+
+
+def deployed(data, base, made, tmp: Path, threads: int) -> tuple[dict, dict]:
+    """Every model to time (label -> callable module) and its int8 kernel count."""
+    calibration = [b["x"] for b in islice(data.calibration_dataloader(), 4)]
+    example = data.example_inputs(2)
+    models, int8 = {"fp32 eager": CastInputs(base)}, {}
+    for label, model in {"fp32": base, **made}.items():
+        for runtime in RUNTIMES:
+            if label == "fp32" and runtime == "eager":
+                continue
+            context = DeployContext(example, calibration, tmp / f"{label}-{runtime}", threads)
+            try:
+                out = deploy(runtime, model, context)
+            except Exception as err:  # a runtime that cannot take it: one line, go on
+                print(f"{label} in {runtime}: skipped ({err})")
+                continue
+            key = f"{label} {runtime}"
+            models[key] = out.module if runtime != "eager" else CastInputs(out.module)
+            int8[key] = out.int8_ops
+    models.update(ort_own(base, example, calibration, tmp, threads, int8))
+    return models, int8
+
+
+def ort_own(base, example, calibration, tmp: Path, threads: int, int8: dict) -> dict:
+    """What a user gets from ORT alone: its quantizers on the fp32 export."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    from src.measure.onnx_quant import CalibrationReader
+
+    fp32 = export_onnx(base, example, tmp / "own" / "fp32.onnx").path
+    out = {}
+    dyn, qdq = tmp / "own" / "dynamic.onnx", tmp / "own" / "static.onnx"
+    quantize_dynamic(fp32, dyn, weight_type=QuantType.QInt8)
+    quantize_static(fp32, qdq, CalibrationReader("x", calibration), quant_format=QuantFormat.QDQ,
+                    per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)  # fmt: skip
+    for label, path in (("ORT's own dynamic", dyn), ("ORT's own static QDQ", qdq)):
+        optimized = path.with_suffix(".opt.onnx")
+        runtime = OrtModel(path, threads, optimized_path=optimized)
+        out[label] = OrtModule(runtime, base, example)
+        int8[label] = op_counts(optimized)[0]
+    return out
+
+
+def rows(name: str, tmp: Path) -> list[tuple[str, ...]]:
+    spec = SPECS[name]
+    data, base, made = variants(name, tmp)
+    models, int8 = deployed(data, base, made, tmp, spec.threads)
+    timings = time_interleaved(models, data.example_inputs, spec)
+    summary = summarise(timings, list(models))
+    largest = max(spec.batch_sizes)
+    out = []
+    for label in models:
+        ci = speedup_intervals(timings, "fp32 eager", label)
+        ms1, msn = (summary[label][f"latency/ms_p50_bs{b}"] for b in (1, largest))
+        ref1, refn = (summary["fp32 eager"][f"latency/ms_p50_bs{b}"] for b in (1, largest))
+        out.append((
+            name, label, f"{ms1:.2f}", f"{msn:.1f}",
+            _ratio(ref1 / ms1, ci, "latency/speedup_bs1"),
+            _ratio(refn / msn, ci, "latency/speedup_bsN"),
+            "" if int8.get(label) is None else str(int8[label]),
+        ))  # fmt: skip
+    return out
+
+
+def _ratio(value: float, ci: dict, key: str) -> str:
+    low, high = ci.get(f"{key}_ci_low"), ci.get(f"{key}_ci_high")
+    return f"{value:.2f}x" if low is None else f"{value:.2f}x [{low:.2f}, {high:.2f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("all", "dyad", "cnn"), default="all")
+    args = parser.parse_args()
+    names = {"all": ["dyad_brand2", "cnn"], "dyad": ["dyad_brand2"], "cnn": ["cnn"]}[args.part]
+    table = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            table += rows(name, Path(tmp) / name)
+    header = ("arch", "variant x runtime", "p50 ms bs1", "p50 ms bsN", "vs fp32 eager bs1",
+              "vs fp32 eager bsN", "int8 kernels")  # fmt: skip
+    print_table(f"Runtimes, side by side (targets: {TARGETS})", table, header)
+
+
+if __name__ == "__main__":
+    main()
