@@ -41,8 +41,14 @@ class OnnxExport:
     seconds: float
 
 
-def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> OnnxExport:
+def export_onnx(
+    model: nn.Module, example: torch.Tensor, path: str | Path, optimize: bool = False
+) -> OnnxExport:
     """Export ``model`` (eval mode) with a dynamic batch dimension to ``path``.
+
+    ``optimize`` runs onnxscript's optimizer (constant folding: weights computed by nodes become
+    initializers, as ORT's own quantizers expect); ONNX Runtime does the same at session start,
+    so a file only run, or quantized here by name, does not need it.
 
     The file is written beside ``path`` under a temporary name and renamed when complete, so a
     failed or interrupted export never leaves a file that passes for a finished one.
@@ -62,9 +68,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> On
             (example,),
             dynamo=True,
             dynamic_shapes=({0: torch.export.Dim("batch")},),
-            # ONNX Runtime folds constants and fuses at session start; onnxscript's optimizer
-            # would do the same again at several times the export's cost.
-            optimize=False,
+            optimize=optimize,
             verbose=False,
         )
         program.save(partial)
