@@ -130,6 +130,8 @@ def run_train(*overrides: str, tmp: Path, check: bool = True) -> subprocess.Comp
         "trainer.enable_progress_bar=false",
         *(o for o in overrides if not o.startswith("-")),
     ]
+    if not any(o.startswith("benchmark.runtimes=") for o in args):
+        args.append("benchmark.runtimes=[eager]")  # deployment runtimes have their own tests
     return run_cli("src.train", *args, tmp=tmp, check=check)
 
 
