@@ -91,15 +91,21 @@ def family_setup(name: str, tmp: Path):
     return build_datamodule(values["data"]), create_task(values["task"]), values["student"]
 
 
-def arch_rows(name: str, spec: LatencySpec, tmp: Path) -> list[tuple[str, ...]]:
+def arch_setup(name: str, tmp: Path):
+    """``(data, fp32 model, method context, student)``: the architecture with seed-0 weights and
+    a context whose fine-tuning runs two batches with the task's own loss (enough to exercise
+    prepare -> train -> convert)."""
     data, task, student = family_setup(name, tmp)
     torch.manual_seed(0)
     base = create_model(name, **_arch_kwargs(name)).eval()
-    # Two batches with the task's own loss: enough to exercise prepare -> train -> convert.
     trainer = TrainerSpec(1, {"limit_train_batches": 2, "enable_progress_bar": False,
                               "enable_model_summary": False})  # fmt: skip
     tuner = Fitter(task, data, OptimSpec(lr=1e-3), trainer, None, tmp)
-    context = MethodContext(data, tuner.fit, task=task)
+    return data, base, MethodContext(data, tuner.fit, task=task), student
+
+
+def arch_rows(name: str, spec: LatencySpec, tmp: Path) -> list[tuple[str, ...]]:
+    data, base, context, student = arch_setup(name, tmp)
     rows = []
     for values in METHODS + compact_methods(student):
         model = apply_method(base, method_config(values), context)

@@ -24,20 +24,14 @@ import tempfile
 from itertools import islice
 from pathlib import Path
 
-import torch
-
 from benchmarks.common import print_table
-from benchmarks.compression import _arch_kwargs, family_setup
+from benchmarks.compression import arch_setup
 from src.measure.latency import LatencySpec, speedup_intervals, summarise, time_interleaved
 from src.measure.onnx import OrtModel, OrtModule, export_onnx
 from src.measure.onnx_quant import op_counts
 from src.measure.report import CastInputs
 from src.measure.runtimes import DeployContext, deploy
-from src.methods import MethodContext, apply_method, method_config
-from src.models import create_model
-from src.pipeline import TrainerSpec
-from src.pipeline.fit import Fitter
-from src.tasks import OptimSpec
+from src.methods import apply_method, method_config
 
 METHODS = {
     "dyad_brand2": [
@@ -63,13 +57,7 @@ TARGETS = (
 
 def variants(name: str, tmp: Path):
     """(data, fp32 model, {label: compressed model}) on the same fp32 weights."""
-    data, task, student = family_setup(name, tmp)
-    torch.manual_seed(0)
-    base = create_model(name, **_arch_kwargs(name)).eval()
-    trainer = TrainerSpec(1, {"limit_train_batches": 2, "enable_progress_bar": False,
-                              "enable_model_summary": False})  # fmt: skip
-    tuner = Fitter(task, data, OptimSpec(lr=1e-3), trainer, None, tmp)
-    context = MethodContext(data, tuner.fit, task=task)
+    data, base, context, student = arch_setup(name, tmp)
     made = {}
     for values in METHODS[name]:
         if values.get("kind") == "chain":

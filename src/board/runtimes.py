@@ -62,7 +62,9 @@ def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: tupl
     is_base = row["method"] == schema.BASELINE
     base = {"data": row["data"], "model": row["model"], "variant": row["variant"], "runtime": name}
     skipped = _first(runs, f"tags.{schema.runtime_tag(name, 'skipped')}")
-    bs1 = _mean(runs, f"{speedup}_bs1", 1.0 if is_base and name == EAGER else np.nan)
+    # The baseline in eager is the reference itself: 1 by definition, never measured.
+    reference = 1.0 if is_base and name == EAGER else np.nan
+    bs1 = _mean(runs, f"{speedup}_bs1", reference)
     if skipped or np.isnan(bs1):
         return {**base, "verdict": "not run", "note": skipped or "not measured in this runtime"}
     parity_ok = name == EAGER or _mean(runs, schema.runtime_check(name, "parity"), 0.0) == 1.0
@@ -74,7 +76,7 @@ def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: tupl
         "form": _first(runs, f"tags.{schema.runtime_tag(name, 'form')}") or "PyTorch eager",
         "verdict": _verdict(row, runs, name, metric, judge) if parity_ok else FAILED_PARITY,
         "speedup bs1": bs1,
-        "speedup bsN": _mean(runs, f"{speedup}_bsN", 1.0 if is_base and name == EAGER else np.nan),
+        "speedup bsN": _mean(runs, f"{speedup}_bsN", reference),
         "speed": "" if is_base and name == EAGER else speed_verdict(runs, f"{speedup}_bs1"),
         "vs fp32 same runtime": _vs_fp32(runs, name, is_base),
         "parity Δ": np.nan if name == EAGER else moved,

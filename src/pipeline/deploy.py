@@ -22,8 +22,14 @@ from torch import nn
 
 from src.core import schema
 from src.measure.onnx import RuntimeUnavailable, max_abs_diff
-from src.measure.runtimes import ONNXRUNTIME, DeployContext, Deployed, RuntimeSpec, deploy
-from src.measure.runtimes import open_session as _open_session
+from src.measure.runtimes import (
+    ONNXRUNTIME,
+    DeployContext,
+    Deployed,
+    RuntimeSpec,
+    deploy,
+    open_session,
+)
 from src.tracking.mlflow_run import TrackedRun
 from src.tracking.store import RunStore
 
@@ -69,8 +75,9 @@ def deploy_all(
     # The batches the eager method calibrated on (the same loader, in the same order).
     batches = islice(data.calibration_dataloader(), calibration_batches)
     calibration = [batch["x"] for batch in batches]
+    example = data.example_inputs(2)  # one batch fixes every dimension but the batch
     for name in spec.deployed:
-        context = DeployContext(data.example_inputs(2), calibration, root / name, threads)
+        context = DeployContext(example, calibration, root / name, threads)
         try:
             variant = deploy(name, model, context)
             fp32 = None
@@ -94,7 +101,7 @@ def _logged(name: str, baseline, context: DeployContext) -> Deployed | None:
         return None
     Path(context.workdir).mkdir(parents=True, exist_ok=True)
     path = Path(store.download(run_id, ONNX_ARTIFACT, context.workdir))
-    return _open_session(path, model, context, "ORT fp32")
+    return open_session(path, model, context, "ORT fp32")
 
 
 def check_parity(

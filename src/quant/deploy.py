@@ -110,7 +110,9 @@ def _replacement(module: nn.Module) -> tuple[nn.Module, str | None] | None:
         return nn.Sequential(MatMulLinear(weight, bias), nn.ReLU()), mode
     conv = _conv(module, weight, bias)
     if conv is not None:
-        relu = isinstance(module, ao_nn.intrinsic.quantized.ConvReLU2d | _conv_relu_1d())
+        relu = isinstance(
+            module, ao_nn.intrinsic.quantized.ConvReLU1d | ao_nn.intrinsic.quantized.ConvReLU2d
+        )
         return (nn.Sequential(conv, nn.ReLU()) if relu else conv), mode
     raise TypeError(f"no float twin for quantized module {type(module).__name__}")
 
@@ -153,10 +155,6 @@ def _conv(module: nn.Module, weight: torch.Tensor, bias) -> nn.Module | None:
         if bias is not None:
             conv.bias.copy_(bias)
     return conv.eval()
-
-
-def _conv_relu_1d() -> type:
-    return ao_nn.intrinsic.quantized.ConvReLU1d
 
 
 def _float(value: torch.Tensor) -> torch.Tensor:
