@@ -158,5 +158,9 @@ def max_abs_diff(model: nn.Module, runtime, inputs: Sequence[torch.Tensor]) -> f
 
 
 def first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:300]
+    """The error's first informative line (dynamo's ``backend='inductor' raised:`` says
+    nothing; the line after it is the cause)."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    while len(lines) > 1 and lines[0].endswith(" raised:"):
+        lines.pop(0)
+    return (lines[0] if lines else type(err).__name__)[:300]

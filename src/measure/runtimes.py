@@ -24,7 +24,8 @@ from torch import nn
 
 from src.core.errors import ConfigError
 from src.core.registry import Registry
-from src.measure.onnx import OrtModel, OrtModule, RuntimeUnavailable, export_onnx, first_line
+from src.measure.compiled import compile_variant
+from src.measure.onnx import OrtModel, OrtModule, RuntimeUnavailable, export_onnx
 from src.measure.onnx_quant import op_counts, quantize_twin, recompose_grus
 from src.quant.deploy import float_twin
 
@@ -158,35 +159,13 @@ def onnxruntime(model: nn.Module, context: DeployContext) -> Deployed:
 
 @RUNTIMES.register(COMPILE)
 def compiled(model: nn.Module, context: DeployContext) -> Deployed:
-    """``torch.compile`` (inductor, freezing), compiled here on the example batch so a model
-    inductor cannot take fails now, in one line, not in the middle of timing."""
+    """``torch.compile`` (inductor, freezing); an int8 variant as PT2E int8 of its float twin
+    (:mod:`src.measure.compiled`), compiled here on the example batch."""
     if shutil.which("g++") is None and shutil.which("c++") is None:
         raise RuntimeUnavailable("torch.compile's inductor needs a C++ compiler (g++) on PATH")
     _check_float_inputs(model, "torch.compile's CPU inductor")
-    module = torch.compile(CastEager(model.eval()), options={"freezing": True})
-    try:
-        with torch.inference_mode():
-            module(context.example)
-    except Exception as err:  # dynamo / inductor raise many types
-        raise RuntimeUnavailable(f"torch.compile failed: {first_line(err)}") from err
-    return Deployed(module, form="torch.compile (inductor, freezing)")
-
-
-class CastEager(nn.Module):
-    """The model behind a plain forward, so compiling never touches the caller's module."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor):
-        return self.model(x)
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self.model, name)
+    module, int8, floats, form = compile_variant(model, context.example, context.calibration)
+    return Deployed(module, None, int8, floats, form)
 
 
 def open_session(path: Path, eager_model: nn.Module, context: DeployContext, form: str):

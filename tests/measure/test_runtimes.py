@@ -52,13 +52,3 @@ def test_runtime_spec_always_measures_eager_and_names_the_choices():
     assert RuntimeSpec(("eager",)).deployed == ()
     with pytest.raises(ConfigError, match="choose from"):
         RuntimeSpec(("tensorrt",))
-
-
-@pytest.mark.slow
-def test_compile_runtime_gives_the_eager_answer(tmp_path):
-    torch.manual_seed(0)
-    model = create_model("cnn_tiny").eval()
-    context = DeployContext(torch.randn(2, 3, 32, 32), (), tmp_path, threads=1)
-    deployed = deploy("compile", model, context)
-    assert deployed.artifact is None and "inductor" in deployed.form
-    assert max_abs_diff(model, deployed.module, [torch.randn(2, 3, 32, 32)]) < 1e-4

@@ -1,0 +1,122 @@
+"""The ``compile`` runtime: ``torch.compile`` (inductor, freezing), int8 through PT2E.
+
+A float variant is compiled as it is. An eager int8 variant (torch.ao's packed modules, which
+dynamo cannot trace) runs as PyTorch's maintained int8 form of the same method: its float twin,
+re-quantized by PT2E with the x86 inductor quantizer in its own mode (:mod:`src.quant.pt2e`), then
+compiled, so inductor lowers every int8 module to oneDNN's ``qlinear`` / ``qconv``. PT2E has no
+int8 GRU, and a decomposed GRU's unrolled time loop takes inductor minutes per batch size, so an
+int8 variant with a GRU is one skipped line here (ONNX Runtime runs it in int8).
+
+Kernels are counted in the code inductor generated, so a silent fp32 fallback shows.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import torch
+from torch import nn
+
+from src.measure.onnx import RuntimeUnavailable, first_line
+from src.models.gru import DecomposedGRU
+from src.quant.deploy import float_twin
+from src.quant.pt2e import plain_linears, quantize_pt2e
+
+INT8_KERNEL = re.compile(r"torch\.ops\.onednn\.q(?:linear|conv)\w*\.\w+\(")
+# inductor's own oneDNN lowering warns at every (re)compile; nothing a user can change
+warnings.filterwarnings(
+    "ignore", "To copy construct", UserWarning, "torch._inductor.mkldnn_lowerings"
+)
+FLOAT_KERNEL = re.compile(
+    r"(?:extern_kernels\.(?:mm|addmm|bmm|convolution)|torch\.ops\.mkl\._mkl_linear\.\w+"
+    r"|torch\.ops\.mkldnn\.\w+\.\w+|torch\.ops\.aten\.(?:gru|lstm|mkldnn_rnn_layer)\.\w+)\("
+)
+
+
+class Compiled(nn.Module):
+    """A compiled callable behind the eager model's interface (its helpers, e.g. DyAD's
+    ``split_target``, come from the eager model)."""
+
+    def __init__(self, program, eager: nn.Module) -> None:
+        super().__init__()
+        object.__setattr__(self, "_program", program)  # not a submodule: never re-traced
+        object.__setattr__(self, "_eager", eager)
+
+    def forward(self, x: torch.Tensor):
+        return object.__getattribute__(self, "_program")(x)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(object.__getattribute__(self, "_eager"), name)
+
+
+def compile_variant(model: nn.Module, example: torch.Tensor, calibration) -> tuple:
+    """``(module, int8 kernels, float kernels, form)``: ``model`` compiled (int8 variants through
+    PT2E), run once on ``example`` so a failure is one line now, not in the middle of timing.
+
+    Raises:
+        RuntimeUnavailable: dynamo, PT2E or inductor could not take the model.
+    """
+    twin = float_twin(model)
+    if twin.mode is None:
+        program, form = model.eval(), "torch.compile (inductor, freezing)"
+    else:
+        _check_no_int8_gru(twin)
+        plain_linears(twin.model)
+        try:
+            program = quantize_pt2e(twin, example, calibration)
+        except Exception as err:  # export / torchao raise many types
+            raise RuntimeUnavailable(
+                f"PT2E {twin.mode} quantization failed: {first_line(err)}"
+            ) from err
+        form = f"torch.compile PT2E x86 {twin.mode} int8"
+    module, code, breaks = _compile(program, example, dynamic=twin.mode is None)
+    int8, floats = len(INT8_KERNEL.findall(code)), len(FLOAT_KERNEL.findall(code))
+    if breaks:  # e.g. nn.GRU, which dynamo leaves to eager: say so, the kernels miss it
+        form += f", {breaks} graph break(s) run in eager"
+    return Compiled(module, model), int8, floats, form
+
+
+def _check_no_int8_gru(twin) -> None:
+    """PT2E has no int8 GRU. Decomposed into int8 Linear projections, the GRU's time loop is
+    unrolled by dynamo into a graph that takes inductor more than 5 minutes to trace even for
+    ``dyad_tiny`` at T=128 (measured), at every batch size: an int8 GRU deploys to ONNX Runtime
+    (unrolled MatMuls, seconds) instead."""
+    if twin.int8_grus or any(isinstance(m, DecomposedGRU) for m in twin.model.modules()):
+        raise RuntimeUnavailable(
+            "PT2E has no int8 GRU, and compiling its unrolled time loop takes minutes per batch "
+            "size; use the onnxruntime runtime for int8 GRU variants"
+        )
+
+
+def _compile(program, example: torch.Tensor, dynamic: bool):
+    """(compiled callable, inductor's generated code, graph breaks).
+
+    A float model gets a symbolic batch size: one compile serves every batch. A PT2E int8 model
+    compiles once per batch size, because inductor's int8 lowerings fail under a symbolic batch
+    (qconv asserts wrong strides; dynamic qlinear builds ``torch.Size`` from graph nodes).
+    Freezing is set process-wide, as PyTorch's PT2E x86 tutorial does: a recompile without it
+    cannot prepack PT2E's int8 weights (inductor's ``options`` dict does not reach that pass).
+    """
+    from torch._dynamo.utils import counters
+    from torch._inductor import config
+    from torch._inductor.utils import run_and_get_code
+
+    config.freezing = True
+    breaks = _breaks(counters)
+    module = torch.compile(program, dynamic=dynamic)
+    try:
+        with torch.inference_mode():
+            _, codes = run_and_get_code(module, example)
+    except Exception as err:  # dynamo / inductor raise many types
+        raise RuntimeUnavailable(f"torch.compile failed: {first_line(err)}") from err
+    return module, "\n".join(codes), _breaks(counters) - breaks
+
+
+def _breaks(counters) -> int:
+    """Graph breaks dynamo counted so far (an unsupported module, e.g. nn.GRU, counts as
+    ``unimplemented``)."""
+    return sum(counters["graph_break"].values()) + sum(counters["unimplemented"].values())
