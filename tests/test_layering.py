@@ -30,6 +30,7 @@ FLOORS = [
 # Who alone may import an outside API.
 ONLY = {
     "torch.ao": {"quant"},
+    "torchao": {"quant"},  # PT2E, the maintained int8 path: beside the deprecated one
     "omegaconf": {"cli", "train", "leaderboard", "reproduce"},
     "hydra": {"cli", "train", "leaderboard", "reproduce"},
     "subprocess": {"core"},  # git, in src/core/paths.py

@@ -1,4 +1,5 @@
-"""What every entry point does with bad input: one ``error:`` line, exit code 2, sweeps go on.
+"""What every entry point does with bad input: one ``error:`` line, exit code 2, sweeps go on;
+and with a stop signal: the run KILLED, exit 128 + signal (:mod:`src.core.lifecycle`).
 
 A job's :class:`~src.core.errors.UserError` (bad config, missing file, empty store) is logged as
 one line and recorded; the job returns NaN, which the sweep callback counts as a failed job (its
@@ -27,6 +28,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 
 from src.core.errors import UserError
+from src.core.lifecycle import Interrupted, install_signal_handlers
 
 log = logging.getLogger(__name__)
 _FAILURES: list[str] = []
@@ -60,8 +62,13 @@ def clear() -> None:
 
 def run(main: Callable[[], Any]) -> None:
     """Call a ``@hydra.main`` function; exit 2 with the last failure's one line if any job
-    failed on bad input."""
-    main()
+    failed on bad input, 128 + the signal if SIGTERM / SIGINT stopped it (its run is KILLED)."""
+    install_signal_handlers()
+    try:
+        main()
+    except Interrupted as stop:
+        print(f"error: {stop}; the run is recorded as KILLED", file=sys.stderr)
+        sys.exit(stop.exit_code)
     if _FAILURES:
         print(f"error: {_FAILURES[-1]}", file=sys.stderr)
         sys.exit(2)

@@ -40,6 +40,7 @@ RUNTIME_KEYS = {
         "log_every_n_steps",
         "accelerator",
         "devices",
+        "resume",
     },  # not threads: another thread count sums floats in another order and trains other weights
     "task": {"evaluation"},  # how the trained model is scored, not what it is
 }
@@ -80,7 +81,10 @@ def run_spec(cfg: DictConfig) -> RunSpec:
     Raises:
         ConfigError: A value that does not resolve or is out of range (naming the key).
     """
+    if os.environ.get(schema.SWEEP_ERROR_ENV):
+        raise ConfigError(os.environ[schema.SWEEP_ERROR_ENV])
     values = resolved(cfg)
+    check_numbers(values)
     method = method_config(values.get("method"))
     task = create_task(values["task"])
     data, model = values["data"], values["model"]
@@ -119,9 +123,37 @@ def run_spec(cfg: DictConfig) -> RunSpec:
     )
 
 
+# Numeric keys that no typed spec below owns (the data modules take them as they come), with the
+# smallest value that works; None allowed where the key says "null: the default".
+DATA_NUMBERS = {"batch_size": (1, False), "eval_batch_size": (1, True), "num_workers": (0, False),
+                "cache_workers": (0, True)}  # fmt: skip
+SEED_MAX = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything feeds
+
+
+def check_numbers(values: dict) -> None:
+    """The numbers read here before any spec: ``seed`` and the data loader's sizes.
+
+    Raises:
+        ConfigError: Not an int, or out of range; the message names the key and the range.
+    """
+    seed = values.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ConfigError(f"seed={seed!r} must be an int in [0, {SEED_MAX}]")
+    data = values.get("data") or {}
+    for key, (low, nullable) in DATA_NUMBERS.items():
+        if key not in data or (nullable and data[key] is None):
+            continue
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            null = " or null" if nullable else ""
+            raise ConfigError(f"data.{key}={value!r} must be an int >= {low}{null}")
+
+
 def trainer_spec(values: dict) -> TrainerSpec:
-    options = {k: v for k, v in values.items() if k not in ("max_epochs", "threads")}
-    return TrainerSpec(values["max_epochs"], options, values.get("threads"))
+    options = {k: v for k, v in values.items() if k not in ("max_epochs", "threads", "resume")}
+    return TrainerSpec(
+        values["max_epochs"], options, values.get("threads"), values.get("resume", "auto")
+    )
 
 
 DEPLOY_KEYS = ("runtimes", "parity_tolerance")  # benchmark keys of the RuntimeSpec

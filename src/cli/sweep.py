@@ -20,6 +20,7 @@ from hydra.experimental.callback import Callback
 
 from src.core import schema
 from src.core.paths import git_commit
+from src.tracking.liveness import Heartbeat, process_tag
 from src.tracking.store import RunStore
 
 
@@ -30,8 +31,21 @@ class MlflowSweep(Callback):
         self.store: RunStore | None = None
         self.run_id: str | None = None
         self.jobs = {"done": 0, "failed": 0}
+        self.heartbeat: Heartbeat | None = None
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        """Open the parent run. Hydra turns a callback's exception into a warning and would run
+        the sweep without its parent; so a failure is put where every job fails on it instead
+        (:func:`src.cli.specs.run_spec`), as one line, before training anything."""
+        os.environ.pop(schema.SWEEP_ERROR_ENV, None)
+        try:
+            self._open_parent(config)
+        except Exception as err:  # the store is unreachable, locked, or refuses the run
+            message = f"the sweep could not open its MLflow parent run: {err}".splitlines()[0]
+            os.environ[schema.SWEEP_ERROR_ENV] = message
+            self.run_id = None
+
+    def _open_parent(self, config: Any) -> None:
         self.store = RunStore(config.logger.tracking_uri)
         sweep_id = Path(config.hydra.sweep.dir).name
         overrides = " ".join(config.hydra.overrides.task)
@@ -44,8 +58,10 @@ class MlflowSweep(Callback):
                 schema.SWEEP_COMMAND: "python -m src.train -m " + overrides,
                 schema.GIT_COMMIT: git_commit(),
                 schema.SOURCE_NAME: "src.train (multirun)",
+                schema.PROCESS: process_tag(),
             },
         )
+        self.heartbeat = Heartbeat(self.store.client, self.run_id).__enter__()
         os.environ[schema.PARENT_ENV], os.environ[schema.SWEEP_ENV] = self.run_id, sweep_id
         atexit.register(self._abandon)
 
@@ -58,6 +74,7 @@ class MlflowSweep(Callback):
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         if self.run_id is None:
             return
+        self._stop_heartbeat()
         client = self.store.client
         client.set_tag(self.run_id, schema.SWEEP_JOBS_FAILED, str(self.jobs["failed"]))
         client.set_tag(self.run_id, schema.SWEEP_JOBS_FINISHED, str(self.jobs["done"]))
@@ -69,18 +86,24 @@ class MlflowSweep(Callback):
             f"sweep_id={sweep_id}",
             flush=True,
         )
-        os.environ.pop(schema.PARENT_ENV, None)
-        os.environ.pop(schema.SWEEP_ENV, None)
+        for key in (schema.PARENT_ENV, schema.SWEEP_ENV, schema.SWEEP_ERROR_ENV):
+            os.environ.pop(key, None)
         self.run_id = None
 
     def _abandon(self) -> None:
         """At exit without ``on_multirun_end``: Hydra aborted the sweep."""
         if self.run_id is None:
             return
+        self._stop_heartbeat()
         client = self.store.client
         client.set_tag(self.run_id, schema.ERROR, "the sweep was aborted; see the console")
         client.set_terminated(self.run_id, "FAILED")
         self.run_id = None
+
+    def _stop_heartbeat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.__exit__(None, None, None)
+            self.heartbeat = None
 
 
 def _is_nan(job_return: Any) -> bool:

@@ -1,7 +1,8 @@
 """One progress bar for every phase that loops over batches or files.
 
 Shown on an interactive terminal only, so logs and captured test output stay clean; the phase's
-start and end lines (with its duration) go to the log file either way (``src.pipeline.run``).
+start and end lines (with its duration) go to the log file either way
+(``src.core.lifecycle.phase``).
 """
 
 from __future__ import annotations

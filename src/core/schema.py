@@ -28,7 +28,15 @@ BASELINE_RUN_ID = "baseline_run_id"  # a method run's baseline
 PRIMARY_METRIC = "primary_metric"  # the task's ranking metric
 METRIC_SPECS = "metric_specs"  # JSON list of the task's MetricSpec
 TORCH_VERSION = "torch_version"
-ERROR = "error"  # why a run FAILED
+ERROR = "error"  # why a run FAILED (or was KILLED)
+ARTIFACT_BROKEN = "artifact.broken"  # a baseline whose model file does not load: skipped, why
+CHECKPOINTS = "checkpoints"  # folder of the run's training checkpoints (last.ckpt)
+RESUMED = "resumed"  # how many times the run was resumed from its checkpoint
+RESUMED_FROM = "resumed.from"  # what the last interruption stopped (phase or error)
+PROCESS = "process"  # host:pid running the run (src.tracking.liveness)
+HEARTBEAT = "heartbeat"  # unix seconds of the running process's last beat
+STOP_SIGNAL = "stop.signal"  # the signal that KILLED a run (SIGTERM, SIGINT)
+STOP_PHASE = "stop.phase"  # what the run was doing then ("training dyad for 3 epoch(s)")
 TRAIN_THREADS = "train.threads"  # torch threads while training
 SWEEP_ID = "sweep_id"  # the multirun a job (or its parent) belongs to
 PARENT_RUN_ID = "mlflow.parentRunId"
@@ -45,6 +53,7 @@ SWEEP_JOBS_FINISHED = "sweep.jobs_finished"
 # The sweep callback hands its parent run to the jobs through these environment variables.
 PARENT_ENV = "MLFLOW_PARENT_RUN_ID"
 SWEEP_ENV = "SWEEP_ID"
+SWEEP_ERROR_ENV = "COMPRESSLAB_SWEEP_ERROR"  # why the sweep has no parent run: its jobs refuse
 
 # ---- how latency was measured (src.measure.environment writes them) -----------------------
 LATENCY_THREADS = "latency.threads"
@@ -73,6 +82,7 @@ SETUP_TAGS = (
 
 # ---- values -----------------------------------------------------------------------------
 BASELINE = "baseline"  # METHOD of an fp32 baseline run
+RUNNING = "RUNNING"  # MLflow's status of an open run
 NO_FOLD = "none"
 
 # ---- artifacts --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from src.data.cache import SnippetStore, open_store
 from src.data.layout import DataLayoutError, find_brand, read_labels
 from src.data.normalizer import fit_normalizer
+from src.data.sampling import epoch_shuffle
 from src.data.split import FoldSplit, five_fold_split
 
 log = logging.getLogger(__name__)
@@ -148,12 +149,11 @@ class BatteryDataModule(pl.LightningDataModule):
         return SnippetBatches(self.store, index, self.channels, self.normalizer, self.mileage)
 
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(torch.initial_seed() % 2**63)
+        dataset = self.dataset(self.train_index)
         return DataLoader(
-            self.dataset(self.train_index),
+            dataset,
             batch_size=self.batch_size,
-            shuffle=True,
-            generator=generator,
+            sampler=epoch_shuffle(dataset),  # the order of (seed, epoch): resumes exactly
             num_workers=self.num_workers,
             collate_fn=_identity,
             drop_last=False,
@@ -161,9 +161,13 @@ class BatteryDataModule(pl.LightningDataModule):
 
     def calibration_dataloader(self) -> DataLoader:
         """Training snippets in a fixed shuffled order (seed 0): calibration sees many cars."""
-        return DataLoader(self.dataset(self.train_index), batch_size=self.batch_size,
-                          shuffle=True, generator=torch.Generator().manual_seed(0),
-                          collate_fn=_identity)
+        return DataLoader(
+            self.dataset(self.train_index),
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(0),
+            collate_fn=_identity,
+        )
 
     def example_inputs(self, n: int) -> torch.Tensor:
         """``n`` real, normalised test snippets (repeated if fewer), for latency measurement."""

@@ -12,15 +12,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from src.core.errors import UserError
 from src.data.images import ImageSplits, carve_validation, subset
 from src.data.safe_load import restricted_pickle_load
-from src.core.errors import UserError
 
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
 
 
-def load_digits_splits(image_size: int, test_fraction: float, val_fraction: float,
-                       seed: int, train_subset: int | None = None) -> ImageSplits:
+def load_digits_splits(
+    image_size: int,
+    test_fraction: float,
+    val_fraction: float,
+    seed: int,
+    train_subset: int | None = None,
+) -> ImageSplits:
     """Digits (1,797 real 8x8 scans, 16 grey levels), upsampled to ``image_size``."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -44,7 +49,9 @@ def _tensors(x: np.ndarray, y: np.ndarray, image_size: int) -> tuple[torch.Tenso
     images = torch.from_numpy(np.ascontiguousarray(x))
     if images.shape[-1] != image_size:
         # Bilinear upsampling once, at load time; stored back as uint8 like any image set.
-        scaled = F.interpolate(images.float(), size=image_size, mode="bilinear", align_corners=False)
+        scaled = F.interpolate(
+            images.float(), size=image_size, mode="bilinear", align_corners=False
+        )
         images = scaled.round().clamp(0, 255).to(torch.uint8)
     return images, torch.as_tensor(np.asarray(y), dtype=torch.int64)
 
@@ -79,13 +86,19 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         data, labels = np.asarray(_get(batch, "data")), np.asarray(_get(batch, "labels"))
     except (KeyError, TypeError):
         raise UserError(f"{path} is not a CIFAR-10 batch (no data/labels); re-extract it") from None
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+    if (
+        data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+        or len(labels) != len(data)
+    ):
         raise UserError(f"{path}: expected uint8 data (N, 3072) and N labels; re-extract it")
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
-def load_cifar10_splits(root, val_fraction: float, seed: int,
-                        train_subset: int | None = None) -> ImageSplits:
+def load_cifar10_splits(
+    root, val_fraction: float, seed: int, train_subset: int | None = None
+) -> ImageSplits:
     """The five training batches (subset, then a validation carve-out) and the test batch."""
     folder = find_cifar10(root)
     parts = [read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
@@ -96,5 +109,9 @@ def load_cifar10_splits(root, val_fraction: float, seed: int,
     x_test, y_test = read_cifar_batch(folder / "test_batch")
     meta = restricted_pickle_load(folder / "batches.meta", encoding="bytes")
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in _get(meta, "label_names")]
-    return ImageSplits(_tensors(x_train, y_train, 32), _tensors(x_val, y_val, 32),
-                       _tensors(x_test, y_test, 32), names)
+    return ImageSplits(
+        _tensors(x_train, y_train, 32),
+        _tensors(x_val, y_val, 32),
+        _tensors(x_test, y_test, 32),
+        names,
+    )

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from src.core.errors import ConfigError
+from src.data.sampling import epoch_shuffle
 
 
 @dataclass
@@ -101,8 +102,9 @@ class ImageDataModule(pl.LightningDataModule):
         num_workers: DataLoader workers.
     """
 
-    def __init__(self, load, batch_size=64, eval_batch_size=256, crop_padding=0, hflip=False,
-                 num_workers=0):
+    def __init__(
+        self, load, batch_size=64, eval_batch_size=256, crop_padding=0, hflip=False, num_workers=0
+    ):
         super().__init__()
         self.load, self.batch_size, self.eval_batch_size = load, batch_size, eval_batch_size
         self.crop_padding, self.hflip, self.num_workers = crop_padding, hflip, num_workers
@@ -118,23 +120,38 @@ class ImageDataModule(pl.LightningDataModule):
 
     def dataset(self, split: str, augment: bool = False) -> ImageBatches:
         images, labels = getattr(self.splits, split)
-        return ImageBatches(images, labels, self.mean, self.std, self.crop_padding, self.hflip,
-                            augment)
+        return ImageBatches(
+            images, labels, self.mean, self.std, self.crop_padding, self.hflip, augment
+        )
 
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(torch.initial_seed() % 2**63)
-        return DataLoader(self.dataset("train", augment=True), batch_size=self.batch_size,
-                          shuffle=True, generator=generator, num_workers=self.num_workers,
-                          collate_fn=_identity)
+        dataset = self.dataset("train", augment=True)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=epoch_shuffle(dataset),
+            num_workers=self.num_workers,
+            collate_fn=_identity,
+        )
 
     def _eval_loader(self, split: str) -> DataLoader:
-        return DataLoader(self.dataset(split), batch_size=self.eval_batch_size, shuffle=False,
-                          num_workers=self.num_workers, collate_fn=_identity)
+        return DataLoader(
+            self.dataset(split),
+            batch_size=self.eval_batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=_identity,
+        )
 
     def calibration_dataloader(self) -> DataLoader:
         """Un-augmented training images in a fixed shuffled order (seed 0)."""
-        return DataLoader(self.dataset("train"), batch_size=self.batch_size, shuffle=True,
-                          generator=torch.Generator().manual_seed(0), collate_fn=_identity)
+        return DataLoader(
+            self.dataset("train"),
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(0),
+            collate_fn=_identity,
+        )
 
     def example_inputs(self, n: int) -> torch.Tensor:
         """``n`` real, normalised test images (repeated if fewer), for latency measurement."""
@@ -149,12 +166,18 @@ class ImageDataModule(pl.LightningDataModule):
 
     def artifact_extras(self) -> dict:
         """What a reloaded model needs to classify new images the same way."""
-        return {"task": "classification", "classes": self.splits.classes,
-                "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "image_size": int(self.splits.train[0].shape[-1])}
+        return {
+            "task": "classification",
+            "classes": self.splits.classes,
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "image_size": int(self.splits.train[0].shape[-1]),
+        }
 
     def describe(self) -> dict:
-        return {f"n_{name}": len(getattr(self.splits, name)[1]) for name in ("train", "val", "test")}
+        return {
+            f"n_{name}": len(getattr(self.splits, name)[1]) for name in ("train", "val", "test")
+        }
 
     def fingerprint(self) -> str:
         """What data set this is, by content: every split's labels and first images."""

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.data.safe_load import safe_load
 from src.core.errors import UserError
+from src.data.safe_load import safe_load
 
 BRAND_CAR_IDS = {1: range(1, 199), 2: range(201, 251), 3: range(401, 501)}
 SNIPPET_FOLDERS = ("train", "test", "data")

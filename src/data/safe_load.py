@@ -53,8 +53,8 @@ _PLAIN_PICKLE_SAFE = {
 _PLAIN_PICKLE_SAFE.update(
     {
         ("collections", "OrderedDict"): collections.OrderedDict,
-    # Protocol-2 pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1").
-    ("_codecs", "encode"): codecs.encode,
+        # Protocol-2 pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1").
+        ("_codecs", "encode"): codecs.encode,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         **{

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from src.core import schema
+from src.pipeline.checkpoint import checkpointing, last_checkpoint
 from src.pipeline.specs import TrainerSpec
 from src.tasks import OptimSpec, Task
 from src.tracking.mlflow_run import TrackedRun, lightning_logger
@@ -42,10 +43,14 @@ class Fitter:
         epochs: int | None = None,
         lr: float | None = None,
         extra_loss: nn.Module | None = None,
+        checkpoints: Path | None = None,
     ) -> None:
         """Train ``model`` in place; ``epochs``/``lr`` (None: the run's) for fine-tuning, and
         ``extra_loss`` added to the task loss (distillation). This is the ``fine_tune`` a
-        method gets."""
+        method gets.
+
+        ``checkpoints``: a folder where ``last.ckpt`` is written every epoch; if one is there
+        already, training resumes from it (weights, optimiser, schedule, epoch, RNG states)."""
         epochs = int(epochs or self.trainer.max_epochs)
         optim = dataclasses.replace(self.optim, lr=float(lr or self.optim.lr))
         # Fine-tuning starts from a reloaded (eval-mode) baseline: train its BatchNorm/dropout.
@@ -58,13 +63,17 @@ class Fitter:
             torch.set_num_threads(int(self.trainer.threads))
         started = time.perf_counter()
         try:
+            callbacks, plugins = checkpointing(checkpoints) if checkpoints else ([], [])
             trainer = pl.Trainer(
                 **{**self.trainer.options, "max_epochs": epochs},
                 logger=lightning_logger(self.run) if self.run else False,
-                enable_checkpointing=False,
+                enable_checkpointing=checkpoints is not None,
+                callbacks=callbacks,
+                plugins=plugins,
                 default_root_dir=str(self.output_dir),
             )
-            trainer.fit(module, datamodule=self.data)
+            resume = last_checkpoint(checkpoints)
+            trainer.fit(module, datamodule=self.data, ckpt_path=resume, weights_only=True)
         finally:
             torch.use_deterministic_algorithms(previous)
             torch.set_num_threads(threads)

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
 from src.core import schema
+from src.core.errors import UserError
+from src.core.lifecycle import phase
 from src.data.sources import build_datamodule
 from src.measure.precision import coverage_report
 from src.measure.report import measure, size_of
 from src.methods import MethodContext, apply_method
 from src.pipeline.deploy import CALIBRATION_BATCHES, check_parity, deploy_all, log_deployments
 from src.pipeline.fit import Fitter
+from src.pipeline.lookup import find_baseline, find_resumable
 from src.pipeline.specs import RunSpec
 from src.tasks import EvalResult
-from src.tracking.artifacts import load, log_model
+from src.tracking.artifacts import BrokenArtifact, load, log_model
+from src.tracking.liveness import reap_orphans
 from src.tracking.mlflow_run import TrackedRun, tracked_run
 from src.tracking.store import RunStore
 
@@ -48,6 +51,8 @@ class Outcome:
 def run(spec: RunSpec) -> Outcome:
     """Run the job ``spec`` describes: its baseline, or its method against its baseline."""
     store = RunStore(spec.tracking.uri)
+    for run_id in reap_orphans(store):  # SIGKILLed runs: FAILED with the reason, never counted
+        log.warning("run %s was left RUNNING by a process that is gone: marked FAILED", run_id)
     if spec.is_baseline:
         return run_baseline(spec, store)
     return run_method(spec, store, resolve_baseline(spec, store))
@@ -60,12 +65,14 @@ def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
     spec = spec.as_baseline()
     pl.seed_everything(spec.seed, workers=True)
     data = load_data(spec)
-    with open_run(spec, store) as run:
+    stopped = find_resumable(spec, store, data.fingerprint())
+    with open_run(spec, store, resume=stopped and stopped.info.run_id) as run:
         log_config(run, spec, with_method=False)
-        run.set_tags({schema.DATA_FINGERPRINT: data.fingerprint()})
+        folder = stopped.data.tags[schema.CHECKPOINTS] if stopped else spec.output_dir / "ckpt"
+        run.set_tags({schema.DATA_FINGERPRINT: data.fingerprint(), schema.CHECKPOINTS: folder})
         model = spec.model.build()
         with phase(f"training {spec.identity.model} for {spec.trainer.max_epochs} epoch(s)"):
-            fitter(spec, data, run).fit(model)
+            fitter(spec, data, run).fit(model, checkpoints=Path(folder))
         result = evaluate(spec, model, data)
         result.metrics.update(measure_into(run, spec, data, model, result))
         log_results(run, spec, model, data, result)
@@ -77,36 +84,46 @@ def load_data(spec: RunSpec):
         return build_datamodule(spec.data)
 
 
-@contextmanager
-def phase(name: str) -> Iterator[None]:
-    """A log line when a phase starts and one with its duration when it ends (the job's log
-    file and the terminal): nothing runs silent for minutes."""
-    log.info("%s ...", name)
-    started = time.perf_counter()
-    yield
-    log.info("%s: done in %.1f s", name, time.perf_counter() - started)
-
-
 def resolve_baseline(spec: RunSpec, store: RunStore) -> Outcome:
     """The baseline of this config: named, found in the store by config, or trained now."""
     if spec.method.baseline_run_id:
         run_id = store.baseline_run(spec.method.baseline_run_id).info.run_id
     else:
-        found = store.find(
-            spec.tracking.experiment, method=schema.BASELINE, baseline_key=spec.baseline_key
-        )
-        run_id = found.info.run_id if found else None
-    if run_id is None:
-        log.info("no finished baseline for this config: training it first, as its own run")
-        return run_baseline(spec, store)
+        # one trainer per baseline: a parallel job of the same config waits here, then reuses it
+        with store.locked(f"baseline-{spec.baseline_key[:16]}"):
+            found = find_baseline(spec, store)
+            if found is None:
+                log.info("no finished baseline for this config: training it first, as its own run")
+                return run_baseline(spec, store)
+        run_id = found.info.run_id
     log.info("reusing baseline run %s", run_id)
     data = load_data(spec)
-    model = load(run_id, store.uri).model
+    try:
+        model = load(run_id, store.uri).model
+    except BrokenArtifact as err:
+        raise record_broken_baseline(spec, store, run_id, err) from None
     result = logged_result(store, run_id, spec)
     if result is None:  # logged under another protocol, or before units were kept
         with phase("scoring the baseline"):
             result = spec.task.evaluate(model, data, spec.seed)
     return Outcome(run_id, model, data, result, spec.task.primary)
+
+
+def record_broken_baseline(spec: RunSpec, store: RunStore, run_id: str, err) -> UserError:
+    """A baseline that cannot be loaded: this method run is recorded FAILED with the line that
+    says so, and a baseline found by config is tagged so that the next run skips it."""
+    if spec.method.baseline_run_id:
+        fix = "name another baseline run, or drop method.baseline_run_id to use this config's"
+    else:
+        store.client.set_tag(run_id, schema.ARTIFACT_BROKEN, str(err)[:1000])
+        fix = ("the next run of this config skips it and trains a new baseline (or pass "
+               "method.baseline_run_id=<another baseline run>)")  # fmt: skip
+    error = UserError(f"{err}; {fix}")
+    try:
+        with open_run(spec, store, baseline_run_id=run_id):
+            raise error
+    except UserError:
+        return error
 
 
 def logged_result(store: RunStore, run_id: str, spec: RunSpec) -> EvalResult | None:
@@ -157,7 +174,9 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
     return Outcome(run.run_id, model, data, result, spec.task.primary)
 
 
-def open_run(spec: RunSpec, store: RunStore, baseline_run_id: str | None = None):
+def open_run(
+    spec: RunSpec, store: RunStore, baseline_run_id: str | None = None, resume: str | None = None
+):
     """The job's MLflow run, tagged by the run schema."""
     tags = schema.run_tags(
         spec.identity,
@@ -173,7 +192,7 @@ def open_run(spec: RunSpec, store: RunStore, baseline_run_id: str | None = None)
             schema.TRAIN_THREADS: spec.trainer.threads or torch.get_num_threads(),
         },
     )
-    return tracked_run(store, spec.tracking.experiment, run_name(spec), tags)
+    return tracked_run(store, spec.tracking.experiment, run_name(spec), tags, resume=resume)
 
 
 def run_name(spec: RunSpec) -> str:

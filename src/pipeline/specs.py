@@ -37,13 +37,18 @@ class TrainerSpec:
         max_epochs: Training epochs (>= 1).
         options: The other ``pytorch_lightning.Trainer`` keyword arguments.
         threads: ``torch.set_num_threads`` while training; None keeps torch's setting.
+        resume: ``auto``: a baseline training of this config that stopped (killed, failed) with
+            a checkpoint resumes from it in its own run; ``never``: always train anew.
     """
 
     max_epochs: int
     options: dict = field(default_factory=dict)
     threads: int | None = None
+    resume: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.resume not in ("auto", "never"):
+            raise ConfigError(f"trainer.resume={self.resume!r} must be auto or never")
         if self.threads is not None and (isinstance(self.threads, bool) or int(self.threads) < 1):
             raise ConfigError(f"trainer.threads={self.threads!r} must be an int >= 1 or null")
         if isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int):

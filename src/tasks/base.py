@@ -53,6 +53,12 @@ class OptimSpec:
     cosine_factor: float = 1.0
 
     def __post_init__(self) -> None:
+        for key in ("lr", "weight_decay", "cosine_factor"):
+            value = getattr(self, key)
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"optim.{key}={value!r} must be a number, e.g. 1e-3") from None
         if not float(self.lr) > 0:
             raise ConfigError(f"optim.lr={self.lr} must be > 0")
         if float(self.weight_decay) < 0 or not 0 <= float(self.cosine_factor) <= 1:

@@ -7,13 +7,17 @@ with ``weights_only=True`` whoever handed us the file.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from src.core.errors import UserError
 from src.methods import BaselineConfig, method_config, rebuild
 from src.models import create_model
 from src.quant.state import load_portable_state_dict, portable_state_dict
@@ -55,15 +59,43 @@ def save_model(
     return path
 
 
+class BrokenArtifact(UserError):
+    """A model file that cannot be what :func:`save_model` wrote: truncated, corrupt, tampered
+    with, or not weights-only. The message names the file (and the run) and the fix."""
+
+
 def load_model_file(path: str | Path) -> LoadedModel:
-    """Rebuild a model from an artifact file (``weights_only=True``: no code runs)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    """Rebuild a model from an artifact file (``weights_only=True``: no code runs).
+
+    Raises:
+        BrokenArtifact: The file is truncated, corrupt, of another format, or holds anything
+            but tensors and plain values (it is never unpickled with code).
+    """
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # torch's message suggests weights_only=False: never
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        holds = f"it holds {found.group(1)}, not only tensors" if found else "it is corrupt"
+        raise BrokenArtifact(
+            f"{path} is not a weights-only model file ({holds}); it was not written by this "
+            "project or was damaged, and is not loaded"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
+        raise BrokenArtifact(f"{path} is truncated or corrupt ({_first(err)})") from None
     if not isinstance(payload, dict) or payload.get("format") not in (2, FORMAT_VERSION):
-        raise ValueError(f"{path} is not a model artifact of format {FORMAT_VERSION}")
-    method = method_config(_method_values(payload))
-    model = rebuild(create_model(payload["builder"], **payload["kwargs"]).eval(), method)
-    load_portable_state_dict(model, payload["state_dict"])
+        raise BrokenArtifact(f"{path} is not a model artifact of format {FORMAT_VERSION}")
+    try:
+        method = method_config(_method_values(payload))
+        model = rebuild(create_model(payload["builder"], **payload["kwargs"]).eval(), method)
+        load_portable_state_dict(model, payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise BrokenArtifact(f"{path} does not rebuild its model ({_first(err)})") from None
     return LoadedModel(model.eval(), {**payload["extras"], "method": payload["method"]})
+
+
+def _first(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else type(err).__name__)[:200]
 
 
 def _method_values(payload: dict) -> dict:
@@ -100,4 +132,9 @@ def load(run_id: str, tracking_uri: str | None = None) -> LoadedModel:
     """
     store = RunStore.open(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        return load_model_file(store.download(run_id, MODEL_ARTIFACT, tmp))
+        path = store.download(run_id, MODEL_ARTIFACT, tmp)
+        try:
+            return load_model_file(path)
+        except BrokenArtifact as err:
+            named = str(err).replace(str(path), f"the artifact {MODEL_ARTIFACT} of run {run_id}")
+            raise BrokenArtifact(named) from None

@@ -21,7 +21,9 @@ from mlflow.tracking import MlflowClient
 from pytorch_lightning.loggers import MLFlowLogger
 
 from src.core import schema
+from src.core.lifecycle import Interrupted
 from src.core.paths import git_commit
+from src.tracking.liveness import Heartbeat, process_tag
 from src.tracking.store import RunStore
 
 MAX_PARAM_CHARS = 6000  # MLflow's own limit; Lightning's logger would cut at 250
@@ -68,25 +70,51 @@ class TrackedRun:
 
 @contextmanager
 def tracked_run(
-    store: RunStore, experiment: str, run_name: str, tags: dict
+    store: RunStore, experiment: str, run_name: str, tags: dict, resume: str | None = None
 ) -> Iterator[TrackedRun]:
-    """Open a run; FINISHED on normal exit, FAILED (with the error as a tag) on any exception."""
+    """Open a run (or reopen ``resume``, an unfinished one, as RUNNING again); FINISHED on
+    normal exit, KILLED on a stop signal (tagged with the signal and the phase it stopped),
+    FAILED (with the error as a tag) on any other exception."""
     all_tags = {
         schema.RUN_NAME: run_name,
         schema.SOURCE_NAME: "src.train",
         schema.GIT_COMMIT: git_commit(),
+        schema.PROCESS: process_tag(),
         **tags,
     }
-    run_id = store.create_run(experiment, run_name, all_tags)
     client = store.client
+    if resume is None:
+        run_id = store.create_run(experiment, run_name, all_tags)
+    else:
+        run_id = resume
+        _reopen(client, run_id, all_tags)
     handle = TrackedRun(client, run_id, store.uri)
     try:
-        yield handle
+        with Heartbeat(client, run_id):  # a SIGKILLed run is found by its silence
+            yield handle
+    except Interrupted as stop:  # pre-empted or Ctrl+C: KILLED, saying when
+        handle.set_tags({schema.ERROR: str(stop), schema.STOP_SIGNAL: stop.signal_name,
+                         schema.STOP_PHASE: stop.phase})  # fmt: skip
+        client.set_terminated(run_id, "KILLED")
+        raise
     except BaseException as err:
         client.set_tag(run_id, schema.ERROR, f"{type(err).__name__}: {err}"[:5000])
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
+
+
+def _reopen(client: MlflowClient, run_id: str, tags: dict) -> None:
+    """An unfinished run RUNNING again: why it stopped moves to ``resumed.from``."""
+    run = client.get_run(run_id)
+    stopped = [run.data.tags.get(k) for k in (schema.STOP_PHASE, schema.ERROR)]
+    count = int(run.data.tags.get(schema.RESUMED, "0")) + 1
+    for key in (schema.ERROR, schema.STOP_SIGNAL, schema.STOP_PHASE):
+        if key in run.data.tags:
+            client.delete_tag(run_id, key)
+    client.update_run(run_id, status="RUNNING")
+    extra = {schema.RESUMED: str(count), schema.RESUMED_FROM: next((s for s in stopped if s), "")}
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in {**tags, **extra}.items()])
 
 
 class _RunOwnedLogger(MLFlowLogger):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,7 @@ from mlflow.tracking import MlflowClient
 from src.core import schema
 from src.core.errors import UserError
 from src.core.paths import default_store_uri
+from src.tracking.health import check_store
 
 # MLflow draws a progress bar per downloaded file; a board reads one small table per run, which
 # buried the verdict table under dozens of bars. A user's own setting wins.
@@ -67,6 +69,7 @@ class RunStore:
     Raises:
         TrackingConfigError: A file store or an empty URI.
         UserError: ``create=False`` and no SQLite file at the URI.
+        StoreUnreachable: The store does not answer, or a SQLite file cannot be written.
     """
 
     def __init__(self, uri: str | None = None, create: bool = True) -> None:
@@ -77,9 +80,10 @@ class RunStore:
                 f"no MLflow store at {self.uri}: train first (python -m src.train) or point "
                 "tracking_uri (or MLFLOW_TRACKING_URI) at your store"
             )
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self.client = MlflowClient(tracking_uri=self.uri)
+        check_store(self.uri, write=create)  # seconds, one line; MLflow would retry for minutes
+        with self.locked():  # MLflow creates or migrates a SQLite schema on first use
+            self.client = MlflowClient(tracking_uri=self.uri)
+            self.client.search_experiments(max_results=1)
 
     @classmethod
     def open(cls, uri: str | None = None) -> RunStore:
@@ -92,20 +96,28 @@ class RunStore:
         return Path(self.uri.removeprefix(prefix)) if self.uri.startswith(prefix) else None
 
     # ---- experiments ----------------------------------------------------------------------
-    def experiment_id(self, name: str) -> str:
-        """Id of experiment ``name``, created once. Locked: parallel first runs race on SQLite."""
-        path, lock = self._sqlite_path, None
-        if path is not None:
-            lock = path.with_suffix(".lock").open("w")
+    @contextmanager
+    def locked(self, name: str = "") -> Iterator[None]:
+        """Hold the project's lock ``name`` on a SQLite store (``<store>[.name].lock``), across
+        processes. Parallel first runs would race on creating the schema or an experiment, and
+        parallel jobs of one config would each train its baseline. A server store (shared by
+        machines that share no lock file) is not locked here."""
+        path = self._sqlite_path
+        if path is None:
+            yield
+            return
+        suffix = f".{name}.lock" if name else ".lock"
+        with path.with_suffix(suffix).open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
+            yield
+
+    def experiment_id(self, name: str) -> str:
+        """Id of experiment ``name``, created once (under the store's lock)."""
+        with self.locked():
             found = self.client.get_experiment_by_name(name)
             if found is not None:
                 return found.experiment_id
             return self.client.create_experiment(name, artifact_location=self._artifact_root())
-        finally:
-            if lock is not None:
-                lock.close()
 
     def experiment_ids(self, name: str | None = None) -> list[str]:
         """Ids of every active experiment, or of ``name`` (an unknown name is an error)."""
@@ -157,9 +169,11 @@ class RunStore:
         self,
         experiment: str | None = None,
         status: str | None = FINISHED,
+        unless: str | None = None,
         **tags: object,
     ) -> Run | None:
-        """The newest run (of ``status``) whose tags equal ``tags``, or None.
+        """The newest run (of ``status``) whose tags equal ``tags`` and that does not carry the
+        tag ``unless`` (e.g. a baseline whose artifact was found broken), or None.
 
         Example:
             >>> store.find("battery", method="baseline", baseline_key=key)
@@ -169,8 +183,9 @@ class RunStore:
         clauses = [clause(f"tags.{k}", v) for k, v in tags.items()]
         if status is not None:
             clauses.append(f"attributes.status = '{status}'")
-        runs = self.search(clauses, experiment, ["attributes.start_time DESC"], max_results=1)
-        return runs[0] if runs else None
+        runs = self.search(clauses, experiment, ["attributes.start_time DESC"],
+                           max_results=1 if unless is None else None)  # fmt: skip
+        return next((r for r in runs if unless not in r.data.tags), None)
 
     def newest_by_method(self, baseline_key: str, methods: Iterable[str]) -> dict[str, Run]:
         """The newest FINISHED run of each of ``methods`` among the runs of ``baseline_key``."""

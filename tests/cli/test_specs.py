@@ -100,3 +100,28 @@ def test_a_config_that_does_not_resolve_is_one_config_error(tmp_path):
     cfg = compose_cfg("model=cnn_tiny", tmp=tmp_path)  # battery data has no in_channels
     with pytest.raises(ConfigError, match="does not resolve.*data.in_channels"):
         run_spec(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"),
+    [
+        (["trainer.max_epochs=0"], "trainer.max_epochs=0"),
+        (["trainer.max_epochs=-1"], "trainer.max_epochs=-1"),
+        (["trainer.max_epochs=1.5"], "trainer.max_epochs=1.5"),
+        (["optim.lr=0"], "optim.lr=0"),
+        (["optim.lr=abc"], "optim.lr='abc' must be a number"),
+        (["data.batch_size=0"], "data.batch_size=0"),
+        (["data.eval_batch_size=-1"], "data.eval_batch_size=-1"),
+        (["data.num_workers=-1"], "data.num_workers=-1"),
+        (["seed=-1"], "seed=-1"),
+        (["benchmark.iters=0"], "iters=0"),
+        (["benchmark.batch_sizes=[0]"], "batch_sizes"),
+        (["+method=prune", "method.sparsity=1.5"], "method.sparsity=1.5"),
+        (["+method=static", "method.calibration_batches=0"], "method.calibration_batches=0"),
+        (["+method=qat", "method.epochs=0"], "method.epochs=0"),
+    ],
+)
+def test_a_bad_number_is_one_line_naming_the_key_before_anything_runs(overrides, names, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        run_spec(compose_cfg(*overrides, tmp=tmp_path))
+    assert names in str(err.value) and "\n" not in str(err.value)

@@ -41,3 +41,23 @@ def test_an_aborted_sweep_leaves_no_run_running(tmp_path):
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
     assert [r.info.status for r in runs] == ["FAILED"]  # the parent; no job started
     assert "aborted" in runs[0].data.tags["error"]
+
+
+def test_a_sweep_without_its_parent_run_fails_every_job_in_one_line(tmp_path, monkeypatch):
+    import pytest
+    from omegaconf import OmegaConf
+
+    from src.cli.specs import run_spec
+    from src.cli.sweep import MlflowSweep
+    from src.core import schema
+    from src.core.errors import ConfigError
+    from tests.conftest import compose_cfg
+
+    monkeypatch.setenv(schema.SWEEP_ERROR_ENV, "")  # restored (unset) after the test
+    config = OmegaConf.create({
+        "logger": {"tracking_uri": f"file:{tmp_path}/mlruns", "experiment_name": "x"},
+        "hydra": {"sweep": {"dir": str(tmp_path / "sweep")}, "overrides": {"task": []}},
+    })  # fmt: skip
+    MlflowSweep().on_multirun_start(config)  # Hydra would only warn if this raised
+    with pytest.raises(ConfigError, match="could not open its MLflow parent run.*file store"):
+        run_spec(compose_cfg(tmp=tmp_path))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from src.core.errors import UserError
 from src.data.image_sources import (
     find_cifar10,
     load_cifar10_splits,
@@ -14,7 +15,6 @@ from src.data.image_sources import (
     read_cifar_batch,
 )
 from src.data.safe_load import UnsafePickleError
-from src.core.errors import UserError
 
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -24,12 +24,18 @@ def write_cifar(folder, per_batch=40, seed=0):
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"batch_label": name.encode(), b"filenames": [b"x.png"] * per_batch,
-                 b"labels": [int(i % 10) for i in range(per_batch)],
-                 b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)}
+        batch = {
+            b"batch_label": name.encode(),
+            b"filenames": [b"x.png"] * per_batch,
+            b"labels": [int(i % 10) for i in range(per_batch)],
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+        }
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    meta = {b"label_names": [n.encode() for n in NAMES], b"num_cases_per_batch": per_batch,
-            b"num_vis": 3072}
+    meta = {
+        b"label_names": [n.encode() for n in NAMES],
+        b"num_cases_per_batch": per_batch,
+        b"num_vis": 3072,
+    }
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return folder
 

@@ -9,8 +9,9 @@ def _splits(n=64):
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8)
     labels = torch.arange(n) % 4
-    return ImageSplits((images, labels), (images[:8], labels[:8]), (images[:16], labels[:16]),
-                       ["a", "b", "c", "d"])
+    return ImageSplits(
+        (images, labels), (images[:8], labels[:8]), (images[:16], labels[:16]), ["a", "b", "c", "d"]
+    )
 
 
 def test_normalisation_uses_the_training_split_only():
@@ -19,7 +20,9 @@ def test_normalisation_uses_the_training_split_only():
     train = dm.splits.train[0].float() / 255
     torch.testing.assert_close(dm.mean, train.mean(dim=(0, 2, 3)))
     batch = dm.dataset("test").__getitems__(list(range(16)))
-    assert batch["x"].shape == (16, 3, 8, 8) and batch["y"].tolist() == (torch.arange(16) % 4).tolist()
+    assert (
+        batch["x"].shape == (16, 3, 8, 8) and batch["y"].tolist() == (torch.arange(16) % 4).tolist()
+    )
 
 
 def test_augmentation_is_seeded_and_eval_is_not_augmented():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from src.data.normalizer import Normalizer, fit_normalizer
 from src.core.errors import ConfigError
+from src.data.normalizer import Normalizer, fit_normalizer
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import random
 import pandas as pd
 import pytest
 
-from src.data.split import N_FOLDS, five_fold_split, fold_slice
 from src.core.errors import ConfigError
+from src.data.split import N_FOLDS, five_fold_split, fold_slice
 
 BRANDS = {
     1: (range(1, 169), range(169, 199)),

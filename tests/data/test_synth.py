@@ -12,8 +12,16 @@ import pytest
 from src.data.safe_load import load_snippet, safe_load
 from src.data.synth import PRESETS, Preset, generate, list_presets, main
 
-COLUMNS = ["volt", "current", "soc", "max_single_volt", "min_single_volt",
-           "max_temp", "min_temp", "timestamp"]
+COLUMNS = [
+    "volt",
+    "current",
+    "soc",
+    "max_single_volt",
+    "min_single_volt",
+    "max_temp",
+    "min_temp",
+    "timestamp",
+]
 CAR_IDS = {1: range(1, 199), 2: range(201, 251), 3: range(401, 501)}
 
 
@@ -54,7 +62,10 @@ def test_presets_are_frozen_and_listed():
 def test_brand3_layout(brand3):
     assert brand3.name == "battery_brand3"
     assert sorted(p.name for p in brand3.iterdir()) == [
-        "column.pkl", "columns.pkl", "data", "label"
+        "column.pkl",
+        "columns.pkl",
+        "data",
+        "label",
     ]
     assert [p.name for p in (brand3 / "label").iterdir()] == ["all_label.csv"]
     assert safe_load(brand3 / "column.pkl") == COLUMNS

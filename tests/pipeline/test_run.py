@@ -52,3 +52,32 @@ def test_every_run_is_measured_in_onnxruntime_with_parity(tiny_root, tmp_path):
     assert "model/model.onnx" in {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     baseline = client.get_run(tags["baseline_run_id"])
     assert baseline.data.metrics["latency/onnxruntime/speedup_bs1"] > 0  # ORT fp32 vs eager
+
+
+@pytest.mark.slow
+def test_a_broken_baseline_fails_its_method_run_in_one_line_and_is_skipped_next(
+    tiny_root, tmp_path
+):
+    from src.core import schema
+    from src.core.errors import UserError
+    from src.train import train
+
+    common = ["model=dyad_tiny", f"data.root={tiny_root}", "trainer.max_epochs=1",
+              "task.evaluation.n_boot=20", *FAST]  # fmt: skip
+    base = train_runs(*common, tmp=tmp_path)["baseline"]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    artifact = client.get_run(base.run_id).info.artifact_uri.removeprefix("file://")
+    model_file = f"{artifact}/model/model.pt"
+    with open(model_file, "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(UserError, match=f"run {base.run_id} is truncated or corrupt") as err:
+        train(compose_cfg(*common, "+method=dynamic", tmp=tmp_path))
+    assert "\n" not in str(err.value) and "weights_only=False" not in str(err.value)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    assert [r.data.tags["method"] for r in failed] == ["dynamic"]  # recorded, with the line
+    assert "truncated" in failed[0].data.tags[schema.ERROR]
+    assert schema.ARTIFACT_BROKEN in client.get_run(base.run_id).data.tags
+    again = train(compose_cfg(*common, "+method=dynamic", tmp=tmp_path))  # a new baseline
+    new_base = client.get_run(again.run_id).data.tags[schema.BASELINE_RUN_ID]
+    assert new_base != base.run_id

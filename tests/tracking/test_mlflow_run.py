@@ -1,7 +1,11 @@
 """Run lifecycle: ``python -m pytest tests/tracking/test_mlflow_run.py``."""
 
+import signal
+
 import pytest
 
+from src.core import schema
+from src.core.lifecycle import Interrupted
 from src.tracking.mlflow_run import tracked_run
 from src.tracking.store import RunStore
 
@@ -26,3 +30,14 @@ def test_finished_run_and_artifacts_beside_the_store(tmp_path):
     assert got.info.status == "FINISHED" and got.data.params["long"] == "x" * 1000
     assert got.info.artifact_uri.startswith((tmp_path / "store" / "artifacts").as_uri())
     assert store.download(run.run_id, "config/config.yaml", tmp_path).endswith("config.yaml")
+
+
+def test_interrupted_run_is_killed_with_its_signal_and_phase(tmp_path):
+    store = RunStore(f"sqlite:///{tmp_path}/mlflow.db")
+    with pytest.raises(Interrupted):
+        with tracked_run(store, "exp", "r", {"method": "baseline"}) as run:
+            raise Interrupted(signal.SIGTERM, "evaluating (scoring the test units, bootstrap)")
+    got = store.get(run.run_id)
+    assert got.info.status == "KILLED"
+    assert got.data.tags[schema.STOP_SIGNAL] == "SIGTERM"
+    assert got.data.tags[schema.STOP_PHASE].startswith("evaluating")

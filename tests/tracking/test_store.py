@@ -77,3 +77,27 @@ def test_read_table_returns_what_log_table_wrote_or_none(tmp_path):
     back = store.read_table(run.run_id, "units")
     pd.testing.assert_frame_equal(back, units)  # "007" stays text, not 7
     assert store.read_table(run.run_id, "paired_units") is None
+
+
+def test_unreachable_store_is_one_line_in_seconds(tmp_path):
+    import socket
+    import time
+
+    from src.tracking.health import StoreUnreachable
+
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    (tmp_path / "afile").write_text("not a folder")
+    for uri, says in [
+        (f"http://127.0.0.1:{port}", "no MLflow server answers"),
+        (f"postgresql://u:secret@127.0.0.1:{port}/db", "does not answer"),
+        (f"sqlite:///{tmp_path}/afile/mlflow.db", "cannot be written"),
+    ]:
+        started = time.monotonic()
+        with pytest.raises(StoreUnreachable, match=says) as err:
+            RunStore(uri)
+        assert time.monotonic() - started < 10
+        message = str(err.value)
+        assert "\n" not in message and "MLFLOW_TRACKING_URI" in message
+        assert "secret" not in message  # a password in the URI is never printed
