@@ -8,3 +8,13 @@ class UserError(ValueError):
 
 class ConfigError(UserError):
     """A config value is out of range or inconsistent."""
+
+
+def first_line(err: BaseException, limit: int | None = 300) -> str:
+    """The error's first informative line, for a one-line message (dynamo's
+    ``backend='inductor' raised:`` says nothing; the line after it is the cause), cut to
+    ``limit`` characters (None: whole)."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    while len(lines) > 1 and lines[0].endswith(" raised:"):
+        lines.pop(0)
+    return (lines[0] if lines else type(err).__name__)[:limit]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from numpy._core import multiarray as _multiarray
 
-from src.core.errors import UserError
+from src.core.errors import UserError, first_line
 
 
 class UnsafePickleError(UserError):
@@ -138,20 +138,15 @@ def _load_non_zip(path: Path) -> object:
 
 def _unsafe_message(path: Path, err: Exception) -> str:
     found = re.search(r"nsupported (?:global:? )?(?:GLOBAL )?([\w.]+)", str(err))
-    first = found.group(1) if found else _first_line(err)
+    first = found.group(1) if found else first_line(err, None)
     return (
         f"{path}: refused to load, the pickle asks for code outside the numpy allowlist "
         f"({first[:160]}); only use files from the original release or our generator"
     )
 
 
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def _corrupt_message(path: Path, err: Exception) -> str:
-    first = _first_line(err)
+    first = first_line(err, None)
     return (
         f"{path}: corrupt or truncated pickle ({first[:160]}); re-extract it from the "
         f"release archive or delete it"

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from src.core.progress import progress
-from src.data.synth_physics import BRANDS, COLUMNS, BrandSpec, draw_car, simulate_car
+from src.data.layout import COLUMNS
+from src.data.synth_physics import BRANDS, BrandSpec, draw_car, simulate_car
 
 TRAIN_SHARE = 0.7
 

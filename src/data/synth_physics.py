@@ -16,16 +16,6 @@ from scipy.interpolate import PchipInterpolator
 
 WINDOW = 128
 DT_S = 10.0
-COLUMNS = [
-    "volt",
-    "current",
-    "soc",
-    "max_single_volt",
-    "min_single_volt",
-    "max_temp",
-    "min_temp",
-    "timestamp",
-]
 FAULT_MECHANISMS = ("short", "dip", "thermal", "fade", "overvolt")
 
 # Tuned so that a 50 A charge warms the pack by ~1 degC per 21-minute snippet at most.

@@ -18,7 +18,8 @@ import warnings
 import torch
 from torch import nn
 
-from src.measure.onnx import RuntimeUnavailable, first_line
+from src.core.errors import first_line
+from src.measure.onnx import BehindEager, RuntimeUnavailable
 from src.models.gru import DecomposedGRU
 from src.quant.deploy import float_twin
 from src.quant.pt2e import plain_linears, quantize_pt2e
@@ -34,23 +35,15 @@ FLOAT_KERNEL = re.compile(
 )
 
 
-class Compiled(nn.Module):
-    """A compiled callable behind the eager model's interface (its helpers, e.g. DyAD's
-    ``split_target``, come from the eager model)."""
+class Compiled(BehindEager):
+    """A compiled callable behind the eager model's interface."""
 
     def __init__(self, program, eager: nn.Module) -> None:
-        super().__init__()
+        super().__init__(eager)
         object.__setattr__(self, "_program", program)  # not a submodule: never re-traced
-        object.__setattr__(self, "_eager", eager)
 
     def forward(self, x: torch.Tensor):
         return object.__getattribute__(self, "_program")(x)
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(object.__getattribute__(self, "_eager"), name)
 
 
 def compile_variant(model: nn.Module, example: torch.Tensor, calibration) -> tuple:

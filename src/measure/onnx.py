@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from src.core.errors import UserError
+from src.core.errors import UserError, first_line
 
 # The exporter's IR passes log every pass at INFO; a run's log keeps its own phases readable.
 for _name in ("onnx_ir", "onnxscript"):
@@ -110,15 +110,30 @@ class OrtModel:
         return [torch.from_numpy(np.asarray(o)) for o in outputs]
 
 
-class OrtModule(nn.Module):
+class BehindEager(nn.Module):
+    """A runtime's callable behind the eager model's interface: attributes it does not have
+    (DyAD's ``split_target``, for the task's evaluation) come from the eager model, which is
+    held, not registered as a submodule (never traced, moved or counted)."""
+
+    def __init__(self, eager: nn.Module) -> None:
+        super().__init__()
+        object.__setattr__(self, "_eager", eager)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(object.__getattribute__(self, "_eager"), name)
+
+
+class OrtModule(BehindEager):
     """An :class:`OrtModel` behind the eager model's interface: same input, and outputs in the
     eager model's structure (a DyAD output tuple, a logits tensor), so the task's own evaluation
     and the latency harness call it like the eager model."""
 
     def __init__(self, runtime: OrtModel, eager: nn.Module, example: torch.Tensor) -> None:
-        super().__init__()
+        super().__init__(eager)
         self.runtime = runtime
-        object.__setattr__(self, "_eager", eager)  # not a submodule: only its helpers are used
         with torch.inference_mode():
             was_training = eager.training
             _, self.spec = tree_flatten(eager.eval()(example[:1]))
@@ -126,13 +141,6 @@ class OrtModule(nn.Module):
 
     def forward(self, x: torch.Tensor):
         return tree_unflatten(self.runtime(x.float()), self.spec)
-
-    def __getattr__(self, name: str):
-        """The eager model's helpers (DyAD's ``split_target``) for the task's evaluation."""
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(object.__getattribute__(self, "_eager"), name)
 
 
 @torch.inference_mode()
@@ -155,12 +163,3 @@ def max_abs_diff(model: nn.Module, runtime, inputs: Sequence[torch.Tensor]) -> f
     finally:
         model.train(was_training)
     return worst
-
-
-def first_line(err: BaseException) -> str:
-    """The error's first informative line (dynamo's ``backend='inductor' raised:`` says
-    nothing; the line after it is the cause)."""
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    while len(lines) > 1 and lines[0].endswith(" raised:"):
-        lines.pop(0)
-    return (lines[0] if lines else type(err).__name__)[:300]

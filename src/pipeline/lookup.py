@@ -13,7 +13,7 @@ from src.core import schema
 from src.core.errors import UserError
 from src.pipeline.checkpoint import last_checkpoint
 from src.pipeline.specs import RunSpec
-from src.tracking.store import RunStore, clause
+from src.tracking.store import FINISHED, RunStore, clause
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +23,7 @@ def find_resumable(spec: RunSpec, store: RunStore, fingerprint: str):
     checkpoint on this machine, when ``trainer.resume=auto``; else None."""
     if spec.trainer.resume != "auto":
         return None
-    key = {"method": schema.BASELINE, "baseline_key": spec.baseline_key}
-    clauses = [clause(f"tags.{k}", v) for k, v in key.items()]
-    try:
-        runs = store.search(clauses, spec.tracking.experiment, ["attributes.start_time DESC"])
-    except UserError:  # no experiment yet: nothing to resume
-        return None
-    for run in runs:
+    for run in baseline_runs(spec, store):
         tags = run.data.tags
         if (run.info.status in ("KILLED", "FAILED")
                 and tags.get(schema.DATA_FINGERPRINT) == fingerprint
@@ -40,11 +34,24 @@ def find_resumable(spec: RunSpec, store: RunStore, fingerprint: str):
 
 
 def find_baseline(spec: RunSpec, store: RunStore):
-    """The newest finished baseline of this config whose artifact is not known broken."""
-    key = dict(method=schema.BASELINE, baseline_key=spec.baseline_key)
-    found = store.find(spec.tracking.experiment, unless=schema.ARTIFACT_BROKEN, **key)
-    newest = store.find(spec.tracking.experiment, **key)
-    if newest is not None and (found is None or newest.info.run_id != found.info.run_id):
-        log.warning("skipping baseline run %s: %s", newest.info.run_id,
-                    newest.data.tags[schema.ARTIFACT_BROKEN])  # fmt: skip
-    return found
+    """The newest finished baseline of this config whose artifact is not known broken; a newer
+    one that is broken is skipped, and the log says so."""
+    for run in baseline_runs(spec, store):
+        if run.info.status != FINISHED:
+            continue
+        broken = run.data.tags.get(schema.ARTIFACT_BROKEN)
+        if broken is None:
+            return run
+        log.warning("skipping baseline run %s: %s", run.info.run_id, broken)
+    return None
+
+
+def baseline_runs(spec: RunSpec, store: RunStore) -> list:
+    """Every baseline run of this config (any status), newest first; none before the
+    experiment exists."""
+    key = {"method": schema.BASELINE, "baseline_key": spec.baseline_key}
+    clauses = [clause(f"tags.{k}", v) for k, v in key.items()]
+    try:
+        return store.search(clauses, spec.tracking.experiment, ["attributes.start_time DESC"])
+    except UserError:  # no experiment yet
+        return []

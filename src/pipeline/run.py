@@ -65,11 +65,12 @@ def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
     spec = spec.as_baseline()
     pl.seed_everything(spec.seed, workers=True)
     data = load_data(spec)
-    stopped = find_resumable(spec, store, data.fingerprint())
+    fingerprint = data.fingerprint()
+    stopped = find_resumable(spec, store, fingerprint)
     with open_run(spec, store, resume=stopped and stopped.info.run_id) as run:
         log_config(run, spec, with_method=False)
         folder = stopped.data.tags[schema.CHECKPOINTS] if stopped else spec.output_dir / "ckpt"
-        run.set_tags({schema.DATA_FINGERPRINT: data.fingerprint(), schema.CHECKPOINTS: folder})
+        run.set_tags({schema.DATA_FINGERPRINT: fingerprint, schema.CHECKPOINTS: folder})
         model = spec.model.build()
         with phase(f"training {spec.identity.model} for {spec.trainer.max_epochs} epoch(s)"):
             fitter(spec, data, run).fit(model, checkpoints=Path(folder))

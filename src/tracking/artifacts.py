@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from src.core.errors import UserError
+from src.core.errors import UserError, first_line
 from src.methods import BaselineConfig, method_config, rebuild
 from src.models import create_model
 from src.quant.state import load_portable_state_dict, portable_state_dict
@@ -81,7 +81,7 @@ def load_model_file(path: str | Path) -> LoadedModel:
             "project or was damaged, and is not loaded"
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
-        raise BrokenArtifact(f"{path} is truncated or corrupt ({_first(err)})") from None
+        raise BrokenArtifact(f"{path} is truncated or corrupt ({first_line(err, 200)})") from None
     if not isinstance(payload, dict) or payload.get("format") not in (2, FORMAT_VERSION):
         raise BrokenArtifact(f"{path} is not a model artifact of format {FORMAT_VERSION}")
     try:
@@ -89,13 +89,9 @@ def load_model_file(path: str | Path) -> LoadedModel:
         model = rebuild(create_model(payload["builder"], **payload["kwargs"]).eval(), method)
         load_portable_state_dict(model, payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise BrokenArtifact(f"{path} does not rebuild its model ({_first(err)})") from None
+        reason = first_line(err, 200)
+        raise BrokenArtifact(f"{path} does not rebuild its model ({reason})") from None
     return LoadedModel(model.eval(), {**payload["extras"], "method": payload["method"]})
-
-
-def _first(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return (lines[0] if lines else type(err).__name__)[:200]
 
 
 def _method_values(payload: dict) -> dict:

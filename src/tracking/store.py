@@ -169,11 +169,9 @@ class RunStore:
         self,
         experiment: str | None = None,
         status: str | None = FINISHED,
-        unless: str | None = None,
         **tags: object,
     ) -> Run | None:
-        """The newest run (of ``status``) whose tags equal ``tags`` and that does not carry the
-        tag ``unless`` (e.g. a baseline whose artifact was found broken), or None.
+        """The newest run (of ``status``) whose tags equal ``tags``, or None.
 
         Example:
             >>> store.find("battery", method="baseline", baseline_key=key)
@@ -183,9 +181,8 @@ class RunStore:
         clauses = [clause(f"tags.{k}", v) for k, v in tags.items()]
         if status is not None:
             clauses.append(f"attributes.status = '{status}'")
-        runs = self.search(clauses, experiment, ["attributes.start_time DESC"],
-                           max_results=1 if unless is None else None)  # fmt: skip
-        return next((r for r in runs if unless not in r.data.tags), None)
+        runs = self.search(clauses, experiment, ["attributes.start_time DESC"], max_results=1)
+        return runs[0] if runs else None
 
     def newest_by_method(self, baseline_key: str, methods: Iterable[str]) -> dict[str, Run]:
         """The newest FINISHED run of each of ``methods`` among the runs of ``baseline_key``."""
