@@ -33,6 +33,7 @@ from src.board import (
     write_outputs,
 )
 from src.board.render import STEM
+from src.board.variants import board_params
 from src.cli import entry
 from src.core import schema
 from src.core.errors import UserError
@@ -92,6 +93,7 @@ def select_runs(cfg: DictConfig, parent_run_id: str | None) -> pd.DataFrame:
         filters=filters,
         parent_run_id=parent_run_id,
         include_baselines=cfg.include_baselines,
+        params=board_params(cfg.split_by or []),
     )
     chosen = _describe_filters(filters, cfg, parent_run_id)
     if runs.empty:

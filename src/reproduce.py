@@ -114,7 +114,7 @@ def collect_block(store: RunStore, block, extra: list[str], train: bool, out: Pa
                 f"no FINISHED {missing} run(s) for block {block.name!r} with overrides "
                 f"{overrides} in {store.uri}: " + (why if train else "drop run=false to train them")
             )
-        rows.append(runs_to_frame([found[m] for m in block.methods], store))
+        rows.append(runs_to_frame([[found[m] for m in block.methods]], store))
     return pd.concat(rows, ignore_index=True)
 
 

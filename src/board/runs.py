@@ -7,13 +7,17 @@ values MLflow's filter grammar cannot quote are applied here, in pandas.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 from mlflow.entities import Run
 
 from src.core import schema
 from src.tracking.store import RunStore, clause
+
+# MLflow's SQL store loads a page's runs with all their tags, params and metrics as ORM objects
+# (about 0.4 MB a run measured); 100 a page keeps that transient small.
+_PAGE = 100
 
 
 def load_runs(
@@ -22,8 +26,12 @@ def load_runs(
     filters: Mapping[str, object] | None = None,
     parent_run_id: str | None = None,
     include_baselines: bool = True,
+    params: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Every run (any status) of the store that matches, one row per run.
+
+    The store is read a page at a time and each page reduced to its row before the next is
+    fetched, so memory grows with the rows kept, not with MLflow's run objects.
 
     Args:
         tracking_uri: The store; None: ``MLFLOW_TRACKING_URI`` or the repo's SQLite file. It
@@ -36,6 +44,9 @@ def load_runs(
         include_baselines: Also load the runs named by the selected runs' ``baseline_run_id``
             tags, so every variant's own baseline is at hand; they get ``selected_by`` =
             ``"baseline_run_id"`` (the others ``"filter"``).
+        params: Keep only the params whose names start with one of these (the leaderboard's
+            :data:`src.board.variants.BOARD_PARAMS`); None keeps every param. Params named in
+            ``filters`` are always kept. Tags and metrics are always kept.
 
     Returns:
         Columns ``run_id``, ``experiment``, ``status``, ``start_time``, ``selected_by`` and the
@@ -50,32 +61,55 @@ def load_runs(
     clauses, local = _split_filters(dict(filters or {}))
     if parent_run_id:
         clauses.append(clause(f"tags.{schema.PARENT_RUN_ID}", parent_run_id))
-    frame = _apply_local(runs_to_frame(store.search(clauses, experiment), store), local)
+    if params is not None:
+        named = [str(k) for k in filters or {} if str(k).startswith("params.")]
+        params = (*params, *(k.removeprefix("params.") for k in named))
+    pages = store.pages(clauses, experiment, page_size=_PAGE)
+    frame = _apply_local(runs_to_frame(pages, store, params), local)
     frame["selected_by"] = "filter"
     if include_baselines and not frame.empty:
-        frame = _with_baselines(store, frame)
+        frame = _with_baselines(store, frame, params)
     return frame.reset_index(drop=True)
 
 
-def runs_to_frame(runs: Iterable[Run], store: RunStore) -> pd.DataFrame:
-    """One row per run with ``search_runs``-style column names."""
+def runs_to_frame(
+    pages: Iterable[Iterable[Run]], store: RunStore, params: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row per run with ``search_runs``-style column names, built a page at a time.
+
+    Args:
+        pages: Runs in pages (:meth:`RunStore.pages`); a page is dropped once it is a frame.
+        store: Names the runs' experiments.
+        params: Param name prefixes to keep (None: all).
+    """
     names: dict[str, str] = {}
-    rows = []
-    for run in runs:
-        exp_id = run.info.experiment_id
-        if exp_id not in names:
-            names[exp_id] = store.experiment_name(exp_id)
-        row = {
-            "run_id": run.info.run_id,
-            "experiment": names[exp_id],
-            "status": run.info.status,
-            "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
-        }
-        row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
-        row.update({f"params.{k}": v for k, v in run.data.params.items()})
-        row.update({f"metrics.{k}": float(v) for k, v in run.data.metrics.items()})
-        rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else ["run_id", "experiment", "status"])
+    frames = []
+    for page in pages:
+        rows = [_row(run, names, store, params) for run in page]
+        if rows:
+            frames.append(pd.DataFrame(rows))
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "experiment", "status"])
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _row(run: Run, names: dict[str, str], store: RunStore, params: Sequence[str] | None) -> dict:
+    exp_id = run.info.experiment_id
+    if exp_id not in names:
+        names[exp_id] = store.experiment_name(exp_id)
+    row = {
+        "run_id": run.info.run_id,
+        "experiment": names[exp_id],
+        "status": run.info.status,
+        "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+    }
+    row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+    kept = run.data.params.items()
+    if params is not None:
+        kept = [(k, v) for k, v in kept if k.startswith(tuple(params))]
+    row.update({f"params.{k}": v for k, v in kept})
+    row.update({f"metrics.{k}": float(v) for k, v in run.data.metrics.items()})
+    return row
 
 
 def _column(key: str) -> str:
@@ -105,7 +139,9 @@ def _apply_local(frame: pd.DataFrame, local: dict[str, list[str]]) -> pd.DataFra
     return frame
 
 
-def _with_baselines(store: RunStore, frame: pd.DataFrame) -> pd.DataFrame:
+def _with_baselines(
+    store: RunStore, frame: pd.DataFrame, params: Sequence[str] | None
+) -> pd.DataFrame:
     """Add the baseline runs that the selected method runs were measured against."""
     column = f"tags.{schema.BASELINE_RUN_ID}"
     if column not in frame:
@@ -114,7 +150,7 @@ def _with_baselines(store: RunStore, frame: pd.DataFrame) -> pd.DataFrame:
     if not wanted:
         return frame
     quoted = ", ".join(f"'{run_id}'" for run_id in sorted(wanted))
-    extra = runs_to_frame(store.search([f"attributes.run_id IN ({quoted})"]), store)
+    extra = runs_to_frame(store.pages([f"attributes.run_id IN ({quoted})"]), store, params)
     extra["selected_by"] = "baseline_run_id"
     return pd.concat([frame, extra], ignore_index=True)
 

@@ -19,6 +19,11 @@ _NOT_SETTINGS = ("params.method.name", "params.method.baseline_run_id")
 _MISSING = ("", "None", "null", "nan")
 
 
+def board_params(split_by: Sequence[str] = ()) -> tuple[str, ...]:
+    """The param name prefixes :func:`label_runs` reads: all the leaderboard loads of params."""
+    return ("method.", "model.", *split_by)
+
+
 def label_runs(runs: pd.DataFrame, split_by: Sequence[str] = ()) -> pd.DataFrame:
     """Add the identity columns of :data:`IDENTITY` plus ``method``, ``fold`` and ``seed``.
 

@@ -150,20 +150,32 @@ class RunStore:
         Raises:
             UserError: ``experiment`` is named but not in the store.
         """
-        experiments = self.experiment_ids(experiment)
-        if not experiments:
-            return []
-        filter_string, runs, token = " and ".join(clauses), [], None
-        while True:
-            page_size = min(_PAGE, max_results - len(runs)) if max_results else _PAGE
-            page = self.client.search_runs(
-                experiments, filter_string, max_results=page_size, order_by=order_by,
-                page_token=token,
-            )  # fmt: skip
+        runs: list[Run] = []
+        for page in self.pages(clauses, experiment, order_by, max_results=max_results):
             runs.extend(page)
-            token = page.token
-            if not token or (max_results and len(runs) >= max_results):
-                return runs
+        return runs
+
+    def pages(
+        self,
+        clauses: Iterable[str] = (),
+        experiment: str | None = None,
+        order_by: list[str] | None = None,
+        page_size: int = _PAGE,
+        max_results: int | None = None,
+    ) -> Iterator[list[Run]]:
+        """The runs of :meth:`search` a page at a time, so a reader that keeps only what it
+        needs of each page holds one page of MLflow entities, not the whole store."""
+        experiments = self.experiment_ids(experiment)
+        filter_string, seen, token = " and ".join(clauses), 0, None
+        while experiments:
+            size = min(page_size, max_results - seen) if max_results else page_size
+            page = self.client.search_runs(
+                experiments, filter_string, max_results=size, order_by=order_by, page_token=token
+            )
+            seen, token = seen + len(page), page.token
+            yield list(page)
+            if not token or (max_results and seen >= max_results):
+                return
 
     def find(
         self,

@@ -1,8 +1,13 @@
 """Loading runs from MLflow: ``python -m pytest tests/board/test_runs.py``."""
 
+import gc
+import weakref
+
+import pandas as pd
 import pytest
 
-from src.board.runs import load_runs
+from src.board.runs import load_runs, runs_to_frame
+from src.board.variants import board_params
 from src.core.errors import UserError
 from src.tracking.store import RunStore
 
@@ -58,3 +63,38 @@ def test_missing_store_is_an_error_and_is_not_created(tmp_path):
     with pytest.raises(UserError, match="no MLflow store"):
         load_runs(f"sqlite:///{tmp_path}/absent/mlflow.db")
     assert not (tmp_path / "absent").exists()
+
+
+def test_pages_give_the_same_frame_and_are_let_go(demo, monkeypatch):
+    """A page of MLflow runs is dropped once it is rows: memory grows with rows, not runs."""
+    store, _ = demo
+    whole = load_runs(store.uri, experiment="battery")
+    monkeypatch.setattr("src.board.runs._PAGE", 2)
+    paged = load_runs(store.uri, experiment="battery")
+    pd.testing.assert_frame_equal(
+        whole.sort_values("run_id").reset_index(drop=True)[sorted(whole.columns)],
+        paged.sort_values("run_id").reset_index(drop=True)[sorted(paged.columns)],
+    )
+    reader, alive = RunStore.open(store.uri), []
+
+    def watched_pages():
+        for page in reader.pages([], "battery", page_size=2):
+            gc.collect()
+            alive.append(sum(ref() is not None for ref in refs))
+            refs[:] = [*refs, *(weakref.ref(run) for run in page)]
+            yield page
+
+    refs: list = []
+    frame = runs_to_frame(watched_pages(), reader)
+    assert len(frame) == len(whole) and max(alive) <= 2  # at most the page before this one
+
+
+def test_params_are_kept_by_prefix_and_filter(demo):
+    store, _ = demo
+    runs = load_runs(store.uri, filters={"params.data.fold": "1"}, params=board_params())
+    params = {c for c in runs if c.startswith("params.")}
+    assert params and all(
+        c.startswith(("params.method.", "params.model.")) or c == "params.data.fold" for c in params
+    )
+    assert "params.method.dtype" in params and "params.data.fold" in params
+    assert set(runs["params.data.fold"].dropna()) == {"1"}
