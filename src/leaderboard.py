@@ -38,6 +38,7 @@ from src.cli import entry
 from src.core import schema
 from src.core.errors import UserError
 from src.models import model_family
+from src.tracking.liveness import reap_orphans
 from src.tracking.store import RunStore
 
 
@@ -85,7 +86,11 @@ def selected_parent(cfg: DictConfig) -> str | None:
 
 
 def select_runs(cfg: DictConfig, parent_run_id: str | None) -> pd.DataFrame:
-    """The selected runs (any status), refusing an empty selection with what to change."""
+    """The selected runs (any status), refusing an empty selection with what to change. Runs
+    left RUNNING by a process that is gone are marked FAILED first (the one write besides the
+    sweep's files), so an orphan is reported as what it is and never counted."""
+    for run_id in reap_orphans(RunStore.open(cfg.tracking_uri)):
+        print(f"run {run_id} was left RUNNING by a process that is gone: marked FAILED")
     filters = selection(cfg)
     runs = load_runs(
         cfg.tracking_uri,

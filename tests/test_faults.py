@@ -16,6 +16,7 @@ import torch
 
 from src.core import schema
 from tests.conftest import FAST, ROOT, job_runs
+from tests.servers import FAST_FAILING_CLIENT, mlflow_server
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +29,12 @@ PHASES = {
 }  # fmt: skip
 
 
-def _start(tmp, tiny_root, *overrides: str) -> subprocess.Popen:
+def _start(tmp, tiny_root, *overrides: str, uri: str = "", env=None) -> subprocess.Popen:
     args = [
         *(o for o in overrides if o.startswith("-")),  # argparse wants flags first
         f"hydra.run.dir={tmp}/out",
         f"paths.data_dir={tmp}/data",
-        f"logger.tracking_uri=sqlite:///{tmp}/mlflow.db",
+        f"logger.tracking_uri={uri or f'sqlite:///{tmp}/mlflow.db'}",
         "trainer.enable_progress_bar=false",
         "model=dyad_tiny",
         f"data.root={tiny_root}",
@@ -43,11 +44,34 @@ def _start(tmp, tiny_root, *overrides: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "src.train", *args],
         cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _wait_for_checkpoint(tmp, timeout: float = 300):
+    """The first checkpoint of the job in ``tmp``, as soon as it is written."""
+    checkpoint = tmp / "out" / "ckpt" / "last.ckpt"
+    deadline = time.monotonic() + timeout
+    while not checkpoint.is_file() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return checkpoint
+
+
+def _wait_for_history(tmp, key: str, timeout: float = 300) -> list[int]:
+    """The steps of metric ``key`` of the one job run in ``tmp``, once it has any."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client, runs = job_runs(tmp)
+        steps = (
+            [m.step for m in client.get_metric_history(runs[0].info.run_id, key)] if runs else []
+        )
+        if steps:
+            return steps
+        time.sleep(0.2)
+    raise AssertionError(f"{key} was never logged")
 
 
 def _wait_for(proc: subprocess.Popen, marker: str, timeout: float = 300) -> list[str]:
@@ -129,10 +153,7 @@ def test_a_sigkilled_training_resumes_in_its_run_and_ends_as_if_never_stopped(ti
     _, expected = _test_metrics(tmp_path / "whole")
 
     killed = _start(tmp_path / "killed", tiny_root, *args)
-    checkpoint = tmp_path / "killed" / "out" / "ckpt" / "last.ckpt"
-    deadline = time.monotonic() + 300
-    while not checkpoint.is_file() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    checkpoint = _wait_for_checkpoint(tmp_path / "killed")
     killed.kill()  # SIGKILL right after the first checkpoint: mid-training
     killed.wait()
     epoch = torch.load(checkpoint, weights_only=True)["epoch"]
@@ -146,3 +167,31 @@ def test_a_sigkilled_training_resumes_in_its_run_and_ends_as_if_never_stopped(ti
     # first resumed forward still differs at float rounding (6e-6 relative loss), not beyond
     assert got == pytest.approx(expected, rel=1e-4, abs=1e-5)
     assert got["test/auroc"] == expected["test/auroc"]
+
+
+def test_a_server_that_dies_mid_training_leaves_the_run_to_resume(tiny_root, tmp_path):
+    args = ["trainer.max_epochs=12", "task.evaluation.n_boot=50"]
+    with mlflow_server(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "artifacts") as server:
+        proc = _start(tmp_path, tiny_root, *args, uri=server.uri, env=FAST_FAILING_CLIENT)
+        _wait_for_checkpoint(tmp_path)
+        before = _wait_for_history(tmp_path, "train/loss_epoch")
+        server.kill()  # the tracking server crashes while the job trains
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 2, out[-3000:]
+        last = out.strip().splitlines()[-1]
+        assert last.startswith(f"error: the MLflow store {server.uri} stopped answering during "
+                               "training"), last  # fmt: skip
+        client, runs = job_runs(tmp_path)
+        assert [r.info.status for r in runs] == ["RUNNING"]  # it could not be marked
+        run_id = runs[0].info.run_id
+        kept = [m.step for m in client.get_metric_history(run_id, "train/loss_epoch")]
+        assert kept == before  # what was logged before the crash is kept
+        server.start()  # back, on the same port and store
+        again = _start(tmp_path, tiny_root, *args, uri=server.uri, env=FAST_FAILING_CLIENT)
+        out, _ = again.communicate(timeout=600)
+        assert again.returncode == 0, out[-3000:]
+        client, runs = job_runs(tmp_path)
+    assert [(r.info.run_id, r.info.status) for r in runs] == [(run_id, "FINISHED")]
+    assert runs[0].data.tags[schema.RESUMED] == "1"
+    steps = [m.step for m in client.get_metric_history(run_id, "train/loss_epoch")]
+    assert steps[: len(before)] == before and len(steps) > len(before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
 from src.cli import entry
+from src.core import schema
 from src.leaderboard import job
 from tests.board.fakes import demo_store, new_store
 
@@ -108,3 +110,19 @@ def test_model_names_a_family(tmp_path):
     assert error is None and "runs: 4 used" in paths["leaderboard.csv"].read_text()
     paths, _ = run_main(store.uri, "model=dyad_tiny", f"out_dir={tmp_path}/one")
     assert "runs: 2 used" in paths["leaderboard.csv"].read_text()
+
+
+def test_orphans_are_marked_failed_and_not_counted(tmp_path):
+    store = new_store(tmp_path / "store")
+    base = store.run(method="baseline", metrics={"test/auroc": 0.9})
+    store.run(method="dynamic", baseline_run_id=base, metrics={"test/auroc": 0.88})
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    orphan = store.run(method="static", baseline_run_id=base, status="RUNNING",
+                       tags={schema.PROCESS: f"{socket.gethostname()}:{gone}"})  # fmt: skip
+    paths, error = run_main(store.uri, f"out_dir={tmp_path}/out")
+    assert error is None and paths
+    run = store.client.get_run(orphan)
+    assert run.info.status == "FAILED" and "orphaned: its process" in run.data.tags[schema.ERROR]
+    board = (tmp_path / "out" / "leaderboard.csv").read_text()
+    assert "dynamic" in board and "static" not in board

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from src.cli import entry
 from src.data.battery import BatteryDataModule
@@ -71,7 +72,11 @@ def test_baseline_run_is_logged_and_reloads(tiny_root, tmp_path):
     assert run.data.params["task.loss.x0"] == "500.0"
     assert "method.name" not in run.data.params
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config", "model", "tables"} <= artifacts
+    assert {"config", "model", "tables", "checkpoint"} <= artifacts
+    (checkpoint,) = client.list_artifacts(run.info.run_id, "checkpoint")
+    state = torch.load(client.download_artifacts(run.info.run_id, checkpoint.path, str(tmp_path)),
+                       weights_only=True)  # fmt: skip
+    assert state["epoch"] == 0 and "optimizer_states" in state and "rng_state" in state
     assert "loss" not in run.data.metrics and "train/loss_epoch" in run.data.metrics
     reload_and_rescore(run.info.run_id, client, tiny_root, tmp_path)
 

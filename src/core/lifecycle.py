@@ -65,9 +65,18 @@ def phase(name: str) -> Iterator[None]:
     _PHASES.append(name)
     try:
         yield
+    except BaseException as err:
+        if phase_of(err) is None:  # the innermost phase names where it failed
+            err._failed_in = name
+        raise
     finally:
         _PHASES.pop()
     log.info("%s: done in %.1f s", name, time.perf_counter() - started)
+
+
+def phase_of(err: BaseException) -> str | None:
+    """The innermost :func:`phase` an exception left, or None if it was raised outside one."""
+    return getattr(err, "_failed_in", None)
 
 
 def install_signal_handlers() -> None:

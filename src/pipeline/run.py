@@ -24,6 +24,7 @@ from src.data.sources import build_datamodule
 from src.measure.precision import coverage_report
 from src.measure.report import measure, size_of
 from src.methods import MethodContext, apply_method
+from src.pipeline.checkpoint import LAST
 from src.pipeline.deploy import CALIBRATION_BATCHES, check_parity, deploy_all, log_deployments
 from src.pipeline.fit import Fitter
 from src.pipeline.lookup import find_baseline, find_resumable
@@ -74,6 +75,8 @@ def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
         model = spec.model.build()
         with phase(f"training {spec.identity.model} for {spec.trainer.max_epochs} epoch(s)"):
             fitter(spec, data, run).fit(model, checkpoints=Path(folder))
+        # the whole training state (optimiser, schedule, RNG), to train on from it elsewhere
+        run.log_artifact(Path(folder) / LAST, "checkpoint")
         result = evaluate(spec, model, data)
         result.metrics.update(measure_into(run, spec, data, model, result))
         log_results(run, spec, model, data, result)

@@ -8,6 +8,7 @@ status in :func:`tracked_run`, which marks it FAILED on any exception.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,11 +22,14 @@ from mlflow.tracking import MlflowClient
 from pytorch_lightning.loggers import MLFlowLogger
 
 from src.core import schema
-from src.core.lifecycle import Interrupted
+from src.core.errors import first_line
+from src.core.lifecycle import Interrupted, phase_of
 from src.core.paths import git_commit
+from src.tracking.health import StoreUnreachable, check_store
 from src.tracking.liveness import Heartbeat, process_tag
 from src.tracking.store import RunStore
 
+log = logging.getLogger(__name__)
 MAX_PARAM_CHARS = 6000  # MLflow's own limit; Lightning's logger would cut at 250
 
 
@@ -93,15 +97,44 @@ def tracked_run(
         with Heartbeat(client, run_id):  # a SIGKILLed run is found by its silence
             yield handle
     except Interrupted as stop:  # pre-empted or Ctrl+C: KILLED, saying when
-        handle.set_tags({schema.ERROR: str(stop), schema.STOP_SIGNAL: stop.signal_name,
-                         schema.STOP_PHASE: stop.phase})  # fmt: skip
-        client.set_terminated(run_id, "KILLED")
+        tags = {schema.ERROR: str(stop), schema.STOP_SIGNAL: stop.signal_name,
+                schema.STOP_PHASE: stop.phase}  # fmt: skip
+        if _store_answers(store, run_id, stop):
+            _end(handle, "KILLED", tags)
         raise
     except BaseException as err:
-        client.set_tag(run_id, schema.ERROR, f"{type(err).__name__}: {err}"[:5000])
-        client.set_terminated(run_id, "FAILED")
+        if not _store_answers(store, run_id, err):
+            raise _store_lost(store, run_id, err) from err
+        _end(handle, "FAILED", {schema.ERROR: f"{type(err).__name__}: {err}"[:5000]})
         raise
     client.set_terminated(run_id, "FINISHED")
+
+
+def _end(handle: TrackedRun, status: str, tags: dict) -> None:
+    handle.set_tags(tags)
+    handle.client.set_terminated(handle.run_id, status)
+
+
+def _store_answers(store: RunStore, run_id: str, err: BaseException) -> bool:
+    """Can the run still be marked? Asked in seconds: a store that went away mid-run would
+    otherwise cost MLflow's retries (minutes) once more, for a status it cannot write."""
+    try:
+        check_store(store.uri, write=False)
+    except StoreUnreachable:
+        log.error("run %s could not be marked: %s", run_id, first_line(err))
+        return False
+    return True
+
+
+def _store_lost(store: RunStore, run_id: str, err: BaseException) -> StoreUnreachable:
+    """The one line for a store that stopped answering while the run was open."""
+    during = phase_of(err) or "the run"
+    return StoreUnreachable(
+        f"the MLflow store {store.uri} stopped answering during {during} "
+        f"({first_line(err)}); run {run_id} keeps what it logged: once the store answers "
+        "again, rerun the same command (the run is then marked FAILED as orphaned, and a "
+        "baseline with trainer.resume=auto resumes from its last checkpoint)"
+    )
 
 
 def _reopen(client: MlflowClient, run_id: str, tags: dict) -> None:

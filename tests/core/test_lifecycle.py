@@ -5,7 +5,13 @@ import signal
 
 import pytest
 
-from src.core.lifecycle import Interrupted, current_phase, install_signal_handlers, phase
+from src.core.lifecycle import (
+    Interrupted,
+    current_phase,
+    install_signal_handlers,
+    phase,
+    phase_of,
+)
 
 
 @pytest.fixture
@@ -37,3 +43,11 @@ def test_a_second_signal_while_stopping_is_ignored(handlers):
 
 def test_interrupted_is_not_an_exception_that_generic_handlers_swallow():
     assert not issubclass(Interrupted, Exception)
+
+
+def test_an_error_names_the_innermost_phase_it_left():
+    with pytest.raises(ValueError) as caught:
+        with phase("outer"), phase("inner"):
+            raise ValueError("x")
+    assert phase_of(caught.value) == "inner"
+    assert phase_of(ValueError("raised outside any phase")) is None

@@ -5,7 +5,8 @@ import signal
 import pytest
 
 from src.core import schema
-from src.core.lifecycle import Interrupted
+from src.core.lifecycle import Interrupted, phase
+from src.tracking.health import StoreUnreachable
 from src.tracking.mlflow_run import tracked_run
 from src.tracking.store import RunStore
 
@@ -41,3 +42,23 @@ def test_interrupted_run_is_killed_with_its_signal_and_phase(tmp_path):
     assert got.info.status == "KILLED"
     assert got.data.tags[schema.STOP_SIGNAL] == "SIGTERM"
     assert got.data.tags[schema.STOP_PHASE].startswith("evaluating")
+
+
+def test_a_store_lost_mid_run_is_one_line_naming_the_phase_and_the_rerun(tmp_path, monkeypatch):
+    store = RunStore(f"sqlite:///{tmp_path}/mlflow.db")
+
+    def gone(uri, write=True, timeout=5.0):
+        raise StoreUnreachable(f"no MLflow server answers at {uri}")
+
+    with pytest.raises(StoreUnreachable) as caught:
+        with tracked_run(store, "exp", "r", {"method": "baseline"}) as run:
+            monkeypatch.setattr("src.tracking.mlflow_run.check_store", gone)
+            with phase("training dyad for 3 epoch(s)"):
+                raise ConnectionError(
+                    "Max retries exceeded with url: /api/2.0/mlflow/runs/log-batch"
+                )
+    line = str(caught.value)
+    assert "stopped answering during training dyad for 3 epoch(s) (Max retries" in line
+    assert f"run {run.run_id} keeps what it logged" in line and "rerun the same command" in line
+    assert "\n" not in line
+    assert store.get(run.run_id).info.status == "RUNNING"  # unmarkable: the next run reaps it
