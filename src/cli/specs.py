@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from src.cli.sweep import job_sweep
 from src.core import schema
 from src.core.errors import ConfigError
 from src.measure.latency import LatencySpec
@@ -41,6 +41,7 @@ RUNTIME_KEYS = {
         "accelerator",
         "devices",
         "resume",
+        "baseline_wait_s",
     },  # not threads: another thread count sums floats in another order and trains other weights
     "task": {"evaluation"},  # how the trained model is scored, not what it is
 }
@@ -81,8 +82,6 @@ def run_spec(cfg: DictConfig) -> RunSpec:
     Raises:
         ConfigError: A value that does not resolve or is out of range (naming the key).
     """
-    if os.environ.get(schema.SWEEP_ERROR_ENV):
-        raise ConfigError(os.environ[schema.SWEEP_ERROR_ENV])
     values = resolved(cfg)
     check_numbers(values)
     method = method_config(values.get("method"))
@@ -98,6 +97,7 @@ def run_spec(cfg: DictConfig) -> RunSpec:
         fold=str(data.get("fold", schema.NO_FOLD)),
         model_family=model_family(model["name"]),
     )
+    parent_run_id, sweep_id = job_sweep(values["logger"]["tracking_uri"])
     return RunSpec(
         identity=identity,
         seed=int(values["seed"]),
@@ -118,8 +118,8 @@ def run_spec(cfg: DictConfig) -> RunSpec:
         config=config_record(values),
         output_dir=Path(values["paths"]["output_dir"]),
         data_tags=dict(data.get("tags") or {}),
-        parent_run_id=os.environ.get(schema.PARENT_ENV) or None,
-        sweep_id=os.environ.get(schema.SWEEP_ENV) or None,
+        parent_run_id=parent_run_id,
+        sweep_id=sweep_id,
     )
 
 
@@ -150,9 +150,14 @@ def check_numbers(values: dict) -> None:
 
 
 def trainer_spec(values: dict) -> TrainerSpec:
-    options = {k: v for k, v in values.items() if k not in ("max_epochs", "threads", "resume")}
+    ours = ("max_epochs", "threads", "resume", "baseline_wait_s")  # the rest goes to Lightning
+    options = {k: v for k, v in values.items() if k not in ours}
     return TrainerSpec(
-        values["max_epochs"], options, values.get("threads"), values.get("resume", "auto")
+        values["max_epochs"],
+        options,
+        values.get("threads"),
+        values.get("resume", "auto"),
+        values.get("baseline_wait_s", 86400.0),
     )
 
 

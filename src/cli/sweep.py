@@ -1,8 +1,10 @@
 """A Hydra multirun as one MLflow parent run with every job's run as its child.
 
 Registered in ``conf/hydra/default.yaml``. ``on_multirun_start`` opens the parent (tagged with the
-sweep id and the sweep's overrides) and puts its id in ``MLFLOW_PARENT_RUN_ID``, which every job's
-run tags as ``mlflow.parentRunId`` (basic launcher: the jobs run in this process). The parent ends
+sweep id, the sweep folder's name, and the sweep's overrides); every job's run tags it as
+``mlflow.parentRunId``. A job finds it from its own Hydra config (:func:`job_sweep`), so the link
+holds under every launcher: in this process (basic), in local worker processes (joblib), in
+submitit jobs, on SLURM or Ray nodes that share only the tracking store. The parent ends
 FINISHED when the sweep ends, with the count of failed jobs as a tag; a failed job is a FAILED
 child and the sweep goes on. A sweep that Hydra itself aborts (e.g. an override that does not
 compose for a later job) ends its parent FAILED at exit instead of leaving it RUNNING.
@@ -15,10 +17,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 
 from src.core import schema
+from src.core.errors import ConfigError, UserError
 from src.core.paths import git_commit
 from src.tracking.liveness import Heartbeat, process_tag
 from src.tracking.store import RunStore
@@ -30,7 +35,6 @@ class MlflowSweep(Callback):
     def __init__(self) -> None:
         self.store: RunStore | None = None
         self.run_id: str | None = None
-        self.jobs = {"done": 0, "failed": 0}
         self.heartbeat: Heartbeat | None = None
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
@@ -66,29 +70,41 @@ class MlflowSweep(Callback):
         atexit.register(self._abandon)
 
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
-        if self.run_id is None:
-            return
+        """Where the job ran (this process, a worker, another node): its outcome becomes a tag
+        of the parent run, which is all the launching process can count at the end."""
         failed = job_return.status == JobStatus.FAILED or _is_nan(job_return)
-        self.jobs["failed" if failed else "done"] += 1
+        parent_run_id, _ = job_sweep(config.logger.tracking_uri)
+        if parent_run_id is None:
+            return
+        client = RunStore(config.logger.tracking_uri).client
+        key = f"{schema.SWEEP_JOB_PREFIX}{config.hydra.job.num}"
+        client.set_tag(parent_run_id, key, "failed" if failed else "done")
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         if self.run_id is None:
             return
         self._stop_heartbeat()
         client = self.store.client
-        client.set_tag(self.run_id, schema.SWEEP_JOBS_FAILED, str(self.jobs["failed"]))
-        client.set_tag(self.run_id, schema.SWEEP_JOBS_FINISHED, str(self.jobs["done"]))
+        outcomes = [v for k, v in client.get_run(self.run_id).data.tags.items()
+                    if k.startswith(schema.SWEEP_JOB_PREFIX)]  # fmt: skip
+        done, failed = outcomes.count("done"), outcomes.count("failed")
+        client.set_tag(self.run_id, schema.SWEEP_JOBS_FAILED, str(failed))
+        client.set_tag(self.run_id, schema.SWEEP_JOBS_FINISHED, str(done))
         client.set_terminated(self.run_id, "FINISHED")
         sweep_id = os.environ.get(schema.SWEEP_ENV, "")
         print(
-            f"sweep {sweep_id}: {self.jobs['done']} job(s) finished, {self.jobs['failed']} "
-            f"failed (parent run {self.run_id})\nits leaderboard: python -m src.leaderboard "
-            f"sweep_id={sweep_id}",
+            f"sweep {sweep_id}: {done} job(s) finished, {failed} failed (parent run "
+            f"{self.run_id})\nits leaderboard: python -m src.leaderboard sweep_id={sweep_id}",
             flush=True,
         )
         for key in (schema.PARENT_ENV, schema.SWEEP_ENV, schema.SWEEP_ERROR_ENV):
             os.environ.pop(key, None)
         self.run_id = None
+
+    def __getstate__(self) -> dict:
+        """What a launcher ships to its workers with the job: nothing of the parent's
+        process (its client and heartbeat thread cannot be pickled, and belong here)."""
+        return {"store": None, "run_id": None, "heartbeat": None}
 
     def _abandon(self) -> None:
         """At exit without ``on_multirun_end``: Hydra aborted the sweep."""
@@ -104,6 +120,37 @@ class MlflowSweep(Callback):
         if self.heartbeat is not None:
             self.heartbeat.__exit__(None, None, None)
             self.heartbeat = None
+
+
+def job_sweep(tracking_uri: str) -> tuple[str | None, str | None]:
+    """``(parent run id, sweep id)`` of the job running now; ``(None, None)`` outside a sweep.
+
+    The sweep id is the sweep folder's name, which every launcher hands its jobs in their Hydra
+    config; the parent is the open run tagged with it. The environment of the process that
+    opened the parent is used only where a job runs in that process (basic launcher, or jobs
+    composed in process).
+
+    Raises:
+        ConfigError: A sweep whose parent is not open in the job's store (one line, the reason
+            when this process knows it).
+    """
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        if os.environ.get(schema.SWEEP_ERROR_ENV):
+            raise ConfigError(os.environ[schema.SWEEP_ERROR_ENV])
+        return os.environ.get(schema.PARENT_ENV) or None, os.environ.get(schema.SWEEP_ENV) or None
+    sweep_id = Path(HydraConfig.get().sweep.dir).name
+    if os.environ.get(schema.SWEEP_ENV) == sweep_id and os.environ.get(schema.PARENT_ENV):
+        return os.environ[schema.PARENT_ENV], sweep_id
+    if os.environ.get(schema.SWEEP_ERROR_ENV):
+        raise ConfigError(os.environ[schema.SWEEP_ERROR_ENV])
+    try:
+        return RunStore.open(tracking_uri).sweep_parent(sweep_id, running=True), sweep_id
+    except UserError as err:
+        raise ConfigError(
+            f"this job's sweep {sweep_id} has no open parent run in {tracking_uri} ({err}); "
+            "the sweep's launching process could not open it (see its console), or the job "
+            "writes to another store (set MLFLOW_TRACKING_URI where the job runs)"
+        ) from None
 
 
 def _is_nan(job_return: Any) -> bool:

@@ -50,6 +50,7 @@ SWEEP_OVERRIDES = "sweep.overrides"
 SWEEP_COMMAND = "sweep.command"
 SWEEP_JOBS_FAILED = "sweep.jobs_failed"
 SWEEP_JOBS_FINISHED = "sweep.jobs_finished"
+SWEEP_JOB_PREFIX = "sweep.job."  # + the job's number: done | failed, set where the job ran
 # The sweep callback hands its parent run to the jobs through these environment variables.
 PARENT_ENV = "MLFLOW_PARENT_RUN_ID"
 SWEEP_ENV = "SWEEP_ID"
@@ -83,6 +84,7 @@ SETUP_TAGS = (
 # ---- values -----------------------------------------------------------------------------
 BASELINE = "baseline"  # METHOD of an fp32 baseline run
 RUNNING = "RUNNING"  # MLflow's status of an open run
+STOPPED = ("KILLED", "FAILED")  # MLflow's statuses of a run that ended unfinished
 NO_FOLD = "none"
 
 # ---- artifacts --------------------------------------------------------------------------

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 
 from src.core import schema
-from src.core.errors import UserError
+from src.core.errors import UserError, first_line
 from src.pipeline.checkpoint import last_checkpoint
 from src.pipeline.specs import RunSpec
+from src.tracking.liveness import reap_orphans
 from src.tracking.store import FINISHED, RunStore, clause
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def find_resumable(spec: RunSpec, store: RunStore, fingerprint: str):
         return None
     for run in baseline_runs(spec, store):
         tags = run.data.tags
-        if (run.info.status in ("KILLED", "FAILED")
+        if (run.info.status in schema.STOPPED
                 and tags.get(schema.DATA_FINGERPRINT) == fingerprint
                 and last_checkpoint(tags.get(schema.CHECKPOINTS))):  # fmt: skip
             log.info("resuming run %s from %s", run.info.run_id, tags[schema.CHECKPOINTS])
@@ -44,6 +45,22 @@ def find_baseline(spec: RunSpec, store: RunStore):
             return run
         log.warning("skipping baseline run %s: %s", run.info.run_id, broken)
     return None
+
+
+def check_trainer_alive(spec: RunSpec, store: RunStore, since: float) -> None:
+    """Raise if a baseline training of this config ended unfinished after ``since`` (while this
+    job waited for it): training it again here would most likely fail the same way, once per
+    waiting job. A trainer killed outright is first found by :func:`reap_orphans`."""
+    reap_orphans(store)
+    for run in baseline_runs(spec, store):
+        if run.info.status in schema.STOPPED and (run.info.end_time or 0) >= since * 1000:
+            error = run.data.tags.get(schema.ERROR, "no error recorded")
+            raise UserError(
+                f"the baseline of this config was being trained by run {run.info.run_id}, which "
+                f"ended {run.info.status} while this job waited for it ({first_line(error)}); "
+                "fix that and rerun (a baseline with trainer.resume=auto resumes from its last "
+                "checkpoint)"
+            )
 
 
 def baseline_runs(spec: RunSpec, store: RunStore) -> list:

@@ -27,7 +27,7 @@ from src.methods import MethodContext, apply_method
 from src.pipeline.checkpoint import LAST
 from src.pipeline.deploy import CALIBRATION_BATCHES, check_parity, deploy_all, log_deployments
 from src.pipeline.fit import Fitter
-from src.pipeline.lookup import find_baseline, find_resumable
+from src.pipeline.lookup import check_trainer_alive, find_baseline, find_resumable
 from src.pipeline.specs import RunSpec
 from src.tasks import EvalResult
 from src.tracking.artifacts import BrokenArtifact, load, log_model
@@ -93,10 +93,13 @@ def resolve_baseline(spec: RunSpec, store: RunStore) -> Outcome:
     if spec.method.baseline_run_id:
         run_id = store.baseline_run(spec.method.baseline_run_id).info.run_id
     else:
-        # one trainer per baseline: a parallel job of the same config waits here, then reuses it
-        with store.locked(f"baseline-{spec.baseline_key[:16]}"):
+        # one trainer per baseline, wherever the jobs run: a parallel job of the same config
+        # waits on the store's claim, then reuses what the holder trained
+        since = time.time()
+        with store.claim(f"baseline-{spec.baseline_key[:16]}", spec.trainer.baseline_wait_s):
             found = find_baseline(spec, store)
             if found is None:
+                check_trainer_alive(spec, store, since)
                 log.info("no finished baseline for this config: training it first, as its own run")
                 return run_baseline(spec, store)
         run_id = found.info.run_id

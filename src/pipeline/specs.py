@@ -39,14 +39,19 @@ class TrainerSpec:
         threads: ``torch.set_num_threads`` while training; None keeps torch's setting.
         resume: ``auto``: a baseline training of this config that stopped (killed, failed) with
             a checkpoint resumes from it in its own run; ``never``: always train anew.
+        baseline_wait_s: How long a job waits for a parallel job that trains its baseline.
     """
 
     max_epochs: int
     options: dict = field(default_factory=dict)
     threads: int | None = None
     resume: str = "auto"
+    baseline_wait_s: float = 86400.0
 
     def __post_init__(self) -> None:
+        wait = self.baseline_wait_s
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait > 0:
+            raise ConfigError(f"trainer.baseline_wait_s={wait!r} must be a number of seconds > 0")
         if self.resume not in ("auto", "never"):
             raise ConfigError(f"trainer.resume={self.resume!r} must be auto or never")
         if self.threads is not None and (isinstance(self.threads, bool) or int(self.threads) < 1):

@@ -32,10 +32,23 @@ def process_tag() -> str:
 
 
 class Heartbeat:
-    """Refresh the run's ``heartbeat`` tag every ``interval_s`` seconds while in the block."""
+    """Refresh a ``heartbeat`` tag every ``interval_s`` seconds while in the block.
 
-    def __init__(self, client: MlflowClient, run_id: str, interval_s: float = INTERVAL_S):
-        self.client, self.run_id, self.interval_s = client, run_id, interval_s
+    Args:
+        client: The store's client.
+        run_id: The run whose tag it is (or None with ``experiment_id``: an experiment's tag,
+            which is how a claim, :mod:`src.tracking.claims`, beats).
+    """
+
+    def __init__(
+        self,
+        client: MlflowClient,
+        run_id: str | None,
+        interval_s: float = INTERVAL_S,
+        experiment_id: str | None = None,
+    ):
+        self.client, self.run_id, self.experiment_id = client, run_id, experiment_id
+        self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="mlflow-heartbeat", daemon=True)
 
@@ -56,7 +69,11 @@ class Heartbeat:
                 pass
 
     def _set(self) -> None:
-        self.client.set_tag(self.run_id, schema.HEARTBEAT, f"{time.time():.0f}")
+        now = f"{time.time():.0f}"
+        if self.run_id is not None:
+            self.client.set_tag(self.run_id, schema.HEARTBEAT, now)
+        else:
+            self.client.set_experiment_tag(self.experiment_id, schema.HEARTBEAT, now)
 
 
 def reap_orphans(store, stale_s: float = STALE_S) -> list[str]:

@@ -15,16 +15,19 @@ import fcntl
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pandas as pd
 from mlflow.entities import Run, ViewType
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from src.core import schema
 from src.core.errors import UserError
 from src.core.paths import default_store_uri
+from src.tracking.claims import PREFIX as CLAIMS
+from src.tracking.claims import claim
 from src.tracking.health import check_store
 
 # MLflow draws a progress bar per downloaded file; a board reads one small table per run, which
@@ -112,20 +115,33 @@ class RunStore:
             yield
 
     def experiment_id(self, name: str) -> str:
-        """Id of experiment ``name``, created once (under the store's lock)."""
+        """Id of experiment ``name``, created once (under the store's lock; on a server, a job
+        that loses the race to create it takes the winner's)."""
         with self.locked():
             found = self.client.get_experiment_by_name(name)
             if found is not None:
                 return found.experiment_id
-            return self.client.create_experiment(name, artifact_location=self._artifact_root())
+            try:
+                return self.client.create_experiment(name, self._artifact_root())
+            except MlflowException as err:
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                return self.client.get_experiment_by_name(name).experiment_id
+
+    def claim(self, name: str, timeout_s: float) -> AbstractContextManager[float]:
+        """Hold the store-wide claim ``name`` (:func:`src.tracking.claims.claim`): one job at a
+        time, on any machine that reaches the store."""
+        return claim(self.client, name, timeout_s)
 
     def experiment_ids(self, name: str | None = None) -> list[str]:
         """Ids of every active experiment, or of ``name`` (an unknown name is an error)."""
         if name is None:
-            return [e.experiment_id for e in self.client.search_experiments(ViewType.ACTIVE_ONLY)]
+            active = self.client.search_experiments(ViewType.ACTIVE_ONLY)
+            return [e.experiment_id for e in active if not e.name.startswith(CLAIMS)]
         found = self.client.get_experiment_by_name(name)
         if found is None:
-            known = sorted(e.name for e in self.client.search_experiments())
+            known = sorted(e.name for e in self.client.search_experiments()
+                           if not e.name.startswith(CLAIMS))  # fmt: skip
             raise UserError(f"experiment_name={name!r} is not in the store; choose from {known}")
         return [found.experiment_id]
 
@@ -223,9 +239,13 @@ class RunStore:
             )
         return run
 
-    def sweep_parent(self, sweep_id: str) -> str:
-        """Run id of the parent run of sweep ``sweep_id`` (tagged ``sweep_id``, no parent)."""
-        runs = self.search([clause(f"tags.{schema.SWEEP_ID}", sweep_id)])
+    def sweep_parent(self, sweep_id: str, running: bool = False) -> str:
+        """Run id of the parent run of sweep ``sweep_id`` (tagged ``sweep_id``, no parent);
+        ``running``: the open one (a job asking for its sweep's parent)."""
+        clauses = [clause(f"tags.{schema.SWEEP_ID}", sweep_id)]
+        if running:
+            clauses.append(f"attributes.status = '{schema.RUNNING}'")
+        runs = self.search(clauses)
         parents = [r.info.run_id for r in runs if schema.PARENT_RUN_ID not in r.data.tags]
         if len(parents) != 1:
             found = "no run" if not parents else f"{len(parents)} runs ({', '.join(parents)})"

@@ -1,0 +1,63 @@
+"""Sweeps under Hydra's launcher plugins: ``python -m pytest tests/cli/test_launchers.py``.
+
+The CLI and the launchers' process boundaries are the subject, so these run ``python -m
+src.train -m`` in subprocesses. Slow: each sweep trains six tiny runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from src.core import schema
+from tests.conftest import FAST, job_runs, run_train
+
+pytestmark = pytest.mark.slow
+
+# Two seeds x two methods: the first two jobs (dynamic, seeds 0 and 1) start together on a
+# fresh data folder and each needs a baseline; the next two need those same baselines.
+SWEEP = ["-m", "+method=dynamic,static", "seed=0,1", "model=dyad_tiny", "trainer.max_epochs=1",
+         "task.evaluation.n_boot=50", *FAST]  # fmt: skip
+LAUNCHERS = {
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    "submitit_local": ["hydra/launcher=submitit_local"],
+}
+
+
+def _sweep(tmp, tiny_root, *extra: str) -> dict:
+    """Run the sweep; ``{(method, seed): run}`` of its jobs' runs, after checking the wiring."""
+    proc = run_train(*SWEEP, f"data.root={tiny_root}", *extra, tmp=tmp)
+    client, runs = job_runs(tmp)
+    assert {r.info.status for r in runs} == {"FINISHED"}, proc.stdout[-3000:]
+    parents = {r.data.tags.get(schema.PARENT_RUN_ID) for r in runs}
+    assert len(parents) == 1 and None not in parents  # every job under the one parent
+    parent = client.get_run(parents.pop())
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags[schema.SWEEP_JOBS_FINISHED] == "4"
+    assert {r.data.tags[schema.SWEEP_ID] for r in runs} == {parent.data.tags[schema.SWEEP_ID]}
+    return {(r.data.tags["method"], r.data.tags["seed"]): r for r in runs}
+
+
+def _task_metrics(run) -> dict:
+    return {k: v for k, v in run.data.metrics.items() if k.startswith(("test/", "delta/"))}
+
+
+@pytest.fixture(scope="module")
+def sequential(tiny_root, tmp_path_factory) -> dict:
+    """The same sweep with Hydra's basic launcher: one job after another, in one process."""
+    return _sweep(tmp_path_factory.mktemp("sequential"), tiny_root)
+
+
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+def test_a_parallel_sweep_trains_each_baseline_once_and_matches_sequential(
+    launcher, sequential, tiny_root, tmp_path
+):
+    runs = _sweep(tmp_path, tiny_root, *LAUNCHERS[launcher])
+    assert sorted(runs) == sorted(sequential)
+    baselines = {k: r for k, r in runs.items() if k[0] == schema.BASELINE}
+    assert sorted(baselines) == [("baseline", "0"), ("baseline", "1")]  # one trainer per seed
+    for (method, seed), run in runs.items():
+        if method != schema.BASELINE:  # each variant against its own seed's one baseline
+            assert run.data.tags[schema.BASELINE_RUN_ID] == baselines["baseline", seed].info.run_id
+        assert _task_metrics(run) == _task_metrics(sequential[method, seed]), (method, seed)
+    logs = "".join(p.read_text() for p in (tmp_path / "multirun").rglob("*.log"))  # Hydra's
+    assert logs.count("cached ") == 1  # two jobs loaded the fresh data at once: one built it
