@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow test-full lint bench install clean-cache
+.PHONY: run test test-slow test-full lint bench install clean-cache postgres server
 
 install: $(STAMP)
 
@@ -57,3 +57,26 @@ bench: $(STAMP)
 
 clean-cache:
 	rm -rf data/cache
+
+# A tracking server the whole group writes to (README "Tracking server"): MLflow on PostgreSQL.
+#   make postgres   a PostgreSQL cluster of your own in mlruns/postgres (as a normal user; PostgreSQL
+#                   refuses root). A group with a database sets MLFLOW_BACKEND to it instead.
+#   make server     mlflow server on MLFLOW_BACKEND; artifacts under MLFLOW_ARTIFACTS (a folder every
+#                   client reaches through the server, or s3://bucket/path). Then, everywhere:
+#                   export MLFLOW_TRACKING_URI=http://<this host>:$(MLFLOW_PORT)
+PG_BIN ?= $(or $(lastword $(wildcard /usr/lib/postgresql/*/bin)),$(patsubst %/,%,$(dir $(shell command -v pg_ctl))))
+PGDATA ?= $(CURDIR)/mlruns/postgres
+PGPORT ?= 5432
+MLFLOW_BACKEND ?= postgresql://mlflow@127.0.0.1:$(PGPORT)/mlflow
+MLFLOW_ARTIFACTS ?= $(CURDIR)/mlruns/server-artifacts
+MLFLOW_PORT ?= 5000
+
+postgres:
+	test -f $(PGDATA)/PG_VERSION || $(PG_BIN)/initdb -D $(PGDATA) -U mlflow --auth=trust -E UTF8
+	$(PG_BIN)/pg_ctl -D $(PGDATA) -l $(PGDATA)/server.log -w start \
+		-o "-p $(PGPORT) -k $(PGDATA) -c listen_addresses=127.0.0.1"
+	$(PG_BIN)/createdb -h 127.0.0.1 -p $(PGPORT) -U mlflow mlflow 2>/dev/null || true
+
+server: $(STAMP)
+	$(PY) -m mlflow server --backend-store-uri $(MLFLOW_BACKEND) \
+		--artifacts-destination $(MLFLOW_ARTIFACTS) --host 0.0.0.0 --port $(MLFLOW_PORT)

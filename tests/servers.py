@@ -8,15 +8,20 @@ with mlflow_server(f"sqlite:///{tmp}/mlflow.db", tmp / "artifacts") as server:
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 # MLflow's client retries a dead server for minutes by default; a test wants the error now.
 FAST_FAILING_CLIENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
@@ -83,3 +88,63 @@ def mlflow_server(backend: str, artifacts: Path) -> Iterator[MlflowServer]:
         yield server
     finally:
         server.stop()
+
+
+def postgres_bin() -> Path | None:
+    """The folder of the installed PostgreSQL's server programs (initdb, pg_ctl), or None."""
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(versions[-1]).parent if versions else None
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster on 127.0.0.1:<free port> with database ``mlflow``.
+
+    PostgreSQL refuses to run as root; as root the cluster is the ``postgres`` user's, in a
+    folder of its own outside the test's (pytest's tmp folders are private to root).
+    """
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin = bin_dir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="compresslab-pg-"))
+        self.data = self.root / "data"
+        self.uri = f"postgresql://mlflow@127.0.0.1:{self.port}/mlflow"
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(self.root, "postgres", "postgres")
+
+    def _run(self, program: str, *args: str) -> None:
+        cmd = [*self.as_user, str(self.bin / program), *args]
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+
+    def start(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-U", "mlflow", "--auth=trust", "-E", "UTF8")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
+                  "-w", "start")  # fmt: skip
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "mlflow", "mlflow")
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def postgres() -> Iterator[Postgres]:
+    """A running :class:`Postgres`, removed when the block ends; skips the test without one."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        if os.environ.get("COMPRESSLAB_REQUIRE_POSTGRES"):
+            raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    database = Postgres(bin_dir)
+    database.start()
+    try:
+        yield database
+    finally:
+        database.stop()
