@@ -38,6 +38,7 @@ HEARTBEAT = "heartbeat"  # unix seconds of the running process's last beat
 STOP_SIGNAL = "stop.signal"  # the signal that KILLED a run (SIGTERM, SIGINT)
 STOP_PHASE = "stop.phase"  # what the run was doing then ("training dyad for 3 epoch(s)")
 TRAIN_THREADS = "train.threads"  # torch threads while training
+TRAIN_DEVICE = "train.device"  # where training ran (cpu, cuda:0) and in how many processes
 SWEEP_ID = "sweep_id"  # the multirun a job (or its parent) belongs to
 PARENT_RUN_ID = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"

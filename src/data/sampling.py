@@ -5,6 +5,10 @@ permutation drawn before it, so a training resumed from a checkpoint at epoch ``
 other batches than one that never stopped. :class:`EpochShuffle` draws each epoch's permutation
 from its own generator seeded with ``seed + epoch`` (as ``DistributedSampler`` does); Lightning
 tells it the epoch (``set_epoch``) before every epoch, a resumed one included.
+
+Under data-parallel training each process takes every ``world``-th index of that one permutation
+(``trainer=ddp``, which turns off Lightning's own sampler wrapping): step ``i`` of the ranks
+together is batch ``i`` of a single process at ``world`` times their batch size.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+import torch.distributed as dist
 from torch.utils.data import Sampler
 
 
@@ -31,10 +36,21 @@ class EpochShuffle(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed((self.seed + self.epoch) % 2**63)
-        return iter(torch.randperm(self.n, generator=generator).tolist())
+        order = torch.randperm(self.n, generator=generator).tolist()
+        rank, world = _shard()
+        if world > 1:  # pad as DistributedSampler does: every rank takes as many steps
+            order = (order + order[: -self.n % world])[rank::world]
+        return iter(order)
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // _shard()[1])
+
+
+def _shard() -> tuple[int, int]:
+    """``(rank, world size)`` of data-parallel training; ``(0, 1)`` in a single process."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def epoch_shuffle(dataset) -> EpochShuffle:

@@ -1,7 +1,8 @@
 """Deployment runtimes: where a variant would ship, as something the latency harness can call.
 
 ``eager`` is the model itself (PyTorch, the reference every speedup divides). ``compile`` is
-``torch.compile`` with inductor and freezing (weights folded as constants). ``onnxruntime``
+``torch.compile`` with inductor and freezing (weights folded as constants). ``cuda`` is the
+variant on a GPU, where one is (fp32 and half precision; int8 stays on the CPU). ``onnxruntime``
 exports the variant with torch's dynamo exporter and runs the file in ONNX Runtime on the CPU
 provider with fixed threads; an eager int8 variant runs as ORT's own int8 form of the same method
 (:mod:`src.measure.onnx_quant`), never silently as fp32. A runtime that cannot take a variant
@@ -25,11 +26,12 @@ from torch import nn
 from src.core.errors import ConfigError
 from src.core.registry import Registry
 from src.measure.compiled import compile_variant
+from src.measure.cuda import on_cuda
 from src.measure.onnx import OrtModel, OrtModule, RuntimeUnavailable, export_onnx
 from src.measure.onnx_quant import op_counts, quantize_twin, recompose_grus
 from src.quant.deploy import float_twin
 
-EAGER, ONNXRUNTIME, COMPILE = "eager", "onnxruntime", "compile"
+EAGER, ONNXRUNTIME, COMPILE, CUDA = "eager", "onnxruntime", "compile", "cuda"
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,13 @@ def compiled(model: nn.Module, context: DeployContext) -> Deployed:
     _check_float_inputs(model, "torch.compile's CPU inductor")
     module, int8, floats, form = compile_variant(model, context.example, context.calibration)
     return Deployed(module, None, int8, floats, form)
+
+
+@RUNTIMES.register(CUDA)
+def cuda(model: nn.Module, context: DeployContext) -> Deployed:
+    """The variant on the first GPU (:mod:`src.measure.cuda`); CPU-only int8 is a skip."""
+    module, form = on_cuda(model)
+    return Deployed(module, None, None, None, form)
 
 
 def open_session(path: Path, eager_model: nn.Module, context: DeployContext, form: str):

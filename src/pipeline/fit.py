@@ -78,9 +78,19 @@ class Fitter:
             torch.use_deterministic_algorithms(previous)
             torch.set_num_threads(threads)
         seconds = time.perf_counter() - started
+        model.cpu()  # trained on a GPU or not: int8 kernels and the latency harness are CPU's
         if self.run is None:
             return
+        self.run.set_tags({schema.TRAIN_DEVICE: _device(trainer)})
         seen = len(self.data.train_dataloader().dataset) * trainer.current_epoch
         self.run.log_metrics(
             {schema.FIT_SECONDS: seconds, schema.TRAIN_THROUGHPUT: seen / max(seconds, 1e-9)}
         )
+
+
+def _device(trainer: pl.Trainer) -> str:
+    """``cpu``, ``cuda:0``, or ``cpu x2 (DDPStrategy)`` for several processes."""
+    device = str(trainer.strategy.root_device)
+    if trainer.world_size > 1:
+        device += f" x{trainer.world_size} ({type(trainer.strategy).__name__})"
+    return device

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from src.core.errors import ConfigError
@@ -49,6 +50,12 @@ class TrainerSpec:
     baseline_wait_s: float = 86400.0
 
     def __post_init__(self) -> None:
+        accelerator = str(self.options.get("accelerator", "auto"))
+        if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise ConfigError(
+                f"trainer.accelerator={accelerator} but this machine has no CUDA device: train "
+                "on the CPU (drop trainer=gpu) or run where a GPU is"
+            )
         wait = self.baseline_wait_s
         if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait > 0:
             raise ConfigError(f"trainer.baseline_wait_s={wait!r} must be a number of seconds > 0")

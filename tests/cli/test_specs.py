@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from src.cli.specs import baseline_key, resolved, run_spec
 from src.core.errors import ConfigError
@@ -125,3 +126,9 @@ def test_a_bad_number_is_one_line_naming_the_key_before_anything_runs(overrides,
     with pytest.raises(ConfigError) as err:
         run_spec(compose_cfg(*overrides, tmp=tmp_path))
     assert names in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a CPU-only machine")
+def test_gpu_training_without_a_gpu_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="no CUDA device: train on the CPU"):
+        run_spec(compose_cfg("trainer=gpu", tmp=tmp_path))
