@@ -55,8 +55,21 @@ def run(spec: RunSpec) -> Outcome:
     for run_id in reap_orphans(store):  # SIGKILLed runs: FAILED with the reason, never counted
         log.warning("run %s was left RUNNING by a process that is gone: marked FAILED", run_id)
     if spec.is_baseline:
-        return run_baseline(spec, store)
+        return train_baseline(spec, store)
     return run_method(spec, store, resolve_baseline(spec, store))
+
+
+def train_baseline(spec: RunSpec, store: RunStore) -> Outcome:
+    """A baseline job trains its baseline, unless a parallel job of the same config finished
+    one while this job waited for the claim: that run is then this job's outcome too."""
+    since = time.time()
+    with baseline_claim(spec, store):
+        found = find_baseline(spec, store)
+        if found is None or (found.info.end_time or 0) < since * 1000:
+            check_trainer_alive(spec, store, since)
+            return run_baseline(spec, store)
+    log.info("baseline run %s finished while this job waited for it", found.info.run_id)
+    return reuse_baseline(spec, store, found.info.run_id)
 
 
 def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
@@ -91,18 +104,27 @@ def load_data(spec: RunSpec):
 def resolve_baseline(spec: RunSpec, store: RunStore) -> Outcome:
     """The baseline of this config: named, found in the store by config, or trained now."""
     if spec.method.baseline_run_id:
-        run_id = store.baseline_run(spec.method.baseline_run_id).info.run_id
-    else:
-        # one trainer per baseline, wherever the jobs run: a parallel job of the same config
-        # waits on the store's claim, then reuses what the holder trained
-        since = time.time()
-        with store.claim(f"baseline-{spec.baseline_key[:16]}", spec.trainer.baseline_wait_s):
-            found = find_baseline(spec, store)
-            if found is None:
-                check_trainer_alive(spec, store, since)
-                log.info("no finished baseline for this config: training it first, as its own run")
-                return run_baseline(spec, store)
-        run_id = found.info.run_id
+        return reuse_baseline(
+            spec, store, store.baseline_run(spec.method.baseline_run_id).info.run_id
+        )
+    since = time.time()
+    with baseline_claim(spec, store):
+        found = find_baseline(spec, store)
+        if found is None:
+            check_trainer_alive(spec, store, since)
+            log.info("no finished baseline for this config: training it first, as its own run")
+            return run_baseline(spec, store)
+    return reuse_baseline(spec, store, found.info.run_id)
+
+
+def baseline_claim(spec: RunSpec, store: RunStore):
+    """One trainer per baseline, wherever the jobs run: parallel jobs of one config wait on the
+    store's claim (:mod:`src.tracking.claims`), then reuse what its holder trained."""
+    return store.claim(f"baseline-{spec.baseline_key[:16]}", spec.trainer.baseline_wait_s)
+
+
+def reuse_baseline(spec: RunSpec, store: RunStore, run_id: str) -> Outcome:
+    """The finished baseline run ``run_id``: its model, data and logged evaluation."""
     log.info("reusing baseline run %s", run_id)
     data = load_data(spec)
     try:

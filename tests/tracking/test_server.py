@@ -105,6 +105,8 @@ def test_two_sweeps_on_a_postgres_backed_server_lose_nothing(tiny_root, tmp_path
         assert sorted(r.data.tags[schema.SEED] for r in baselines) == ["0", "1", "2"]
         model = client.download_artifacts(jobs[0].info.run_id, "model/model.pt", str(tmp_path))
         assert torch.load(model, weights_only=True)  # artifacts come back through the server
+        logs = "".join(p.read_text() for name in SWEEPS for p in (tmp_path / name).rglob("*.log"))
+        assert logs.count("cached ") == 1  # three jobs loaded the fresh data at once: one built it
         on_server = _board(server.uri, tmp_path / "board-server")
         _copy_to_sqlite(client, f"sqlite:///{tmp_path}/copy.db", tmp_path)
     on_sqlite = _board(f"sqlite:///{tmp_path}/copy.db", tmp_path / "board-sqlite")
