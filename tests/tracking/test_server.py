@@ -47,14 +47,15 @@ def _start(name: str, args: list[str], uri: str, tmp, tiny_root) -> subprocess.P
 
 def _copy_to_sqlite(source: MlflowClient, uri: str, tmp) -> None:
     """The same runs in a SQLite store: tags, params, latest metrics, status and the tables."""
-    target = RunStore(uri).client
+    store = RunStore(uri)
+    target = store.client
     ids, runs = {}, []
     for experiment in source.search_experiments():
-        if experiment.name.startswith(".claims/"):
+        found = source.search_runs([experiment.experiment_id])
+        if not found:  # "Default", released claims
             continue
-        found = target.get_experiment_by_name(experiment.name)  # "Default" is always there
-        new = found.experiment_id if found else target.create_experiment(experiment.name)
-        for run in source.search_runs([experiment.experiment_id]):
+        new = store.experiment_id(experiment.name)  # artifacts beside the copy, in tmp
+        for run in found:
             copy = target.create_run(new, start_time=run.info.start_time)
             ids[run.info.run_id] = copy.info.run_id
             runs.append((run, copy.info.run_id))
