@@ -45,7 +45,7 @@ def load_runs(
             tags, so every variant's own baseline is at hand; they get ``selected_by`` =
             ``"baseline_run_id"`` (the others ``"filter"``).
         params: Keep only the params whose names start with one of these (the leaderboard's
-            :data:`src.board.variants.BOARD_PARAMS`); None keeps every param. Params named in
+            :func:`src.board.variants.board_params`); None keeps every param. Params named in
             ``filters`` are always kept. Tags and metrics are always kept.
 
     Returns:
@@ -83,17 +83,18 @@ def runs_to_frame(
         params: Param name prefixes to keep (None: all).
     """
     names: dict[str, str] = {}
+    prefixes = None if params is None else tuple(params)
     frames = []
     for page in pages:
-        rows = [_row(run, names, store, params) for run in page]
+        rows = [_row(run, names, store, prefixes) for run in page]
         if rows:
             frames.append(pd.DataFrame(rows))
     if not frames:
         return pd.DataFrame(columns=["run_id", "experiment", "status"])
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return pd.concat(frames, ignore_index=True)
 
 
-def _row(run: Run, names: dict[str, str], store: RunStore, params: Sequence[str] | None) -> dict:
+def _row(run: Run, names: dict[str, str], store: RunStore, prefixes: tuple | None) -> dict:
     exp_id = run.info.experiment_id
     if exp_id not in names:
         names[exp_id] = store.experiment_name(exp_id)
@@ -105,8 +106,8 @@ def _row(run: Run, names: dict[str, str], store: RunStore, params: Sequence[str]
     }
     row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
     kept = run.data.params.items()
-    if params is not None:
-        kept = [(k, v) for k, v in kept if k.startswith(tuple(params))]
+    if prefixes is not None:
+        kept = [(k, v) for k, v in kept if k.startswith(prefixes)]
     row.update({f"params.{k}": v for k, v in kept})
     row.update({f"metrics.{k}": float(v) for k, v in run.data.metrics.items()})
     return row

@@ -76,7 +76,7 @@ class MlflowSweep(Callback):
         parent_run_id, _ = job_sweep(config.logger.tracking_uri)
         if parent_run_id is None:
             return
-        client = RunStore(config.logger.tracking_uri).client
+        client = (self.store or RunStore(config.logger.tracking_uri)).client  # None in workers
         key = f"{schema.SWEEP_JOB_PREFIX}{config.hydra.job.num}"
         client.set_tag(parent_run_id, key, "failed" if failed else "done")
 
@@ -134,15 +134,13 @@ def job_sweep(tracking_uri: str) -> tuple[str | None, str | None]:
         ConfigError: A sweep whose parent is not open in the job's store (one line, the reason
             when this process knows it).
     """
+    if os.environ.get(schema.SWEEP_ERROR_ENV):
+        raise ConfigError(os.environ[schema.SWEEP_ERROR_ENV])
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        if os.environ.get(schema.SWEEP_ERROR_ENV):
-            raise ConfigError(os.environ[schema.SWEEP_ERROR_ENV])
         return os.environ.get(schema.PARENT_ENV) or None, os.environ.get(schema.SWEEP_ENV) or None
     sweep_id = Path(HydraConfig.get().sweep.dir).name
     if os.environ.get(schema.SWEEP_ENV) == sweep_id and os.environ.get(schema.PARENT_ENV):
         return os.environ[schema.PARENT_ENV], sweep_id
-    if os.environ.get(schema.SWEEP_ERROR_ENV):
-        raise ConfigError(os.environ[schema.SWEEP_ERROR_ENV])
     try:
         return RunStore.open(tracking_uri).sweep_parent(sweep_id, running=True), sweep_id
     except UserError as err:

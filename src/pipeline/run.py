@@ -54,22 +54,9 @@ def run(spec: RunSpec) -> Outcome:
     store = RunStore(spec.tracking.uri)
     for run_id in reap_orphans(store):  # SIGKILLed runs: FAILED with the reason, never counted
         log.warning("run %s was left RUNNING by a process that is gone: marked FAILED", run_id)
-    if spec.is_baseline:
-        return train_baseline(spec, store)
+    if spec.is_baseline:  # trains, unless a parallel job finished it while this one waited
+        return claimed_baseline(spec, store, reuse_older=False)
     return run_method(spec, store, resolve_baseline(spec, store))
-
-
-def train_baseline(spec: RunSpec, store: RunStore) -> Outcome:
-    """A baseline job trains its baseline, unless a parallel job of the same config finished
-    one while this job waited for the claim: that run is then this job's outcome too."""
-    since = time.time()
-    with baseline_claim(spec, store):
-        found = find_baseline(spec, store)
-        if found is None or (found.info.end_time or 0) < since * 1000:
-            check_trainer_alive(spec, store, since)
-            return run_baseline(spec, store)
-    log.info("baseline run %s finished while this job waited for it", found.info.run_id)
-    return reuse_baseline(spec, store, found.info.run_id)
 
 
 def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
@@ -107,20 +94,29 @@ def resolve_baseline(spec: RunSpec, store: RunStore) -> Outcome:
         return reuse_baseline(
             spec, store, store.baseline_run(spec.method.baseline_run_id).info.run_id
         )
+    return claimed_baseline(spec, store, reuse_older=True)
+
+
+def claimed_baseline(spec: RunSpec, store: RunStore, reuse_older: bool) -> Outcome:
+    """The finished baseline of this config, or one trained now. One trainer per baseline,
+    wherever the jobs run: parallel jobs of one config wait on the store's claim
+    (:mod:`src.tracking.claims`), then reuse what its holder trained.
+
+    Args:
+        reuse_older: Reuse a baseline finished before this job began waiting (a method job);
+            False (a baseline job) reuses only one a parallel job finished meanwhile.
+    """
     since = time.time()
-    with baseline_claim(spec, store):
+    claim = f"baseline-{spec.baseline_key[:16]}"
+    with store.claim(claim, spec.trainer.baseline_wait_s):
         found = find_baseline(spec, store)
+        if found is not None and not reuse_older and (found.info.end_time or 0) < since * 1000:
+            found = None
         if found is None:
             check_trainer_alive(spec, store, since)
-            log.info("no finished baseline for this config: training it first, as its own run")
+            log.info("no finished baseline for this config to reuse: training it, as its own run")
             return run_baseline(spec, store)
     return reuse_baseline(spec, store, found.info.run_id)
-
-
-def baseline_claim(spec: RunSpec, store: RunStore):
-    """One trainer per baseline, wherever the jobs run: parallel jobs of one config wait on the
-    store's claim (:mod:`src.tracking.claims`), then reuse what its holder trained."""
-    return store.claim(f"baseline-{spec.baseline_key[:16]}", spec.trainer.baseline_wait_s)
 
 
 def reuse_baseline(spec: RunSpec, store: RunStore, run_id: str) -> Outcome:

@@ -100,17 +100,16 @@ class RunStore:
 
     # ---- experiments ----------------------------------------------------------------------
     @contextmanager
-    def locked(self, name: str = "") -> Iterator[None]:
-        """Hold the project's lock ``name`` on a SQLite store (``<store>[.name].lock``), across
-        processes. Parallel first runs would race on creating the schema or an experiment, and
-        parallel jobs of one config would each train its baseline. A server store (shared by
-        machines that share no lock file) is not locked here."""
+    def locked(self) -> Iterator[None]:
+        """Hold the project's lock on a SQLite store (``<store>.lock``), across processes:
+        parallel first runs would race on creating the schema or an experiment. A server store
+        (shared by machines that share no lock file) is not locked here; what must be one at a
+        time there is a :meth:`claim`."""
         path = self._sqlite_path
         if path is None:
             yield
             return
-        suffix = f".{name}.lock" if name else ".lock"
-        with path.with_suffix(suffix).open("w") as lock:
+        with path.with_suffix(".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
@@ -136,14 +135,17 @@ class RunStore:
     def experiment_ids(self, name: str | None = None) -> list[str]:
         """Ids of every active experiment, or of ``name`` (an unknown name is an error)."""
         if name is None:
-            active = self.client.search_experiments(ViewType.ACTIVE_ONLY)
-            return [e.experiment_id for e in active if not e.name.startswith(CLAIMS)]
+            return [e.experiment_id for e in self._experiments()]
         found = self.client.get_experiment_by_name(name)
         if found is None:
-            known = sorted(e.name for e in self.client.search_experiments()
-                           if not e.name.startswith(CLAIMS))  # fmt: skip
+            known = sorted(e.name for e in self._experiments())
             raise UserError(f"experiment_name={name!r} is not in the store; choose from {known}")
         return [found.experiment_id]
+
+    def _experiments(self) -> list:
+        """The active experiments, less the claims (:mod:`src.tracking.claims`)."""
+        active = self.client.search_experiments(ViewType.ACTIVE_ONLY)
+        return [e for e in active if not e.name.startswith(CLAIMS)]
 
     def experiment_name(self, experiment_id: str) -> str:
         return self.client.get_experiment(experiment_id).name
