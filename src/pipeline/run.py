@@ -114,7 +114,8 @@ def claimed_baseline(spec: RunSpec, store: RunStore, reuse_older: bool) -> Outco
             found = None
         if found is None:
             check_trainer_alive(spec, store, since)
-            log.info("no finished baseline for this config to reuse: training it, as its own run")
+            if reuse_older:  # a method job says why it trains first; a baseline job just trains
+                log.info("no finished baseline for this config: training it first, as its own run")
             return run_baseline(spec, store)
     return reuse_baseline(spec, store, found.info.run_id)
 
