@@ -25,14 +25,15 @@ FLOORS = [
     {"tracking"},
     {"pipeline", "board"},  # reports never train: the board reads the store only
     {"cli"},
-    {"train", "leaderboard", "reproduce"},
+    {"train", "leaderboard", "reproduce", "sensitivity", "search"},
 ]
 # Who alone may import an outside API.
 ONLY = {
     "torch.ao": {"quant"},
     "torchao": {"quant"},  # PT2E, the maintained int8 path: beside the deprecated one
-    "omegaconf": {"cli", "train", "leaderboard", "reproduce"},
-    "hydra": {"cli", "train", "leaderboard", "reproduce"},
+    "omegaconf": {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search"},
+    "hydra": {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search"},
+    "optuna": {"cli"},  # the search loop drives it (src/cli/search.py)
     "subprocess": {"core"},  # git, in src/core/paths.py
 }
 # Methods know no concrete architecture: they ask the model (surgery, quant regions).

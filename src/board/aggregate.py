@@ -125,11 +125,13 @@ def prepare_runs(
 
 
 def is_counted(runs: pd.DataFrame) -> pd.Series:
-    """FINISHED runs of ``src.train`` (every one is tagged ``method``)."""
+    """FINISHED runs of ``src.train`` (every one is tagged ``method``); analyses of a baseline
+    (``src.sensitivity``, tagged ``analysis``) are not variants and never count."""
     column = f"tags.{schema.METHOD}"
     if "status" not in runs or column not in runs:
         return pd.Series(False, index=runs.index)
-    return (runs["status"] == "FINISHED") & runs[column].notna()
+    analysis = runs.get(f"tags.{schema.ANALYSIS}", pd.Series(None, index=runs.index))
+    return (runs["status"] == "FINISHED") & runs[column].notna() & analysis.isna()
 
 
 def resolve_metric(runs: pd.DataFrame, metric: str | None) -> str:

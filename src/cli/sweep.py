@@ -53,15 +53,16 @@ class MlflowSweep(Callback):
         self.store = RunStore(config.logger.tracking_uri)
         sweep_id = Path(config.hydra.sweep.dir).name
         overrides = " ".join(config.hydra.overrides.task)
+        module = "src.search" if "search" in config else "src.train -m"  # search: its own sweeper
         self.run_id = self.store.create_run(
             config.logger.experiment_name,
             f"sweep {sweep_id}",
             {
                 schema.SWEEP_ID: sweep_id,
                 schema.SWEEP_OVERRIDES: overrides,
-                schema.SWEEP_COMMAND: "python -m src.train -m " + overrides,
+                schema.SWEEP_COMMAND: f"python -m {module} {overrides}",
                 schema.GIT_COMMIT: git_commit(),
-                schema.SOURCE_NAME: "src.train (multirun)",
+                schema.SOURCE_NAME: f"{module.split()[0]} (multirun)",
                 schema.PROCESS: process_tag(),
             },
         )

@@ -28,6 +28,8 @@ BASELINE_RUN_ID = "baseline_run_id"  # a method run's baseline
 PRIMARY_METRIC = "primary_metric"  # the task's ranking metric
 METRIC_SPECS = "metric_specs"  # JSON list of the task's MetricSpec
 TORCH_VERSION = "torch_version"
+ANALYSIS = "analysis"  # an analysis of a baseline (sensitivity), not a variant: never ranked
+METHOD_SETTLED = "method.settled"  # JSON: the method config as settled on data (mixed: keep)
 ERROR = "error"  # why a run FAILED (or was KILLED)
 ARTIFACT_BROKEN = "artifact.broken"  # a baseline whose model file does not load: skipped, why
 CHECKPOINTS = "checkpoints"  # folder of the run's training checkpoints (last.ckpt)
@@ -98,6 +100,7 @@ UNITS_TABLE = "units"
 
 # ---- metric names -----------------------------------------------------------------------
 TEST = "test/"
+TUNING = "tuning/"  # figures on the tuning split (vehicles / validation images): what may select
 DELTA = "delta/"  # delta/<name>: test/<name> minus the baseline's, in the same process
 REFERENCE = "baseline/"  # baseline/<metric>: the baseline's own figure, logged on a method run
 CHAIN = "chain/"  # chain/<i>_<step>/<metric>: a chain's intermediate model

@@ -174,10 +174,15 @@ class BatteryDataModule(pl.LightningDataModule):
         index = self.snippet_index(self.split.test_cars)
         return self.dataset(np.resize(index, n)).__getitems__(list(range(n)))["x"]
 
-    def score_dataloader(self, cars) -> DataLoader:
-        """Deterministic, unshuffled batches over ``cars``' snippets, for scoring."""
+    def score_dataloader(self, cars, per_car: int | None = None) -> DataLoader:
+        """Deterministic, unshuffled batches over ``cars``' snippets, for scoring; ``per_car``:
+        at most that many of each car's snippets, evenly spaced over its file order (a quick
+        scan that still sees every car, e.g. a per-layer sensitivity analysis)."""
+        index = self.snippet_index(cars)
+        if per_car is not None:
+            index = _spread(index, self.store.car[index], int(per_car))
         return DataLoader(
-            self.dataset(self.snippet_index(cars)),
+            self.dataset(index),
             batch_size=self.eval_batch_size,
             shuffle=False,
             num_workers=self.num_workers,
@@ -220,6 +225,21 @@ class BatteryDataModule(pl.LightningDataModule):
             "n_test_cars": len(s.test_cars),
             "n_skipped_nonfinite": self.store.manifest["n_skipped_nonfinite"],
         }
+
+
+def _spread(index: np.ndarray, cars: np.ndarray, per_car: int) -> np.ndarray:
+    """At most ``per_car`` rows of each car's run in ``index`` (grouped by car), evenly spaced."""
+    bounds = np.flatnonzero(np.r_[True, cars[1:] != cars[:-1], True])
+    keep = [
+        index[
+            start
+            + np.unique(np.linspace(0, end - start - 1, min(per_car, end - start)).round()).astype(
+                np.int64
+            )
+        ]
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    return np.concatenate(keep) if keep else index
 
 
 def _check_labels(labels: pd.Series, store: SnippetStore, brand_dir: Path) -> pd.Series:

@@ -1,6 +1,15 @@
 """Compression methods. Importing this package registers every method."""
 
-from src.methods import chain, distill, dynamic, half, prune, qat, static  # noqa: F401  (registration)
+from src.methods import (  # noqa: F401  (registration)
+    chain,
+    distill,
+    dynamic,
+    half,
+    mixed,
+    prune,
+    qat,
+    static,
+)
 from src.methods.base import (
     BASELINE,
     BaselineConfig,

@@ -73,12 +73,20 @@ class MethodContext:
             training config's.
         task: The task (a :class:`src.tasks.Task`): its distillation loss.
         report_step: ``report_step(label, model)`` records an intermediate model of a chain.
+        log_table: ``log_table(name, frame)`` records how a method decided (``tables/<name>``).
+        seed: The run's seed.
     """
 
     data: Any = None
     fine_tune: Callable[..., None] | None = None
     task: Any = None
     report_step: Callable[[str, nn.Module], None] | None = None
+    log_table: Callable[[str, Any], None] | None = None
+    seed: int = 0
+
+    def record(self, name: str, frame) -> None:
+        if self.log_table is not None:
+            self.log_table(name, frame)
 
 
 class Method:

@@ -12,17 +12,19 @@ the cubic schedule of Zhu & Gupta (2017) up to the target.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
+import pandas as pd
 from torch import nn
 from torch.nn.utils import prune
 
 from src.core.errors import ConfigError
-from src.methods import structured
+from src.methods import allocation, structured
 from src.methods.base import Method, MethodConfig, MethodContext, register_method
 
 SCOPES = ("global", "layer")
+ALLOCATIONS = ("uniform", "sensitivity")
 
 
 @dataclass
@@ -35,6 +37,11 @@ class PruneConfig(MethodConfig):
     rounds: Prune -> fine-tune rounds; sparsity follows a cubic schedule to the target.
     epochs: Fine-tuning epochs after each round (0: one-shot, no fine-tuning).
     lr: Fine-tuning learning rate.
+    allocation: Unstructured only: ``uniform`` (one ranking or rate for all, per ``scope``) or
+        ``sensitivity`` (each layer's rate from its tuning-loss curve at the ``ladder``
+        sparsities, the same loss rise for every layer; :mod:`src.methods.allocation`).
+    ladder: The sparsities each layer is tried at alone (``allocation=sensitivity``).
+    subsample: Snippets per tuning vehicle (or validation images) each try scores; null: all.
     """
 
     structured: bool = False
@@ -43,6 +50,9 @@ class PruneConfig(MethodConfig):
     rounds: int = 1
     epochs: int = 1
     lr: float = 1e-3
+    allocation: str = "uniform"
+    ladder: list = field(default_factory=lambda: [0.25, 0.5, 0.75, 0.9])
+    subsample: int | None = 32
     KIND: ClassVar[str] = "prune"
 
     def __post_init__(self) -> None:
@@ -54,6 +64,13 @@ class PruneConfig(MethodConfig):
             raise ConfigError("method.rounds must be >= 1 and method.epochs >= 0")
         if not 0 < float(self.lr) < 1:
             raise ConfigError(f"method.lr={self.lr} must be in (0, 1)")
+        if self.allocation not in ALLOCATIONS:
+            raise ConfigError(f"method.allocation={self.allocation!r}; choose one of {ALLOCATIONS}")
+        if self.allocation == "sensitivity" and self.structured:
+            raise ConfigError("method.allocation=sensitivity spreads single weights; use it with "
+                              "method.structured=false")  # fmt: skip
+        if not self.ladder or not all(0 < float(s) < 1 for s in self.ladder):
+            raise ConfigError(f"method.ladder={self.ladder} must list sparsities in (0, 1)")
 
 
 def schedule(target: float, rounds: int) -> list[float]:
@@ -84,6 +101,29 @@ def prune_unstructured(model: nn.Module, previous: float, target: float, scope: 
             prune.l1_unstructured(module, name, amount=amount)
 
 
+def sensitivity_rates(model: nn.Module, config: PruneConfig, context: MethodContext) -> dict:
+    """Each layer's final sparsity from its curve; the curves and rates go to the run's
+    ``tables/prune_allocation.csv``."""
+    ladder = [float(s) for s in config.ladder]
+    layers, curves = allocation.layer_curves(model, ladder, context, config.subsample)
+    rates = allocation.allocate(layers, curves, float(config.sparsity))
+    table = curves.pivot(index="layer", columns="sparsity", values="rise")
+    table.columns = [f"rise_at_{c:g}" for c in table.columns]
+    sizes = {layer.name: layer.params for layer in layers}
+    table = table.assign(params=pd.Series(sizes), sparsity=pd.Series(rates))
+    context.record("prune_allocation", table.reset_index().rename(columns={"index": "layer"}))
+    return rates
+
+
+def prune_by_layer(model: nn.Module, rates: dict, before: float, after: float) -> None:
+    """Raise every layer from ``before`` to ``after`` of its own rate (fractions of the way)."""
+    for name, rate in rates.items():
+        done, goal = rate * before, rate * after
+        if goal > done:
+            module, param = allocation.parameter(model, name)
+            prune.l1_unstructured(module, param, amount=(goal - done) / (1 - done))
+
+
 def make_permanent(model: nn.Module) -> nn.Module:
     """Fold the masks into the weights and drop the pruning hooks."""
     for module, name in prunable(model):
@@ -100,10 +140,15 @@ class Prune(Method):
                 f"structured pruning does not know {type(model).__name__}; "
                 "use method.structured=false"
             )
+        rates = (
+            sensitivity_rates(model, config, context) if config.allocation != "uniform" else None
+        )
         previous = 0.0
         for target in schedule(float(config.sparsity), int(config.rounds)):
             if config.structured:
                 model = structured.prune_structured(model, (1 - target) / (1 - previous))
+            elif rates is not None:
+                prune_by_layer(model, rates, previous / config.sparsity, target / config.sparsity)
             else:
                 prune_unstructured(model, previous, target, config.scope)
             if int(config.epochs) and context.fine_tune is not None:

@@ -183,6 +183,13 @@ def _weight_names(layer: int, direction: int) -> tuple[str, str, str, str]:
     return f"weight_ih_{sfx}", f"weight_hh_{sfx}", f"bias_ih_{sfx}", f"bias_hh_{sfx}"
 
 
+def gru_weight_name(index: int, which: str, num_directions: int) -> str:
+    """``nn.GRU``'s name for the weight that ``cells[index].<which>`` (``ih`` / ``hh``) holds in
+    the decomposed GRU: ``cells.3.hh`` of a bidirectional GRU is ``weight_hh_l1_reverse``."""
+    names = _weight_names(*divmod(index, num_directions))
+    return names[{"ih": 0, "hh": 1}[which]]
+
+
 def _copy_weights(gru: nn.GRU, dec: DecomposedGRU, to_dec: bool) -> None:
     """Copy every weight between ``gru`` and ``dec`` (direction set by ``to_dec``)."""
     with torch.no_grad():

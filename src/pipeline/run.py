@@ -8,6 +8,7 @@ this process, so every delta and speedup is measured under the same conditions.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -180,9 +181,14 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
             fine_tune=fitter(spec, data, run).fit,
             task=spec.task,
             report_step=partial(report_step, spec, data, run, baseline.model),
+            log_table=run.log_table,
+            seed=spec.seed,
         )
+        asked = spec.method.to_dict()
         with phase(f"compressing with {spec.identity.method}"):
             model = apply_method(baseline.model, spec.method, context)
+        if spec.method.to_dict() != asked:  # a choice made on data (mixed's fp32 layers)
+            run.set_tags({schema.METHOD_SETTLED: json.dumps(spec.method.to_dict())})
         result = evaluate(spec, model, data)
         fp32 = (baseline.model, baseline.run_id, store)
         result.metrics.update(measure_into(run, spec, data, model, result, fp32, baseline.result))
@@ -256,7 +262,7 @@ def report_step(spec: RunSpec, data, run: TrackedRun, baseline, label: str, mode
 def reference_metrics(baseline: Outcome) -> dict[str, float]:
     """The baseline's (teacher's) own figures, logged beside the variant's for reference."""
     metrics = {**baseline.result.metrics, **size_of(baseline.model)}
-    keep = (schema.TEST, schema.SIZE_MB, schema.SIZE_PARAMS)
+    keep = (schema.TEST, schema.TUNING, schema.SIZE_MB, schema.SIZE_PARAMS)
     return {f"{schema.REFERENCE}{k}": v for k, v in metrics.items() if k.startswith(keep)}
 
 

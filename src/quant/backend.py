@@ -45,6 +45,16 @@ def quantize_dynamic(model: nn.Module, module_types: set[type], dtype: str) -> n
         return ao.quantize_dynamic(model, module_types, dtype=qdtype, inplace=False)
 
 
+def quantize_dynamic_modules(model: nn.Module, names: list[str], dtype: str = "int8") -> nn.Module:
+    """Dynamic quantization of the named submodules only (nn.Linear or nn.GRU), the rest left
+    as it is: a per-layer sensitivity treatment, or mixed precision's int8 part."""
+    torch.backends.quantized.engine = ENGINE
+    qdtype = {"int8": torch.qint8, "fp16": torch.float16}[dtype]
+    base = ao.default_dynamic_qconfig if dtype == "int8" else ao.float16_dynamic_qconfig
+    with quiet():
+        return ao.quantize_dynamic(model, dict.fromkeys(names, base), dtype=qdtype, inplace=False)
+
+
 def qconfig(observer: str, per_channel: bool):
     """Post-training: activations quint8 with ``reduce_range`` (7-bit: safe without VNNI),
     weights qint8 symmetric, per output channel or per tensor."""

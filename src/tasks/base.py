@@ -118,6 +118,20 @@ class Task(ABC):
         """Test metrics (``test/*``, every one of :attr:`metrics`) and tables of ``model``."""
 
     @abstractmethod
+    def tune(
+        self, model: nn.Module, data, seed: int, subsample: int | None = None
+    ) -> dict[str, float]:
+        """Figures on the tuning split only, never the test split: what a method or a search
+        may select on. ``tuning/<primary's name>`` (:attr:`tuning_primary`) and ``tuning/loss``
+        (the task's scoring loss, lower is better). ``subsample``: a quicker, coarser look (at
+        most that many snippets per vehicle, or images)."""
+
+    @property
+    def tuning_primary(self) -> str:
+        """``tuning/auroc`` for ``test/auroc``: the primary metric on the tuning split."""
+        return schema.TUNING + self.primary.split("/", 1)[1]
+
+    @abstractmethod
     def distill_loss(
         self, teacher: nn.Module, student: nn.Module, alpha: float, temperature: float, beta: float
     ) -> TeacherLoss:

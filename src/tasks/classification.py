@@ -7,6 +7,7 @@ gives the curves Lightning logs each epoch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 from typing import ClassVar
 
 import numpy as np
@@ -159,6 +160,15 @@ class ClassificationTask(Task):
         table = per_class_table(pred, y, data.splits.classes)
         units = pd.DataFrame({"unit": np.arange(len(y)), "label": y, "value": (pred == y) * 1})
         return EvalResult(metrics, {"per_class_accuracy": table}, units)
+
+    def tune(self, model: nn.Module, data, seed: int, subsample: int | None = None) -> dict:
+        """The validation split (carved from training data): accuracy and mean cross-entropy;
+        ``subsample``: at most about that many images (whole batches, in order)."""
+        loader = data.val_dataloader()
+        if subsample is not None:
+            loader = list(islice(loader, max(1, -(-int(subsample) // loader.batch_size))))
+        pred, y, loss = predict(model, loader)
+        return {"tuning/accuracy": float(accuracy_score(y, pred)), "tuning/loss": loss}
 
     def paired_p_value(self, table: pd.DataFrame) -> float:
         """The exact McNemar test on the same test images."""

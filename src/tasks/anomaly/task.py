@@ -21,7 +21,7 @@ from src.core.progress import progress
 from src.models.util import input_dtype
 from src.stats import delong_paired
 from src.tasks.anomaly.loss import AnomalyModule, DyadLoss, ResponseDistillLoss
-from src.tasks.anomaly.vehicle import THRESHOLD_RULES, evaluate_vehicles
+from src.tasks.anomaly.vehicle import THRESHOLD_RULES, choose_h, evaluate_vehicles
 from src.tasks.base import TASKS, EvalResult, OptimSpec, Task
 
 
@@ -110,6 +110,14 @@ class AnomalyTask(Task):
              "value": test.robust_score.to_numpy()}
         )  # fmt: skip
         return EvalResult(metrics, {"vehicle_scores": result.scores}, units)
+
+    def tune(self, model: nn.Module, data, seed: int, subsample: int | None = None) -> dict:
+        """Tuning vehicles only: the car-level AUROC at the best ``h`` (as :meth:`evaluate`
+        chooses it) and the mean snippet error; ``subsample``: snippets per vehicle."""
+        cars = list(data.split.tuning_cars)
+        errors, rows = snippet_errors(model, data.score_dataloader(cars, per_car=subsample))
+        _, auroc = choose_h(errors, data.store.car[rows], data.car_labels)
+        return {"tuning/auroc": float(auroc), "tuning/loss": float(errors.mean())}
 
     def paired_p_value(self, table: pd.DataFrame) -> float:
         """DeLong's test of the two AUROCs on the same vehicles."""

@@ -1,0 +1,1 @@
+"""Hydra plugins of this project (Hydra instantiates plugins only from ``hydra_plugins``)."""

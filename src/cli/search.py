@@ -1,0 +1,208 @@
+"""The search loop behind ``python -m src.search``: Optuna asks, the sweep's launcher runs.
+
+Optuna (multi-objective: TPE, NSGA-II or random) proposes a method and its parameters from
+``search.space``; each batch of ``search.parallel`` trials is handed to the Hydra launcher of the
+sweep (basic, joblib, submitit, SLURM, Ray: whatever ``hydra/launcher`` names), so every trial is
+an ordinary ``src.train`` job and a child run of the sweep's parent. A trial's objectives are read
+from what its run logged (:mod:`src.board.search`); the loop stops after ``search.trials`` trials,
+after ``search.timeout`` seconds, or as soon as a trial meets every goal with a non-inferior
+verdict. Why not hydra-optuna-sweeper: its last release (1.2.0) pins ``optuna<3``; this drives
+Optuna 5 directly with its ask-and-tell interface.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import pandas as pd
+from hydra.core.utils import JobStatus
+
+from src.board.search import Scoring
+from src.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+SAMPLERS = ("tpe", "nsga2", "random")
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """``search.*``: the budget, the sampler, the split that selects, the goals, the space.
+
+    Attributes:
+        trials: At most this many trials.
+        timeout: No new batch after this many seconds; None: no limit.
+        parallel: Trials per launch (a parallel launcher runs them side by side).
+        sampler: ``tpe`` (multivariate, conditional), ``nsga2`` or ``random``.
+        seed: The sampler's seed.
+        select_on: ``tuning`` or ``test``: the split whose metric change is an objective.
+        runtime: The runtime whose batch-1 speedup is an objective (``eager``, ``onnxruntime``,
+            ``compile``); each trial is deployed to it.
+        goals: Olive-style goals (:class:`src.board.search.Goals`).
+        space: ``{method: {override key: [choices] | {low, high, log?, step?}}}``.
+    """
+
+    trials: int = 20
+    timeout: float | None = None
+    parallel: int = 1
+    sampler: str = "tpe"
+    seed: int = 0
+    select_on: str = "tuning"
+    runtime: str = "eager"
+    goals: dict = field(default_factory=dict)
+    space: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key in ("trials", "parallel"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"search.{key}={value!r} must be an int >= 1")
+        if self.timeout is not None and not float(self.timeout) > 0:
+            raise ConfigError(f"search.timeout={self.timeout!r} must be seconds > 0, or null")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"search.sampler={self.sampler!r}; choose one of {SAMPLERS}")
+        if not self.space:
+            raise ConfigError("search.space is empty; name at least one method, e.g. {dynamic: {}}")
+        for method, params in self.space.items():
+            for key, dist in (params or {}).items():
+                _check_distribution(f"search.space.{method}.{key}", dist)
+
+
+def _check_distribution(where: str, dist: Any) -> None:
+    if isinstance(dist, list) and dist:
+        return
+    if isinstance(dist, dict) and {"low", "high"} <= set(dist) and dist["low"] < dist["high"]:
+        return
+    raise ConfigError(f"{where}={dist!r}: give a list of choices or {{low, high[, log, step]}}")
+
+
+def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
+    if spec.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=spec.seed)
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    # multivariate + group: the joint TPE over each method's own (conditional) parameters
+    return optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True)
+
+
+def suggest(trial: optuna.Trial, space: dict) -> list[str]:
+    """The trial's method and parameters as ``src.train`` overrides."""
+    method = trial.suggest_categorical("method", list(space))
+    overrides = [f"+method={method}"]
+    for key, dist in (space[method] or {}).items():
+        name = f"{method}:{key}"  # conditional: each method's parameters are its own
+        if isinstance(dist, list):
+            value = trial.suggest_categorical(name, dist)
+        elif all(isinstance(dist[k], int) for k in ("low", "high")) and not dist.get("log"):
+            value = trial.suggest_int(name, dist["low"], dist["high"], step=dist.get("step", 1))
+        else:
+            low, high = float(dist["low"]), float(dist["high"])
+            value = trial.suggest_float(
+                name, low, high, log=bool(dist.get("log")), step=dist.get("step")
+            )
+        overrides.append(f"{key}={override_value(value)}")
+    return overrides
+
+
+def override_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+@dataclass
+class Trial:
+    """One finished (or failed) trial: what was asked, its run and its figures."""
+
+    number: int
+    overrides: list[str]
+    run_id: str | None = None
+    metrics: dict = field(default_factory=dict)
+    method: dict = field(default_factory=dict)  # the method config as the run settled it
+    error: str | None = None
+
+
+def job_result(job_return: Any) -> tuple[str | None, dict, dict, str | None]:
+    """(run id, metrics, settled method config, error) from a launcher's JobReturn of
+    ``src.search``'s job."""
+    if job_return.status != JobStatus.COMPLETED:
+        return None, {}, {}, str(job_return._return_value).splitlines()[0][:300]
+    value = job_return.return_value
+    if not isinstance(value, dict):  # NaN: the job failed on bad input, its run is FAILED
+        return None, {}, {}, "the trial failed on its input (see its run's error tag)"
+    return value["run_id"], value["metrics"], value.get("method", {}), None
+
+
+class SearchLoop:
+    """Ask a batch, launch it, tell Optuna what the runs logged; until a budget or the goals."""
+
+    def __init__(self, spec: SearchSpec, scoring: Scoring, launch, base: list[str]) -> None:
+        """``launch(list of override lists, first job index) -> JobReturns`` runs a batch;
+        ``base``: the command line's own overrides, given to every trial."""
+        self.spec, self.scoring, self.launch, self.base = spec, scoring, launch, base
+        directions = ["maximize", "maximize", "minimize"]  # task, speedup, size
+        self.study = optuna.create_study(directions=directions, sampler=make_sampler(spec))
+        self.trials: list[Trial] = []
+
+    def run(self) -> list[Trial]:
+        started = time.monotonic()
+        while len(self.trials) < self.spec.trials:
+            if self.spec.timeout is not None and time.monotonic() - started > self.spec.timeout:
+                log.info("search: timeout after %d trials", len(self.trials))
+                break
+            if self._batch():
+                break
+        return self.trials
+
+    def _batch(self) -> bool:
+        """Run one batch; True when a trial met every goal."""
+        size = min(self.spec.parallel, self.spec.trials - len(self.trials))
+        asked = [self.study.ask() for _ in range(size)]
+        overrides = [[*self.base, *suggest(t, self.spec.space), *self._runtimes()] for t in asked]
+        returns = self.launch(overrides, len(self.trials))
+        met = False
+        for ask, trial_overrides, job_return in zip(asked, overrides, returns, strict=True):
+            trial = Trial(ask.number, trial_overrides, *job_result(job_return))
+            self.trials.append(trial)
+            values = self.scoring.objectives(trial.metrics) if trial.run_id else {}
+            if values and all(math.isfinite(v) for v in values.values()):
+                self.study.tell(ask, [values["task"], values["speedup"], values["size"]])
+            else:
+                self.study.tell(ask, state=optuna.trial.TrialState.FAIL)
+            met = met or self._meets(trial)
+        return met
+
+    def _meets(self, trial: Trial) -> bool:
+        if trial.run_id is None or self.scoring.goals.empty():
+            return False
+        return not self.scoring.unmet(trial.metrics)
+
+    def _runtimes(self) -> list[str]:
+        runtimes = ["eager"] if self.spec.runtime == "eager" else ["eager", self.spec.runtime]
+        return [f"benchmark.runtimes=[{','.join(runtimes)}]"]
+
+
+def trial_table(trials: list[Trial], scoring: Scoring) -> pd.DataFrame:
+    """One row per trial: its method and parameters, run, objectives, verdict and goals."""
+    rows = []
+    for trial in trials:
+        method = next(o.split("=", 1)[1] for o in trial.overrides if o.startswith("+method="))
+        params = [o for o in trial.overrides if o.startswith("method.") or o.startswith("student.")]
+        row = {"trial": trial.number, "method": method, "params": " ".join(params),
+               "run_id": trial.run_id, "error": trial.error}  # fmt: skip
+        if trial.run_id is not None:
+            row.update(scoring.objectives(trial.metrics))
+            row["verdict"] = scoring.verdict(trial.metrics)
+            unmet = scoring.unmet(trial.metrics)
+            row["unmet_goals"] = "; ".join(unmet)
+            row["meets_goals"] = not scoring.goals.empty() and not unmet
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,158 @@
+"""What a search leaves behind: every trial with its verdict, the Pareto front (table and plot),
+the chosen candidate as a ready ``python -m src.train`` command and its model artifact; logged to
+the sweep's parent run and printed."""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from src.board.search import DIRECTIONS, Scoring, front_of
+from src.board.verdict import NON_INFERIOR
+from src.cli.search import Trial, trial_table
+from src.tracking.artifacts import MODEL_ARTIFACT
+from src.tracking.store import RunStore
+
+TABLE, PLOT = "search_trials", "search_front.png"
+
+
+@dataclass
+class SearchReport:
+    """The trials (``on_front``, ``chosen`` columns), the chosen trial's row, and why it was."""
+
+    trials: pd.DataFrame
+    chosen: pd.Series | None
+    why: str
+
+    @property
+    def command(self) -> str:
+        return "" if self.chosen is None else self.chosen["command"]
+
+
+def build_report(trials: list[Trial], scoring: Scoring, base: list[str]) -> SearchReport:
+    table = trial_table(trials, scoring)
+    done = table[table.run_id.notna()].copy() if "run_id" in table else table.iloc[:0]
+    for column in DIRECTIONS:
+        if column not in table:
+            table[column] = np.nan
+    table["on_front"] = front_of(table).astype(bool)
+    by_number = {t.number: t for t in trials}
+    table["command"] = [ready_command(by_number[n], base) for n in table.trial]
+    chosen, why = choose(table[table.run_id.notna()] if len(done) else done)
+    table["chosen"] = table.trial == (chosen["trial"] if chosen is not None else -1)
+    return SearchReport(table, None if chosen is None else table[table.chosen].iloc[0], why)
+
+
+def choose(done: pd.DataFrame) -> tuple[pd.Series | None, str]:
+    """The first trial that met every goal; else, on the front, the fastest non-inferior one;
+    else the front's best task change."""
+    if done.empty:
+        return None, "no trial finished"
+    met = done[done.get("meets_goals", pd.Series(False, index=done.index)).astype(bool)]
+    if len(met):
+        return met.iloc[0], "the first trial that met every goal with a non-inferior verdict"
+    front = done[done.on_front]
+    safe = front[front.verdict == NON_INFERIOR]
+    if len(safe):
+        return safe.loc[
+            safe.speedup.idxmax()
+        ], "no trial met every goal: the fastest non-inferior trial on the front"
+    if len(front):
+        return front.loc[
+            front.task.idxmax()
+        ], "no trial met every goal or was non-inferior: the front's best task change"
+    return None, "no trial logged every objective"
+
+
+def ready_command(trial: Trial, base: list[str]) -> str:
+    """``python -m src.train`` with the trial's overrides, and what its method settled on data
+    (mixed's fp32 layers) so that the command rebuilds exactly that model."""
+    own = ("benchmark.runtimes=", "search.", "hydra")  # the search's, not the model's
+    asked = [o for o in trial.overrides if not o.startswith(own)]
+    settled = [f"method.{k}={json.dumps(v, separators=(',', ':'))}"
+               for k, v in trial.method.items()
+               if k == "keep" and v is not None]  # fmt: skip
+    return shlex.join(["python", "-m", "src.train", *asked, *settled])
+
+
+def log_report(report: SearchReport, store: RunStore, parent_run_id: str, out_dir: Path) -> None:
+    """Table, plot and the chosen candidate on the parent run (``tables/``, ``plots/``, tags)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table_path = out_dir / f"{TABLE}.csv"
+    report.trials.to_csv(table_path, index=False)
+    store.log_artifact(parent_run_id, table_path, "tables")
+    store.log_artifact(parent_run_id, front_plot(report.trials, out_dir / PLOT), "plots")
+    tags = {"search.trials": str(len(report.trials)), "search.chosen_why": report.why}
+    if report.chosen is not None:
+        met = bool(report.chosen.get("meets_goals", False))
+        tags.update({"search.chosen_run_id": report.chosen["run_id"],
+                     "search.chosen_command": report.command[:5000],
+                     "search.met_goals": str(met)})  # fmt: skip
+    for key, value in tags.items():
+        store.client.set_tag(parent_run_id, key, value)
+
+
+def front_plot(trials: pd.DataFrame, path: Path) -> Path:
+    """Task change against speedup for every trial; the front joined, the chosen one ringed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    done = trials.dropna(subset=["task", "speedup"])
+    sizes = 400 / np.clip(done["size"].fillna(1).to_numpy(float), 0.05, None) ** 0.5
+    ax.scatter(
+        done.speedup,
+        done.task,
+        s=sizes,
+        c=done.on_front.map({True: "tab:red", False: "tab:gray"}),
+        alpha=0.7,
+    )
+    front = done[done.on_front].sort_values("speedup")
+    ax.plot(front.speedup, front.task, color="tab:red", lw=1)
+    for _, row in done.iterrows():
+        ax.annotate(f"{row.trial}:{row.method}", (row.speedup, row.task), fontsize=7)
+    chosen = done[done.chosen]
+    ax.scatter(chosen.speedup, chosen.task, s=600, facecolors="none", edgecolors="k")
+    ax.axhline(0, color="k", lw=0.5, ls=":")
+    ax.set_xlabel("speedup at batch 1 (x, vs its fp32 baseline)")
+    ax.set_ylabel("change of the primary metric (selected split)")
+    ax.set_title("search trials (marker area ~ 1/size ratio; red: Pareto front)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def print_report(report: SearchReport) -> None:
+    table = Table(title=f"search: {len(report.trials)} trials (front marked *)")
+    for column in ("trial", "method", "params", "task", "speedup", "size", "verdict"):
+        table.add_column(
+            column, justify="left" if column in ("method", "params", "verdict") else "right"
+        )
+    for _, row in report.trials.iterrows():
+        cells = [f"{row.trial}{'*' if row.on_front else ''}", row.method, row.params]
+        cells += [_fmt(row.get(k)) for k in ("task", "speedup", "size")]
+        cells.append(str(row.get("verdict") or row.get("error") or ""))
+        table.add_row(*cells)
+    Console(width=160).print(table)
+    print(f"chosen: {report.why}")
+    if report.chosen is not None:
+        run_id = report.chosen["run_id"]
+        print(f"  run {run_id}, artifact runs:/{run_id}/{MODEL_ARTIFACT}")
+        print(f"  {report.command}")
+
+
+def _fmt(value) -> str:
+    return (
+        "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.4g}"
+    )

@@ -1,0 +1,92 @@
+"""Search for the best variant under an accuracy budget: Optuna over methods and parameters.
+
+python -m src.search                                       20 trials toward conf/search.yaml's goals
+python -m src.search search.trials=40 search.goals.max_auroc_drop=0.005 search.sampler=nsga2
+python -m src.search search.runtime=onnxruntime hydra/launcher=joblib search.parallel=2
+
+1) Hydra opens one multirun (its parent run in MLflow) whose sweeper is Optuna's ask-and-tell
+(``hydra/sweeper=search``); 2) each trial is an ordinary ``src.train`` job run by the sweep's
+launcher, scored on what its run logged (``src.cli.search``); 3) the trials, their Pareto front
+and the chosen candidate as a ready command are logged to the parent run and printed
+(``src.cli.search_report``). ``python -m src.leaderboard sweep_id=<id>`` ranks the trials.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from src.board.search import Goals, Scoring
+from src.cli import entry
+from src.cli.search import SearchLoop, SearchSpec
+from src.cli.search_report import build_report, log_report, print_report
+from src.cli.specs import run_spec
+from src.core import schema
+from src.core.errors import ConfigError
+from src.pipeline import run
+from src.tasks import create_task
+from src.tracking.store import RunStore
+
+
+@entry.guard
+def job(cfg: DictConfig) -> dict:
+    """One trial: a ``src.train`` job; its run id, metrics and method config as settled."""
+    with open_dict(cfg):
+        cfg.pop("search", None)  # the search's own settings are not the trial's params
+    spec = run_spec(cfg)
+    outcome = run(spec)
+    return {"run_id": outcome.run_id, "metrics": dict(outcome.result.metrics),
+            "method": spec.method.to_dict()}  # fmt: skip
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="search")
+def main(cfg: DictConfig) -> Any:
+    return job(cfg)
+
+
+@entry.guard
+def sweep(config: DictConfig, arguments: list[str], launcher) -> list:
+    """The search (what ``hydra/sweeper=search`` runs): loop, report, log to the parent run."""
+    spec = search_spec(config)
+    scoring = scoring_of(config, spec)
+    base = [a for a in arguments if not a.startswith(("search.", "hydra"))]
+    loop = SearchLoop(spec, scoring, lambda batch, first: launcher.launch(batch, first), arguments)
+    report = build_report(loop.run(), scoring, base)
+    parent = os.environ.get(schema.PARENT_ENV)
+    if parent:
+        store = RunStore(config.logger.tracking_uri)
+        log_report(report, store, parent, Path(config.hydra.sweep.dir))
+    print_report(report)
+    return loop.trials
+
+
+def search_spec(config: DictConfig) -> SearchSpec:
+    values = OmegaConf.to_container(config.search, resolve=True)
+    try:
+        return SearchSpec(**values)
+    except TypeError as err:  # an unknown key
+        raise ConfigError(
+            f"search: {err}; its keys are {list(SearchSpec.__dataclass_fields__)}"
+        ) from None
+
+
+def scoring_of(config: DictConfig, spec: SearchSpec) -> Scoring:
+    """How trials are read: the task's primary metric, margin and direction, and the goals."""
+    task = create_task(OmegaConf.to_container(config.task, resolve=True))
+    metric = task.metric(task.primary)
+    return Scoring(
+        primary=task.primary,
+        select_on=spec.select_on,
+        runtime=spec.runtime,
+        margin=metric.margin,
+        higher_is_better=metric.higher_is_better,
+        goals=Goals.parse(spec.goals, task.primary),
+    )
+
+
+if __name__ == "__main__":
+    entry.run(main)
