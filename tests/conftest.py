@@ -92,11 +92,12 @@ def private(tmp: Path) -> list[str]:
     ]
 
 
-def compose_cfg(*overrides: str, tmp: Path):
-    """The train config of ``python -m src.train <overrides>``, private to ``tmp``."""
+def compose_cfg(*overrides: str, tmp: Path, config: str = "train"):
+    """The train config of ``python -m src.train <overrides>`` (or ``config``, an app's config
+    built on it), private to ``tmp``."""
     from src.cli.jobs import composed
 
-    return composed([*private(tmp), *overrides], tmp / "out")
+    return composed([*private(tmp), *overrides], tmp / "out", config)
 
 
 def train_runs(*overrides: str, methods=("baseline",), tmp: Path) -> dict:

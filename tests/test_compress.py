@@ -1,6 +1,8 @@
 """Every method end to end, in process, as ``python -m src.train +method=M`` runs it:
 ``pytest tests/test_compress.py``."""
 
+import json
+
 import pytest
 
 from src.cli.specs import run_spec
@@ -119,3 +121,27 @@ def test_cnn_prune_both_kinds_and_distill_chain(tmp_path):
     chain = by_kind[("distill_dynamic", None)].data.metrics
     assert chain["chain/1_distill/size/params"] < base["size/params"]
     assert chain["delta/accuracy"] > -0.5 and "baseline/test/accuracy" in chain
+
+
+@pytest.mark.slow  # tests/methods/test_mixed.py and test_allocation.py cover both in the fast tier
+def test_dyad_mixed_and_sensitivity_allocated_pruning(tiny_root, tmp_path):
+    common = ["model=dyad_tiny", f"data.root={tiny_root}", "trainer.max_epochs=1", *ANOMALY]
+    # static: its int8 answers do not depend on the batch (dynamic ranges would), so the
+    # reloaded model must score exactly as the run did
+    mixed = ["method.scheme=static", "method.budget=0.001", "method.subsample=8"]
+    train_runs(*common, *mixed, methods=["mixed"], tmp=tmp_path)
+    allocated = ["method.allocation=sensitivity", "method.sparsity=0.6", "method.epochs=0",
+                 "method.ladder=[0.5,0.9]", "method.subsample=8"]  # fmt: skip
+    train_runs(*common, *allocated, methods=["prune"], tmp=tmp_path)
+    client, runs = _by_method(tmp_path)
+    mixed, prune = runs["mixed"], runs["prune"]
+    settled = json.loads(mixed.data.tags["method.settled"])
+    assert isinstance(settled["keep"], list) and mixed.data.params["method.keep"] == "None"
+    assert 0 < mixed.data.metrics["quant/int8_fraction"] <= 1
+    for run, table in ((mixed, "mixed_choice"), (prune, "prune_allocation")):
+        files = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
+        assert f"tables/{table}.csv" in files
+    # the artifact rebuilds the settled mixture: reloaded, it scores the same
+    reload_and_rescore(mixed.info.run_id, client, tiny_root, tmp_path)
+    # 60 % of the weight matrices (biases and norms stay)
+    assert prune.data.metrics["size/nonzero"] < 0.5 * prune.data.metrics["size/params"]

@@ -23,6 +23,10 @@ from src.tasks import TASKS
 from tests.conftest import compose_cfg
 
 EXPERIMENTS = [None, *sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))]
+# The brand-1 and brand-2 architectures are large (seconds to build with every method): slow tier.
+LARGE = {"dyad_brand1", "dyad_brand2"}
+EXPERIMENT_CASES = [pytest.param(e, marks=pytest.mark.slow) if e in LARGE else e
+                    for e in EXPERIMENTS]  # fmt: skip
 METHODS = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
 
@@ -47,7 +51,7 @@ def _composed(experiment: str | None, roots, tmp, *extra: str):
     return compose_cfg(*overrides, *([f"data.root={root}"] if root else []), tmp=tmp)
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("experiment", EXPERIMENT_CASES)
 def test_every_experiment_builds_with_every_method(experiment, roots, tmp_path):
     base = run_spec(_composed(experiment, roots, tmp_path))
     data = build_datamodule(base.data)

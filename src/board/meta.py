@@ -28,6 +28,7 @@ class BoardMeta:
     runs: dict[str, int] = field(default_factory=dict)
     measurement: list[str] = field(default_factory=list)
     parent_run_id: str | None = None
+    analyses: list[str] = field(default_factory=list)
 
     def items(self) -> list[tuple[str, str]]:
         """``(key, value)`` pairs in display order; ``measured`` may repeat."""
@@ -42,6 +43,7 @@ class BoardMeta:
             ("runs", counts),
             ("generated", self.generated),
             *(("measured", line) for line in self.measurement),
+            *(("analysis", line) for line in self.analyses),
         ]
 
     def lines(self) -> list[str]:
@@ -88,7 +90,25 @@ def collect_meta(
         runs=run_counts(runs, per_run),
         measurement=measurement_notes(per_run) + ([verdicts] if verdicts else []),
         parent_run_id=parent_run_id,
+        analyses=analysis_notes(runs, per_run),
     )
+
+
+def analysis_notes(runs: pd.DataFrame, per_run: pd.DataFrame) -> list[str]:
+    """One line per finished analysis of a baseline in the selection (``src.sensitivity``),
+    of the board's task: never ranked, listed so the reader finds its tables."""
+    column, task = f"tags.{schema.ANALYSIS}", f"tags.{schema.TASK}"
+    if column not in runs or runs.empty:
+        return []
+    tasks = set(per_run["task"]) if "task" in per_run else set()
+    found = runs[runs[column].notna() & (runs["status"] == "FINISHED")]
+    found = found[found[task].isin(tasks)] if tasks and task in found else found
+    return [
+        f"{row[column]} of baseline run {row.get(f'tags.{schema.BASELINE_RUN_ID}')}: run "
+        f"{row['run_id']} (tables/{row[column]}.csv); most sensitive: "
+        f"{row.get(f'tags.{schema.MOST_SENSITIVE}') or 'see the table'}"
+        for _, row in found.iterrows()
+    ]
 
 
 def _selection_text(selection: str | Mapping[str, object]) -> str:

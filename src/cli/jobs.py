@@ -20,26 +20,27 @@ from src.pipeline import Outcome, run
 log = logging.getLogger(__name__)
 
 
-def compose_train(overrides: list[str]) -> DictConfig:
+def compose_train(overrides: list[str], config: str = "train") -> DictConfig:
     """The train config ``python -m src.train <overrides>`` would run, composed in process
-    (inside a Hydra app, or on its own).
+    (inside a Hydra app, or on its own); ``config``: another app's config built on it
+    (``sensitivity``).
 
     Raises:
         UserError: The overrides do not compose (Hydra's reason in one line).
     """
     try:
         if GlobalHydra.instance().is_initialized():
-            return compose("train", overrides=overrides)
+            return compose(config, overrides=overrides)
         with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-            return compose("train", overrides=overrides)
+            return compose(config, overrides=overrides)
     except Exception as err:  # Hydra's override errors are several classes deep
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"train overrides {overrides} do not compose: {reason}") from None
 
 
-def composed(overrides: list[str], output_dir: str | Path) -> DictConfig:
+def composed(overrides: list[str], output_dir: str | Path, config: str = "train") -> DictConfig:
     """:func:`compose_train` with Lightning's folder set: in process, Hydra makes no job folder."""
-    cfg = compose_train(overrides)
+    cfg = compose_train(overrides, config)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
     return cfg

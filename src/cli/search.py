@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,11 @@ class SearchSpec:
         runtime: The runtime whose batch-1 speedup is an objective (``eager``, ``onnxruntime``,
             ``compile``); each trial is deployed to it.
         goals: Olive-style goals (:class:`src.board.search.Goals`).
-        space: ``{method: {override key: [choices] | {low, high, log?, step?}}}``.
+        space: ``{method: {key: [choices] | {low, high, log?, step?}}}``, keys nested as in
+            the train config (``{method: {sparsity: {low: 0.3, high: 0.9}}}`` is the override
+            ``method.sparsity``), so one bound is one override:
+            ``search.space.prune.method.sparsity.high=0.8``.
+        methods: Search only these methods of the space; None: all of them.
     """
 
     trials: int = 20
@@ -55,6 +60,7 @@ class SearchSpec:
     runtime: str = "eager"
     goals: dict = field(default_factory=dict)
     space: dict = field(default_factory=dict)
+    methods: list | None = None
 
     def __post_init__(self) -> None:
         for key in ("trials", "parallel"):
@@ -65,19 +71,40 @@ class SearchSpec:
             raise ConfigError(f"search.timeout={self.timeout!r} must be seconds > 0, or null")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"search.sampler={self.sampler!r}; choose one of {SAMPLERS}")
+        if self.methods is not None:
+            unknown = sorted(set(self.methods) - set(self.space))
+            if unknown or not self.methods:
+                raise ConfigError(f"search.methods={self.methods} must name methods of "
+                                  f"search.space: {sorted(self.space)}")  # fmt: skip
+            object.__setattr__(self, "space", {m: self.space[m] for m in self.methods})
         if not self.space:
             raise ConfigError("search.space is empty; name at least one method, e.g. {dynamic: {}}")
-        for method, params in self.space.items():
-            for key, dist in (params or {}).items():
-                _check_distribution(f"search.space.{method}.{key}", dist)
+        flat = {m: distributions(params, f"search.space.{m}") for m, params in self.space.items()}
+        object.__setattr__(self, "space", flat)
 
 
-def _check_distribution(where: str, dist: Any) -> None:
-    if isinstance(dist, list) and dist:
-        return
-    if isinstance(dist, dict) and {"low", "high"} <= set(dist) and dist["low"] < dist["high"]:
-        return
-    raise ConfigError(f"{where}={dist!r}: give a list of choices or {{low, high[, log, step]}}")
+def _is_distribution(value: Any) -> bool:
+    return isinstance(value, list) or (isinstance(value, dict) and {"low", "high"} <= set(value))
+
+
+def distributions(params: dict | None, where: str, prefix: str = "") -> dict[str, Any]:
+    """``{method: {sparsity: {low, high}}}`` -> ``{"method.sparsity": {low, high}}``: the
+    nested keys of a method's space as the overrides they set, each distribution checked."""
+    flat: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        name = f"{prefix}{key}"
+        if _is_distribution(value):
+            bad = not value if isinstance(value, list) else not value["low"] < value["high"]
+            if bad:
+                raise ConfigError(f"{where}.{name}={value!r}: give a non-empty list of choices "
+                                  "or {low, high[, log, step]} with low < high")  # fmt: skip
+            flat[name] = value
+        elif isinstance(value, dict):
+            flat.update(distributions(value, where, f"{name}."))
+        else:
+            raise ConfigError(f"{where}.{name}={value!r}: give a list of choices or "
+                              "{low, high[, log, step]}")  # fmt: skip
+    return flat
 
 
 def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
@@ -86,7 +113,9 @@ def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=spec.seed)
     # multivariate + group: the joint TPE over each method's own (conditional) parameters
-    return optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True)
+    with warnings.catch_warnings():  # both are "experimental" in Optuna 5, and what fits here
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True)
 
 
 def suggest(trial: optuna.Trial, space: dict) -> list[str]:

@@ -29,6 +29,7 @@ PRIMARY_METRIC = "primary_metric"  # the task's ranking metric
 METRIC_SPECS = "metric_specs"  # JSON list of the task's MetricSpec
 TORCH_VERSION = "torch_version"
 ANALYSIS = "analysis"  # an analysis of a baseline (sensitivity), not a variant: never ranked
+MOST_SENSITIVE = "sensitivity.most_sensitive"  # an analysis's worst layer and treatment
 METHOD_SETTLED = "method.settled"  # JSON: the method config as settled on data (mixed: keep)
 ERROR = "error"  # why a run FAILED (or was KILLED)
 ARTIFACT_BROKEN = "artifact.broken"  # a baseline whose model file does not load: skipped, why

@@ -83,6 +83,9 @@ def run_sensitivity(spec: RunSpec, settings: SensitivitySpec) -> tuple[str, pd.D
         table = analyze(baseline.model, baseline.data, spec, settings)
         run.log_table(TABLE, table)
         run.log_metrics(summary(table, spec.task.tuning_primary))
+        worst = table.loc[table.loss_rise.idxmax()]
+        run.set_tags({schema.MOST_SENSITIVE: f"{worst.layer} ({worst.treatment}: tuning loss "
+                                              f"{worst.loss_rise:+.1%})"})  # fmt: skip
         run.log_artifact(heat_map(table, spec.output_dir / "sensitivity.png"), "plots")
     return run.run_id, table
 

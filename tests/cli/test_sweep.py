@@ -1,5 +1,6 @@
 """A multirun is one parent MLflow run with its jobs as children."""
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import run_train
@@ -34,6 +35,7 @@ def test_multirun_nests_jobs_under_one_parent_and_survives_a_failed_job(tiny_roo
     assert {r.data.tags["sweep_id"] for r in children} == {parent.data.tags["sweep_id"]}
 
 
+@pytest.mark.slow  # a fault path in a subprocess sweep, as tests/test_faults.py's
 def test_an_aborted_sweep_leaves_no_run_running(tmp_path):
     proc = run_train("-m", "model=dyad_tiny", "model.hidden_sz=1,2", tmp=tmp_path, check=False)
     assert proc.returncode != 0 and "hidden_sz" in proc.stderr

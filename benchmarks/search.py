@@ -1,0 +1,124 @@
+"""Does the search find better trade-offs than the shipped recipes, for the same budget?
+
+    python -m benchmarks.search                          # default data (about an hour on 2 cores)
+    python -m benchmarks.search --trials 6 --store sqlite:///$PWD/outputs/bench-search.db
+    python -m benchmarks.search --train data.synthetic.preset=small
+
+One store, one baseline: 1) the grid: every shipped recipe (``conf/method/*.yaml``) run once as
+``src.train +method=M``; 2) ``python -m src.search`` with as many trials as the grid has recipes
+(``--trials``), the goals of ``conf/search.yaml``. Both are read the same way from their runs
+(:mod:`src.board.search`): the hypervolume of each set's front over (change of tuning AUROC,
+batch-1 speedup, size ratio), with one reference point (the worst value of each objective over
+both sets), and their ratio; the number of trials the search needed to meet the goals (and
+whether a recipe meets them); and mixed precision against uniform dynamic int8 (speedup, size and
+the paired AUROC interval of each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from benchmarks.common import print_table
+from src.board.search import Goals, Scoring, as_minimised, front_of, hypervolume
+from src.cli.jobs import compose_train, train_methods
+from src.core.paths import ROOT
+from src.tasks import create_task
+from src.tracking.store import RunStore
+
+GRID = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml") if p.stem != "baseline")
+SETUP = ["trainer.threads=2", "benchmark.runtimes=[eager]"]
+
+
+def scoring(train: list[str]) -> Scoring:
+    """The search's own scoring of conf/search.yaml, for this config's task."""
+    cfg = compose_train([*train], "search")
+    task = create_task(OmegaConf.to_container(cfg.task, resolve=True))
+    spec = task.metric(task.primary)
+    goals = Goals.parse(OmegaConf.to_container(cfg.search.goals), task.primary)
+    return Scoring(task.primary, margin=spec.margin, higher_is_better=spec.higher_is_better,
+                   goals=goals)  # fmt: skip
+
+
+def run_grid(train: list[str], out: Path, score: Scoring) -> pd.DataFrame:
+    done = train_methods([*train, *SETUP], ["baseline", *GRID], out / "grid")
+    rows = []
+    for method in GRID:
+        if method not in done:
+            continue
+        metrics = done[method].result.metrics
+        rows.append({"method": method, **score.objectives(metrics),
+                     "verdict": score.verdict(metrics), "meets": not score.unmet(metrics),
+                     "ci_low": metrics.get("delta/auroc_ci_low"),
+                     "ci_high": metrics.get("delta/auroc_ci_high")})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def run_search(train: list[str], trials: int, uri: str, out: Path) -> pd.DataFrame:
+    """``python -m src.search`` as users run it; its trial table from the parent run."""
+    sweep = out / "search"
+    cmd = [sys.executable, "-m", "src.search", *train, *SETUP, f"search.trials={trials}",
+           f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True)
+    parent = RunStore(uri).sweep_parent(sweep.name)
+    return pd.read_csv(RunStore(uri).download(parent, "tables/search_trials.csv", str(out)))
+
+
+def volumes(grid: pd.DataFrame, found: pd.DataFrame) -> tuple[float, float, np.ndarray]:
+    """Hypervolume of each set's front, one reference point: the worst of both, per objective."""
+    sets = [s.dropna(subset=["task", "speedup", "size"]) for s in (grid, found)]
+    points = [as_minimised(s) for s in sets]
+    reference = np.vstack(points).max(axis=0) + 1e-9
+    fronts = [p[front_of(s).to_numpy()] for p, s in zip(points, sets, strict=True)]
+    hv = [hypervolume(front, reference) for front in fronts]
+    return hv[0], hv[1], reference
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=len(GRID), help="search trials (grid size)")
+    parser.add_argument("--store", help="SQLite URI kept afterwards (default: a temporary one)")
+    parser.add_argument("--train", nargs="*", default=[], help="src.train overrides for both")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = args.store or f"sqlite:///{tmp}/mlflow.db"
+        train = [f"logger.tracking_uri={uri}", f"paths.data_dir={ROOT}/data", *args.train]
+        score = scoring(args.train)
+        grid = run_grid(train, Path(tmp), score)
+        found = run_search(train, args.trials, uri, Path(tmp))
+    report(grid, found, score)
+
+
+def report(grid: pd.DataFrame, found: pd.DataFrame, score: Scoring) -> None:
+    hv_grid, hv_search, reference = volumes(grid, found)
+    rows = [(f"grid: {r.method}", f"{r.task:+.3f}", f"{r.speedup:.2f}x", f"{r.size:.2f}",
+             r.verdict, "yes" if r.meets else "") for r in grid.itertuples()]  # fmt: skip
+    rows += [(f"trial {r.trial}: {r.method} {r.params if isinstance(r.params, str) else ''}",
+              f"{r.task:+.3f}", f"{r.speedup:.2f}x", f"{r.size:.2f}", str(r.verdict),
+              "yes" if r.meets_goals is True else "") for r in found.itertuples()]  # fmt: skip
+    header = ("candidate", "d tuning", "speedup bs1", "size", "test verdict", "goals")
+    print_table("grid of shipped recipes vs search (objectives from each run)", rows, header)
+    met = found.index[found.meets_goals.astype(bool)] if "meets_goals" in found else []
+    print(f"goals: {score.goals}")
+    print(f"hypervolume (reference {np.round(reference, 3).tolist()}, minimised): grid "
+          f"{hv_grid:.4g} over {len(grid)} runs, search {hv_search:.4g} over {len(found)} "
+          f"trials; ratio search/grid {hv_search / max(hv_grid, 1e-12):.3f}")  # fmt: skip
+    print(f"trials to meet the goals: {met[0] + 1 if len(met) else 'not met'} "
+          f"(grid recipes meeting them: {list(grid.method[grid.meets])})")  # fmt: skip
+    pair = grid.set_index("method").reindex(["dynamic", "mixed"])
+    print("mixed vs uniform dynamic int8: " + "; ".join(
+        f"{m}: d tuning AUROC {r.task:+.3f}, test interval [{r.ci_low:+.3f}, {r.ci_high:+.3f}], "
+        f"{r.speedup:.2f}x, size {r.size:.2f}" for m, r in pair.iterrows()))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

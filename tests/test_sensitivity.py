@@ -1,0 +1,56 @@
+"""``python -m src.sensitivity`` in process: ``pytest tests/test_sensitivity.py``."""
+
+import pandas as pd
+import pytest
+
+from src.board import is_counted, load_runs
+from src.core.errors import ConfigError
+from src.pipeline.sensitivity import SensitivitySpec
+from src.sensitivity import analyse
+from tests.conftest import FAST, compose_cfg
+
+TINY = ["model=dyad_tiny", "trainer.max_epochs=1", "task.evaluation.n_boot=50", *FAST]
+
+
+def test_every_layer_alone_on_the_tuning_vehicles_only(tiny_root, tmp_path, monkeypatch):
+    from src.data.battery import BatteryDataModule
+
+    scored = []
+    original = BatteryDataModule.score_dataloader
+
+    def spy(self, cars, per_car=None):
+        scored.append((set(cars) == set(self.split.tuning_cars), per_car))
+        return original(self, cars, per_car)
+
+    settings = ["sensitivity.treatments=[static]", "sensitivity.sparsities=[0.9]"]
+    cfg = compose_cfg(*TINY, f"data.root={tiny_root}", *settings, tmp=tmp_path,
+                      config="sensitivity")  # fmt: skip
+    monkeypatch.setattr(BatteryDataModule, "score_dataloader", spy)
+    run_id, table = analyse(cfg)
+    # 14 layers x (static, prune 0.9); every one scored on tuning cars
+    assert len(table) == 14 * 2 and table.layer.nunique() == 14
+    assert set(table.treatment) == {"static", "prune:0.9"}
+    analysis = [tuning_only for tuning_only, per_car in scored if per_car == 32]
+    assert len(analysis) == 1 + 14 * 2 and all(analysis)  # untreated, then each treated model
+    runs = load_runs(f"sqlite:///{tmp_path}/mlflow.db", include_baselines=False)
+    assert runs.set_index("run_id").loc[run_id, "tags.analysis"] == "sensitivity"
+    assert not is_counted(runs[runs.run_id == run_id]).any()  # never ranked as a variant
+    quantized = table[table.treatment == "static"]
+    assert quantized.speedup_bs1.notna().all() and table.loss_rise.notna().all()
+    assert table[table.treatment == "prune:0.9"].loss_rise.mean() > quantized.loss_rise.mean()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    files = {
+        a.path for folder in ("tables", "plots") for a in client.list_artifacts(run_id, folder)
+    }
+    assert {"tables/sensitivity.csv", "plots/sensitivity.png"} <= files
+    logged = pd.read_csv(client.download_artifacts(run_id, "tables/sensitivity.csv", str(tmp_path)))
+    assert len(logged) == len(table)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ConfigError, match="treatments"):
+        SensitivitySpec(treatments=("fp8",))
+    with pytest.raises(ConfigError, match="sparsities"):
+        SensitivitySpec(sparsities=(0.0,))
