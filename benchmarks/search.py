@@ -9,9 +9,9 @@ One store, one baseline: 1) the grid: every shipped recipe (``conf/method/*.yaml
 (``--trials``), the goals of ``conf/search.yaml``. Both are read the same way from their runs
 (:mod:`src.board.search`): the hypervolume of each set's front over (change of tuning AUROC,
 batch-1 speedup, size ratio), with one reference point (the worst value of each objective over
-both sets), and their ratio; the number of trials the search needed to meet the goals (and
-whether a recipe meets them); and mixed precision against uniform dynamic int8 (speedup, size and
-the paired AUROC interval of each).
+both sets, pushed out by a tenth of its range), and their ratio; the number of trials the
+search needed to meet the goals (and whether a recipe meets them); and mixed precision against
+uniform dynamic int8 (speedup, size and the paired AUROC interval of each).
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def volumes(grid: pd.DataFrame, found: pd.DataFrame) -> tuple[float, float, np.n
     """Hypervolume of each set's front, one reference point: the worst of both, per objective."""
     sets = [s.dropna(subset=["task", "speedup", "size"]) for s in (grid, found)]
     points = [as_minimised(s) for s in sets]
-    reference = np.vstack(points).max(axis=0) + 1e-9
+    union = np.vstack(points)
+    worst, best = union.max(axis=0), union.min(axis=0)
+    reference = worst + 0.1 * (worst - best) + 1e-9  # the nadir, pushed out so it counts
     fronts = [p[front_of(s).to_numpy()] for p, s in zip(points, sets, strict=True)]
     hv = [hypervolume(front, reference) for front in fronts]
     return hv[0], hv[1], reference
@@ -116,8 +118,9 @@ def report(grid: pd.DataFrame, found: pd.DataFrame, score: Scoring) -> None:
           f"(grid recipes meeting them: {list(grid.method[grid.meets])})")  # fmt: skip
     pair = grid.set_index("method").reindex(["dynamic", "mixed"])
     print("mixed vs uniform dynamic int8: " + "; ".join(
-        f"{m}: d tuning AUROC {r.task:+.3f}, test interval [{r.ci_low:+.3f}, {r.ci_high:+.3f}], "
-        f"{r.speedup:.2f}x, size {r.size:.2f}" for m, r in pair.iterrows()))  # fmt: skip
+        f"{m}: d tuning AUROC {r['task']:+.3f}, test interval [{r['ci_low']:+.3f}, "
+        f"{r['ci_high']:+.3f}], {r['speedup']:.2f}x, size {r['size']:.2f}"
+        for m, r in pair.iterrows()))  # fmt: skip
 
 
 if __name__ == "__main__":

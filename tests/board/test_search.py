@@ -62,3 +62,21 @@ def test_front_and_minimised_view():
                            "size": [1.0, 0.3, 1.0]})  # fmt: skip
     assert front_of(trials).tolist() == [True, True, False]
     assert as_minimised(trials)[1].tolist() == [0.1, -4.0, 0.3]
+
+
+def test_an_analysis_is_listed_for_its_task_and_never_counted():
+    from src.board import is_counted
+    from src.board.meta import analysis_notes
+
+    runs = pd.DataFrame({
+        "run_id": ["a", "b", "c"], "status": ["FINISHED"] * 3,
+        "tags.method": ["sensitivity", "dynamic", "sensitivity"],
+        "tags.analysis": ["sensitivity", None, "sensitivity"],
+        "tags.task": ["anomaly", "anomaly", "classification"],
+        "tags.baseline_run_id": ["base", "base", "other"],
+        "tags.sensitivity.most_sensitive": ["outputs2embedding (prune:0.9: tuning loss +7.8%)",
+                                            None, None],
+    })  # fmt: skip
+    assert is_counted(runs).tolist() == [False, True, False]
+    (note,) = analysis_notes(runs, pd.DataFrame({"task": ["anomaly"]}))
+    assert note.startswith("sensitivity of baseline run base: run a") and "+7.8%" in note

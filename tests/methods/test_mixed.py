@@ -68,3 +68,14 @@ def test_named_layers_are_checked_and_a_rebuild_needs_them():
     kept = build(model, method_config({"name": "mixed", "keep": ["hidden2mean"]}))
     assert not is_quantized(kept.hidden2mean) and is_quantized(kept.latent2hidden)
     assert len(weight_layers(kept)) < 14  # the fused GRUs' projections are no longer Linears
+
+
+def test_mixed_chains_and_the_chain_rebuilds_what_it_settled():
+    model, task, data = dyad_setup()
+    steps = [{"name": "prune", "sparsity": 0.3, "epochs": 0}, {"name": "mixed", "budget": 0.001}]
+    chain = method_config({"name": "prune_mixed", "kind": "chain", "steps": steps})
+    out = apply_method(model, chain, _context(task, data, {}))
+    assert isinstance(chain.steps[1].keep, list)  # settled in the chain's own config
+    again = rebuild(create_model("dyad_tiny").eval(), method_config(chain.to_dict()))
+    again.load_state_dict(out.state_dict())
+    assert torch.equal(again(task.x).prediction, out(task.x).prediction)
