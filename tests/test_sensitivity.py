@@ -54,3 +54,19 @@ def test_settings_are_checked():
         SensitivitySpec(treatments=("fp8",))
     with pytest.raises(ConfigError, match="sparsities"):
         SensitivitySpec(sparsities=(0.0,))
+
+
+@pytest.mark.slow
+def test_cnn_layers_and_a_static_mixture_on_the_validation_images(tmp_path):
+    common = ["experiment=cnn_digits", "model=cnn_tiny", "trainer.max_epochs=2", *FAST]
+    cfg = compose_cfg(*common, "sensitivity.sparsities=[0.5]", tmp=tmp_path, config="sensitivity")
+    _, table = analyse(cfg)
+    convs = table[table.kind == "conv"]
+    assert set(convs.treatment) == {"static", "prune:0.5"}  # no dynamic int8 conv
+    assert "tuning/accuracy" in table and table["delta_tuning/accuracy"].notna().all()
+    from tests.conftest import train_runs
+
+    done = train_runs(*common, "method.scheme=static", "method.budget=0.01", methods=["mixed"],
+                      tmp=tmp_path)  # fmt: skip
+    metrics = done["mixed"].result.metrics
+    assert 0 < metrics["quant/int8_fraction"] <= 1 and "tuning/accuracy" in metrics

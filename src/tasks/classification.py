@@ -149,13 +149,14 @@ class ClassificationTask(Task):
         return ClassificationModule(model, optim, max_epochs=epochs, extra_loss=extra_loss)
 
     def evaluate(self, model: nn.Module, data, seed: int) -> EvalResult:
-        """Test accuracy, macro-F1 and loss (validation curves come from Lightning during fit)."""
+        """Test accuracy, macro-F1 and loss, and the validation split's figures (``tune``)."""
         pred, y, loss = predict(model, data.test_dataloader())
         metrics = {
             "test/accuracy": float(accuracy_score(y, pred)),
             "test/f1_macro": float(f1_score(y, pred, average="macro")),
             "test/loss": loss,
             "test/n_samples": float(len(y)),
+            **self.tune(model, data, seed),  # what a search selects on, logged with the run
         }
         table = per_class_table(pred, y, data.splits.classes)
         units = pd.DataFrame({"unit": np.arange(len(y)), "label": y, "value": (pred == y) * 1})

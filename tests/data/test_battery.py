@@ -1,5 +1,6 @@
 """Reader, cache and DataModule: ``python -m pytest tests/data/test_battery.py``."""
 
+import dataclasses
 import os
 import time
 
@@ -150,3 +151,32 @@ def test_fingerprint_is_the_content_not_the_folder_or_fold(tiny_root, tiny_copy,
     assert same == fingerprint(tiny_copy) == fingerprint(tiny_root, fold=2)
     generate("tiny", tmp_path / "other", brand=3, seed=1)
     assert fingerprint(tmp_path / "other") != same
+
+
+def test_a_scan_sees_every_car_through_a_few_evenly_spaced_snippets(tiny_root, tmp_path):
+    dm = _module(tiny_root, tmp_path)
+    cars = list(dm.split.tuning_cars)
+    rows = np.concatenate([b["row"].numpy() for b in dm.score_dataloader(cars, per_car=3)])
+    full = dm.snippet_index(cars)
+    per_car = pd.Series(dm.store.car[rows]).value_counts()
+    counts = pd.Series(dm.store.car[full]).value_counts()
+    assert set(per_car.index) == set(cars)
+    assert (per_car == np.minimum(3, counts.loc[per_car.index])).all()
+    first = full[dm.store.car[full] == cars[0]]  # spread: first, middle, last of the car
+    spread = np.unique(np.linspace(0, len(first) - 1, 3).round().astype(int))
+    assert rows[: len(spread)].tolist() == first[spread].tolist() and spread[-1] == len(first) - 1
+
+
+def test_tuning_figures_agree_with_the_evaluation_and_never_read_test_cars(tiny_root, tmp_path):
+    from src.models import create_model
+    from src.tasks import create_task
+
+    dm, task = _module(tiny_root, tmp_path), create_task({"name": "anomaly"})
+    model = create_model("dyad_tiny").eval()
+    assert (
+        task.tune(model, dm, 0)["tuning/auroc"]
+        == task.evaluate(model, dm, 0).metrics["tuning/auroc"]
+    )
+    dm.split = dataclasses.replace(dm.split, test_cars=())  # tuning needs no test car at all
+    quick = task.tune(model, dm, 0, subsample=2)
+    assert set(quick) == {"tuning/auroc", "tuning/loss"} and quick["tuning/loss"] > 0
