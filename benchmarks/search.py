@@ -3,6 +3,7 @@
     python -m benchmarks.search                          # default data (about an hour on 2 cores)
     python -m benchmarks.search --trials 6 --store sqlite:///$PWD/outputs/bench-search.db
     python -m benchmarks.search --train data.synthetic.preset=small
+    python -m benchmarks.search --store URI --reuse-grid   # an earlier grid, a new search
 
 One store, one baseline: 1) the grid: every shipped recipe (``conf/method/*.yaml``) run once as
 ``src.train +method=M``; 2) ``python -m src.search`` with as many trials as the grid has recipes
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,7 @@ from src.board.search import Goals, Scoring, as_minimised, front_of, hypervolume
 from src.cli.jobs import compose_train, train_methods
 from src.core.paths import ROOT
 from src.tasks import create_task
-from src.tracking.store import RunStore
+from src.tracking.store import RunStore, clause
 
 GRID = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml") if p.stem != "baseline")
 SETUP = ["trainer.threads=2", "benchmark.runtimes=[eager]"]
@@ -48,13 +50,20 @@ def scoring(train: list[str]) -> Scoring:
                    goals=goals)  # fmt: skip
 
 
-def run_grid(train: list[str], out: Path, score: Scoring) -> pd.DataFrame:
-    done = train_methods([*train, *SETUP], ["baseline", *GRID], out / "grid")
+def run_grid(train: list[str], out: Path, score: Scoring, uri: str, reuse: bool) -> pd.DataFrame:
+    """Every recipe once (``reuse``: the store's newest finished run of each recipe outside a
+    sweep, from an earlier run of this benchmark)."""
+    if reuse:
+        found = {m: _logged(uri, m) for m in GRID}
+        metrics_of = {m: metrics for m, metrics in found.items() if metrics}
+    else:
+        done = train_methods([*train, *SETUP], ["baseline", *GRID], out / "grid")
+        metrics_of = {m: outcome.result.metrics for m, outcome in done.items()}
     rows = []
     for method in GRID:
-        if method not in done:
+        if method not in metrics_of:
             continue
-        metrics = done[method].result.metrics
+        metrics = metrics_of[method]
         rows.append({"method": method, **score.objectives(metrics),
                      "verdict": score.verdict(metrics), "meets": not score.unmet(metrics),
                      "ci_low": metrics.get("delta/auroc_ci_low"),
@@ -62,9 +71,16 @@ def run_grid(train: list[str], out: Path, score: Scoring) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _logged(uri: str, method: str) -> dict | None:
+    runs = RunStore(uri).search([clause("tags.method", method), "attributes.status = 'FINISHED'"],
+                                order_by=["attributes.start_time DESC"])  # fmt: skip
+    runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    return dict(runs[0].data.metrics) if runs else None
+
+
 def run_search(train: list[str], trials: int, uri: str, out: Path) -> pd.DataFrame:
     """``python -m src.search`` as users run it; its trial table from the parent run."""
-    sweep = out / "search"
+    sweep = out / f"search-{int(time.time())}"
     cmd = [sys.executable, "-m", "src.search", *train, *SETUP, f"search.trials={trials}",
            f"hydra.sweep.dir={sweep}"]  # fmt: skip
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
@@ -90,12 +106,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=len(GRID), help="search trials (grid size)")
     parser.add_argument("--store", help="SQLite URI kept afterwards (default: a temporary one)")
     parser.add_argument("--train", nargs="*", default=[], help="src.train overrides for both")
+    reuse = "read the grid from --store's earlier runs instead of training it"
+    parser.add_argument("--reuse-grid", action="store_true", help=reuse)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         uri = args.store or f"sqlite:///{tmp}/mlflow.db"
         train = [f"logger.tracking_uri={uri}", f"paths.data_dir={ROOT}/data", *args.train]
         score = scoring(args.train)
-        grid = run_grid(train, Path(tmp), score)
+        grid = run_grid(train, Path(tmp), score, uri, args.reuse_grid)
         found = run_search(train, args.trials, uri, Path(tmp))
     report(grid, found, score)
 

@@ -39,6 +39,8 @@ class SearchSpec:
         timeout: No new batch after this many seconds; None: no limit.
         parallel: Trials per launch (a parallel launcher runs them side by side).
         sampler: ``tpe`` (multivariate, conditional), ``nsga2`` or ``random``.
+        startup: TPE's random trials before it models the space; None: a third of ``trials``
+            (2 to 10): Optuna's fixed 10 would make a 12-trial search nearly random sampling.
         seed: The sampler's seed.
         select_on: ``tuning`` or ``test``: the split whose metric change is an objective.
         runtime: The runtime whose batch-1 speedup is an objective (``eager``, ``onnxruntime``,
@@ -55,6 +57,7 @@ class SearchSpec:
     timeout: float | None = None
     parallel: int = 1
     sampler: str = "tpe"
+    startup: int | None = None
     seed: int = 0
     select_on: str = "tuning"
     runtime: str = "eager"
@@ -63,6 +66,8 @@ class SearchSpec:
     methods: list | None = None
 
     def __post_init__(self) -> None:
+        if self.startup is not None and (isinstance(self.startup, bool) or int(self.startup) < 1):
+            raise ConfigError(f"search.startup={self.startup!r} must be an int >= 1 or null")
         for key in ("trials", "parallel"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -115,7 +120,10 @@ def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
     # multivariate + group: the joint TPE over each method's own (conditional) parameters
     with warnings.catch_warnings():  # both are "experimental" in Optuna 5, and what fits here
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True)
+        startup = spec.startup or min(10, max(2, spec.trials // 3))
+        return optuna.samplers.TPESampler(
+            n_startup_trials=startup, seed=spec.seed, multivariate=True, group=True
+        )
 
 
 def suggest(trial: optuna.Trial, space: dict) -> list[str]:
