@@ -95,7 +95,9 @@ def volumes(grid: pd.DataFrame, found: pd.DataFrame) -> tuple[float, float, np.n
     points = [as_minimised(s) for s in sets]
     union = np.vstack(points)
     worst, best = union.max(axis=0), union.min(axis=0)
-    reference = worst + 0.1 * (worst - best) + 1e-9  # the nadir, pushed out so it counts
+    # the nadir, pushed out so that it counts; an objective all candidates tie on (no change of
+    # a saturated tuning AUROC) gets a fixed 0.01, so it scales both volumes alike
+    reference = worst + np.where(worst > best, 0.1 * (worst - best), 0.01)
     fronts = [p[front_of(s).to_numpy()] for p, s in zip(points, sets, strict=True)]
     hv = [hypervolume(front, reference) for front in fronts]
     return hv[0], hv[1], reference

@@ -23,11 +23,12 @@ import optuna
 import pandas as pd
 from hydra.core.utils import JobStatus
 
-from src.board.search import Scoring
+from src.board.search import DIRECTIONS, Scoring
 from src.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 SAMPLERS = ("tpe", "nsga2", "random")
+MAX_REPEATS = 50  # proposals of tried candidates in a row before the space counts as spent
 
 
 @dataclass(frozen=True)
@@ -185,9 +186,10 @@ class SearchLoop:
         """``launch(list of override lists, first job index) -> JobReturns`` runs a batch;
         ``base``: the command line's own overrides, given to every trial."""
         self.spec, self.scoring, self.launch, self.base = spec, scoring, launch, base
-        directions = ["maximize", "maximize", "minimize"]  # task, speedup, size
+        directions = [{"max": "maximize", "min": "minimize"}[d] for d in DIRECTIONS.values()]
         self.study = optuna.create_study(directions=directions, sampler=make_sampler(spec))
         self.trials: list[Trial] = []
+        self.told: dict[tuple, list[float] | None] = {}  # a launched candidate's objectives
 
     def run(self) -> list[Trial]:
         started = time.monotonic()
@@ -195,27 +197,48 @@ class SearchLoop:
             if self.spec.timeout is not None and time.monotonic() - started > self.spec.timeout:
                 log.info("search: timeout after %d trials", len(self.trials))
                 break
-            if self._batch():
+            asked = self._ask(min(self.spec.parallel, self.spec.trials - len(self.trials)))
+            if not asked:
+                log.info("search: the sampler repeats tried candidates only; the space is spent")
+                break
+            if self._launch(asked):
                 break
         return self.trials
 
-    def _batch(self) -> bool:
+    def _ask(self, size: int) -> list[tuple[optuna.trial.Trial, list[str]]]:
+        """Up to ``size`` new candidates. One the sampler proposes again (a recipe without
+        parameters, say) is not run twice: Optuna is told its earlier values instead."""
+        asked, repeats = [], 0
+        while len(asked) < size and repeats < MAX_REPEATS:
+            trial = self.study.ask()
+            overrides = [*self.base, *suggest(trial, self.spec.space), *self._runtimes()]
+            key = tuple(overrides)
+            if key in self.told or key in {tuple(o) for _, o in asked}:
+                self._tell(trial, self.told.get(key))  # in this batch: told as failed once
+                repeats += 1
+                continue
+            asked.append((trial, overrides))
+        return asked
+
+    def _launch(self, asked: list[tuple[optuna.trial.Trial, list[str]]]) -> bool:
         """Run one batch; True when a trial met every goal."""
-        size = min(self.spec.parallel, self.spec.trials - len(self.trials))
-        asked = [self.study.ask() for _ in range(size)]
-        overrides = [[*self.base, *suggest(t, self.spec.space), *self._runtimes()] for t in asked]
-        returns = self.launch(overrides, len(self.trials))
+        returns = self.launch([overrides for _, overrides in asked], len(self.trials))
         met = False
-        for ask, trial_overrides, job_return in zip(asked, overrides, returns, strict=True):
-            trial = Trial(ask.number, trial_overrides, *job_result(job_return))
+        for (ask, overrides), job_return in zip(asked, returns, strict=True):
+            trial = Trial(ask.number, overrides, *job_result(job_return))
             self.trials.append(trial)
             values = self.scoring.objectives(trial.metrics) if trial.run_id else {}
-            if values and all(math.isfinite(v) for v in values.values()):
-                self.study.tell(ask, [values["task"], values["speedup"], values["size"]])
-            else:
-                self.study.tell(ask, state=optuna.trial.TrialState.FAIL)
+            finite = values and all(math.isfinite(v) for v in values.values())
+            self.told[tuple(overrides)] = [values[k] for k in DIRECTIONS] if finite else None
+            self._tell(ask, self.told[tuple(overrides)])
             met = met or self._meets(trial)
         return met
+
+    def _tell(self, trial: optuna.trial.Trial, values: list[float] | None) -> None:
+        if values is None:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, values)
 
     def _meets(self, trial: Trial) -> bool:
         if trial.run_id is None or self.scoring.goals.empty():

@@ -100,3 +100,14 @@ def test_without_a_trial_meeting_the_goals_the_budget_ends_it_and_the_front_is_r
     report = build_report(trials, scoring, [])
     assert "no trial met every goal" in report.why and report.chosen is not None
     assert report.chosen["speedup"] >= 2  # the runtime's own speedup
+
+
+def test_a_candidate_is_run_once_and_a_spent_space_ends_the_search():
+    spec = SearchSpec(trials=6, parallel=2, sampler="random", space={"dynamic": {}, "static": {}})
+    launcher = Launcher()
+    loop = SearchLoop(spec, Scoring("test/auroc"), launcher, [])
+    trials = loop.run()
+    launched = [tuple(b) for _, batch in launcher.batches for b in batch]
+    assert len(trials) == 2 and len(set(launched)) == 2  # each recipe once, then no more
+    told = [t for t in loop.study.trials if t.state.name == "COMPLETE"]
+    assert len(told) > 2  # the repeats were told the first run's values, not run
