@@ -27,13 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from benchmarks.common import print_table
-from src.board.search import Goals, Scoring, as_minimised, front_of, hypervolume
+from src.board.search import Scoring, as_minimised, front_of, hypervolume
 from src.cli.jobs import compose_train, train_methods
 from src.core.paths import ROOT
-from src.tasks import create_task
+from src.search import scoring_of, search_spec
 from src.tracking.store import RunStore, clause
 
 GRID = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml") if p.stem != "baseline")
@@ -43,11 +42,7 @@ SETUP = ["trainer.threads=2", "benchmark.runtimes=[eager]"]
 def scoring(train: list[str]) -> Scoring:
     """The search's own scoring of conf/search.yaml, for this config's task."""
     cfg = compose_train([*train], "search")
-    task = create_task(OmegaConf.to_container(cfg.task, resolve=True))
-    spec = task.metric(task.primary)
-    goals = Goals.parse(OmegaConf.to_container(cfg.search.goals), task.primary)
-    return Scoring(task.primary, margin=spec.margin, higher_is_better=spec.higher_is_better,
-                   goals=goals)  # fmt: skip
+    return scoring_of(cfg, search_spec(cfg))
 
 
 def run_grid(train: list[str], out: Path, score: Scoring, uri: str, reuse: bool) -> pd.DataFrame:

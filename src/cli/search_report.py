@@ -39,14 +39,14 @@ class SearchReport:
 
 def build_report(trials: list[Trial], scoring: Scoring, base: list[str]) -> SearchReport:
     table = trial_table(trials, scoring)
-    done = table[table.run_id.notna()].copy() if "run_id" in table else table.iloc[:0]
     for column in DIRECTIONS:
         if column not in table:
             table[column] = np.nan
     table["on_front"] = front_of(table).astype(bool)
     by_number = {t.number: t for t in trials}
     table["command"] = [ready_command(by_number[n], base) for n in table.trial]
-    chosen, why = choose(table[table.run_id.notna()] if len(done) else done)
+    finished = table[table.run_id.notna()] if "run_id" in table else table  # none: no columns
+    chosen, why = choose(finished)
     table["chosen"] = table.trial == (chosen["trial"] if chosen is not None else -1)
     return SearchReport(table, None if chosen is None else table[table.chosen].iloc[0], why)
 

@@ -52,12 +52,18 @@ class Outcome:
 
 def run(spec: RunSpec) -> Outcome:
     """Run the job ``spec`` describes: its baseline, or its method against its baseline."""
-    store = RunStore(spec.tracking.uri)
-    for run_id in reap_orphans(store):  # SIGKILLed runs: FAILED with the reason, never counted
-        log.warning("run %s was left RUNNING by a process that is gone: marked FAILED", run_id)
+    store = opened_store(spec)
     if spec.is_baseline:  # trains, unless a parallel job finished it while this one waited
         return claimed_baseline(spec, store, reuse_older=False)
     return run_method(spec, store, resolve_baseline(spec, store))
+
+
+def opened_store(spec: RunSpec) -> RunStore:
+    """The job's store, its orphans (SIGKILLed runs) marked FAILED first: never counted."""
+    store = RunStore(spec.tracking.uri)
+    for run_id in reap_orphans(store):
+        log.warning("run %s was left RUNNING by a process that is gone: marked FAILED", run_id)
+    return store
 
 
 def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:

@@ -16,7 +16,6 @@ tuning-loss rise).
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +27,9 @@ from src.core.lifecycle import phase
 from src.core.progress import progress
 from src.measure.latency import LatencySpec, speedup_intervals, summarise, time_interleaved
 from src.methods.layers import PRUNE, SCHEMES, decomposed, treat, weight_layers
-from src.pipeline.run import claimed_baseline, log_config, open_run
+from src.pipeline.run import claimed_baseline, log_config, open_run, opened_store
 from src.pipeline.specs import RunSpec
-from src.tracking.liveness import reap_orphans
-from src.tracking.store import RunStore
 
-log = logging.getLogger(__name__)
 ANALYSIS = "sensitivity"
 TABLE = "sensitivity"
 
@@ -72,9 +68,7 @@ class SensitivitySpec:
 
 def run_sensitivity(spec: RunSpec, settings: SensitivitySpec) -> tuple[str, pd.DataFrame]:
     """Analyse the baseline of ``spec`` (found, or trained first); the run id and the table."""
-    store = RunStore(spec.tracking.uri)
-    for run_id in reap_orphans(store):
-        log.warning("run %s was left RUNNING by a process that is gone: marked FAILED", run_id)
+    store = opened_store(spec)
     baseline = claimed_baseline(spec.as_baseline(), store, reuse_older=True)
     identity = dataclasses.replace(spec.identity, method=ANALYSIS)
     with open_run(dataclasses.replace(spec, identity=identity), store, baseline.run_id) as run:
