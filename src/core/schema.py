@@ -102,6 +102,7 @@ UNITS_TABLE = "units"
 # ---- metric names -----------------------------------------------------------------------
 TEST = "test/"
 TUNING = "tuning/"  # figures on the tuning split (vehicles / validation images): what may select
+TUNING_LOSS = "tuning/loss"  # the task's scoring loss on the tuning split (lower is better)
 DELTA = "delta/"  # delta/<name>: test/<name> minus the baseline's, in the same process
 REFERENCE = "baseline/"  # baseline/<metric>: the baseline's own figure, logged on a method run
 CHAIN = "chain/"  # chain/<i>_<step>/<metric>: a chain's intermediate model
@@ -125,6 +126,20 @@ TRAIN_THROUGHPUT = "throughput/train_samples_s"
 BOARD_AREAS = (
     "test/", "delta/", "size/", "latency/", "throughput/", "quant/", "vs_baseline/", RUNTIME
 )  # fmt: skip
+
+
+CI_LOW, CI_HIGH = "_ci_low", "_ci_high"  # suffixes of an interval's ends
+
+
+def interval(name: str) -> tuple[str, str]:
+    """``delta/auroc`` -> (``delta/auroc_ci_low``, ``delta/auroc_ci_high``): the names under
+    which the interval of figure ``name`` is logged (and read)."""
+    return f"{name}{CI_LOW}", f"{name}{CI_HIGH}"
+
+
+def tuning_of(metric: str) -> str:
+    """``test/auroc`` -> ``tuning/auroc``: the same figure on the tuning split."""
+    return TUNING + (metric.partition("/")[2] or metric)
 
 
 def latency_p50(batch: int) -> str:

@@ -19,6 +19,7 @@ from torch import nn
 
 from src.core import schema
 from src.core.errors import ConfigError
+from src.core.threads import torch_threads
 
 MIN_ITERS = 5  # timed calls per block, however slow a call: the interval needs a few per round
 
@@ -136,14 +137,8 @@ def time_interleaved(
     spec = spec or LatencySpec()
     if not models:
         raise ValueError("compare_latency needs at least one model in `models`")
-    previous = torch.get_num_threads()
-    if spec.threads is not None:
-        torch.set_num_threads(spec.threads)
-    try:
+    with torch_threads(spec.threads):
         return {b: _interleaved(models, make_input(b), spec) for b in spec.batch_sizes}
-    finally:
-        if spec.threads is not None:
-            torch.set_num_threads(previous)
 
 
 def summarise(
@@ -178,7 +173,8 @@ def speedup_intervals(
             timings[batch][candidate], n_boot, rng
         )
         low, high = np.quantile(ratios, [(1 - ci) / 2, (1 + ci) / 2])
-        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(low), float(high)
+        low_name, high_name = schema.interval(name)
+        out[low_name], out[high_name] = float(low), float(high)
     return out
 
 

@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from src.core import schema
 from src.core.errors import ConfigError
 from src.methods.base import MethodContext
 from src.methods.layers import PRUNE, Layer, decomposed, scan, weight_layers
 from src.models.gru import gru_weight_name
 
-LOSS = "tuning/loss"
+LOSS = schema.TUNING_LOSS
 _PROJECTION = re.compile(r"^(?P<gru>.*)\.cells\.(?P<index>\d+)\.(?P<which>ih|hh)$")
 
 

@@ -20,12 +20,13 @@ from typing import ClassVar
 import pandas as pd
 from torch import nn
 
+from src.core import schema
 from src.core.errors import ConfigError
 from src.methods.base import Method, MethodConfig, MethodContext, register_method
 from src.methods.layers import Scheme, decomposed, quantize_layers, scan, weight_layers
 
 log = logging.getLogger(__name__)
-LOSS = "tuning/loss"
+LOSS = schema.TUNING_LOSS
 
 
 @dataclass

@@ -171,7 +171,8 @@ def logged_result(store: RunStore, run_id: str, spec: RunSpec) -> EvalResult | N
     units = store.read_table(run_id, schema.UNITS_TABLE)
     if units is None:
         return None
-    metrics = {k: v for k, v in run.data.metrics.items() if k.startswith((schema.TEST, "tuning/"))}
+    kept = (schema.TEST, schema.TUNING)
+    metrics = {k: v for k, v in run.data.metrics.items() if k.startswith(kept)}
     return EvalResult(metrics, {}, units)
 
 

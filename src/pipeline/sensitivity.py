@@ -30,6 +30,7 @@ from src.methods.layers import PRUNE, SCHEMES, decomposed, treat, weight_layers
 from src.pipeline.run import claimed_baseline, log_config, open_run, opened_store
 from src.pipeline.specs import RunSpec
 
+LOSS = schema.TUNING_LOSS
 ANALYSIS = "sensitivity"
 TABLE = "sensitivity"
 
@@ -102,25 +103,25 @@ def analyze(model, data, spec: RunSpec, settings: SensitivitySpec) -> pd.DataFra
             row = {"layer": layer.name, "kind": layer.kind, "params": layer.params,
                    "treatment": treatment, metric: figures[metric],
                    f"delta_{metric}": figures[metric] - fp32[metric],
-                   "tuning/loss": figures["tuning/loss"],
-                   "loss_rise": figures["tuning/loss"] / fp32["tuning/loss"] - 1}  # fmt: skip
+                   LOSS: figures[LOSS], "loss_rise": figures[LOSS] / fp32[LOSS] - 1}  # fmt: skip
             if settings.latency and not treatment.startswith(PRUNE):
                 row.update(_speedup(base, treated, example, timing))
             rows.append(row)
     return pd.DataFrame(rows).assign(**{f"fp32_{metric}": fp32[metric],
-                                        "fp32_tuning/loss": fp32["tuning/loss"]})  # fmt: skip
+                                        f"fp32_{LOSS}": fp32[LOSS]})  # fmt: skip
 
 
 def _speedup(base, treated, example, timing: LatencySpec) -> dict[str, float]:
     """The treated model's speedup over the untreated one at batch 1, timed interleaved."""
     timings = time_interleaved({"fp32": base, "treated": treated}, lambda b: example, timing)
-    p50 = {k: v["latency/ms_p50_bs1"] for k, v in summarise(timings, ["fp32", "treated"]).items()}
+    p50 = {k: v[schema.LATENCY_BS1] for k, v in summarise(timings, ["fp32", "treated"]).items()}
     interval = speedup_intervals(timings, "fp32", "treated")
+    low, high = schema.interval(schema.SPEEDUP_BS1)
     return {
         "ms_p50_bs1": p50["treated"],
         "speedup_bs1": p50["fp32"] / p50["treated"],
-        "speedup_bs1_ci_low": interval[f"{schema.SPEEDUP_BS1}_ci_low"],
-        "speedup_bs1_ci_high": interval[f"{schema.SPEEDUP_BS1}_ci_high"],
+        "speedup_bs1_ci_low": interval[low],
+        "speedup_bs1_ci_high": interval[high],
     }
 
 
@@ -130,7 +131,7 @@ def summary(table: pd.DataFrame, metric: str) -> dict[str, float]:
     out = {
         "sensitivity/layers": float(table.layer.nunique()),
         f"sensitivity/fp32_{name}": float(table[f"fp32_{metric}"].iloc[0]),
-        "sensitivity/fp32_tuning_loss": float(table["fp32_tuning/loss"].iloc[0]),
+        "sensitivity/fp32_tuning_loss": float(table[f"fp32_{LOSS}"].iloc[0]),
     }
     for treatment, rows in table.groupby("treatment"):
         key = treatment.replace(":", "_")

@@ -129,7 +129,7 @@ class Task(ABC):
     @property
     def tuning_primary(self) -> str:
         """``tuning/auroc`` for ``test/auroc``: the primary metric on the tuning split."""
-        return schema.TUNING + self.primary.split("/", 1)[1]
+        return schema.tuning_of(self.primary)
 
     @abstractmethod
     def distill_loss(
@@ -156,9 +156,10 @@ class Task(ABC):
                           table.baseline.to_numpy(), table.variant.to_numpy())  # fmt: skip
         estimate = paired_difference([cell], spec.paired, n_boot=n_boot, seed=seed)
         delta = schema.delta_of(self.primary)
+        low, high = schema.interval(delta)
         metrics = {
-            f"{delta}_ci_low": estimate.ci_low,
-            f"{delta}_ci_high": estimate.ci_high,
+            low: estimate.ci_low,
+            high: estimate.ci_high,
             f"{delta}_p": self.paired_p_value(table),
         }
         return metrics, table

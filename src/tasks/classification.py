@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
+from src.core import schema
 from src.core.metrics import MetricSpec
 from src.core.progress import progress
 from src.models.util import input_dtype
@@ -169,7 +170,7 @@ class ClassificationTask(Task):
         if subsample is not None:
             loader = list(islice(loader, max(1, -(-int(subsample) // loader.batch_size))))
         pred, y, loss = predict(model, loader)
-        return {"tuning/accuracy": float(accuracy_score(y, pred)), "tuning/loss": loss}
+        return {self.tuning_primary: float(accuracy_score(y, pred)), schema.TUNING_LOSS: loss}
 
     def paired_p_value(self, table: pd.DataFrame) -> float:
         """The exact McNemar test on the same test images."""

@@ -84,3 +84,10 @@ def test_run_tags_never_let_extra_tags_override_identity():
         "a.c.d": 2,
         "e": 3,
     }
+
+
+def test_interval_and_tuning_names():
+    assert schema.interval("delta/auroc") == ("delta/auroc_ci_low", "delta/auroc_ci_high")
+    assert schema.interval(schema.SPEEDUP_BS1)[0] == "latency/speedup_bs1_ci_low"
+    assert schema.tuning_of("test/auroc") == "tuning/auroc"
+    assert schema.TUNING_LOSS.startswith(schema.TUNING)

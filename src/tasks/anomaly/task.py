@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from src.core import schema
 from src.core.errors import ConfigError
 from src.core.metrics import MetricSpec
 from src.core.progress import progress
@@ -103,7 +104,7 @@ class AnomalyTask(Task):
             seed=seed,
         )
         metrics = {f"test/{k}": float(v) for k, v in result.metrics.items()}
-        metrics["tuning/auroc"] = float(result.tuning_auroc)
+        metrics[self.tuning_primary] = float(result.tuning_auroc)
         test = result.scores[result.scores.role == "test"]
         units = pd.DataFrame(
             {"unit": test.car.to_numpy(), "label": test.label.to_numpy(),
@@ -117,7 +118,7 @@ class AnomalyTask(Task):
         cars = list(data.split.tuning_cars)
         errors, rows = snippet_errors(model, data.score_dataloader(cars, per_car=subsample))
         _, auroc = choose_h(errors, data.store.car[rows], data.car_labels)
-        return {"tuning/auroc": float(auroc), "tuning/loss": float(errors.mean())}
+        return {self.tuning_primary: float(auroc), schema.TUNING_LOSS: float(errors.mean())}
 
     def paired_p_value(self, table: pd.DataFrame) -> float:
         """DeLong's test of the two AUROCs on the same vehicles."""
