@@ -278,8 +278,10 @@ def recompose_grus(model: nn.Module) -> nn.Module:
 
 
 # Runtimes: exported, a decomposed GRU is one nn.GRU again (one GRU node, which the ONNX runtime
-# unrolls itself where its projections were int8); and torch.compile takes no int8 GRU (see
-# src.runtimes.compile), decomposed or fused.
+# unrolls itself where its projections were int8). torch.compile takes no int8 variant with a GRU:
+# PT2E has no int8 GRU, and a decomposed GRU's time loop, unrolled by dynamo, takes inductor more
+# than 5 minutes to trace even for dyad_tiny at T=128 (measured), at every batch size; ONNX
+# Runtime runs it instead (unrolled MatMuls, seconds).
 NO_INT8_COMPILE = (
     "PT2E has no int8 GRU, and compiling its unrolled time loop takes minutes per batch size"
 )

@@ -94,10 +94,8 @@ def compile_variant(model: nn.Module, example: torch.Tensor, calibration) -> tup
 
 
 def _check_compilable(twin) -> None:
-    """What a model family says torch.compile should not take (:mod:`src.models.export`): PT2E
-    has no int8 GRU, and a decomposed GRU's time loop, unrolled by dynamo, takes inductor more
-    than 5 minutes to trace even for ``dyad_tiny`` at T=128 (measured), at every batch size.
-    ONNX Runtime runs those (unrolled MatMuls, seconds) instead."""
+    """An int8 variant holding what its model family says torch.compile should not take
+    (:mod:`src.models.export`) is a one-line skip; ONNX Runtime runs it instead."""
     problem = int8_compile_problem(twin.model, twin.int8_modules)
     if problem is not None:
         raise RuntimeUnavailable(f"{problem}; use the onnxruntime runtime for this variant")

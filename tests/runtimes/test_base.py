@@ -87,3 +87,14 @@ def test_a_registered_runtime_deploys_and_is_forgotten_when_removed(tmp_path):
         RUNTIMES.remove("doubled")
     with pytest.raises(ConfigError, match="choose from"):
         RuntimeSpec(("doubled",))
+
+
+def test_a_runtimes_static_int8_calibrates_on_as_many_batches_as_the_method():
+    from src.methods import method_config
+    from src.methods.base import CALIBRATION_BATCHES
+
+    assert method_config({"name": "static", "calibration_batches": 4}).calibration_count == 4
+    mixed = {"name": "mixed", "scheme": "static", "calibration_batches": 3}
+    assert method_config(mixed).calibration_count == 3
+    for values in (None, {"name": "dynamic"}, {"name": "qat"}, {"name": "static"}):
+        assert method_config(values).calibration_count == CALIBRATION_BATCHES == 16
