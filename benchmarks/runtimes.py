@@ -7,7 +7,7 @@
 For each architecture (the seed's brand-2 DyAD, 51.4 MB; the default CNN, 18.3 MB) every method
 is applied to the same fp32 weights (calibrated / fine-tuned two batches with the task's own
 loss, as ``benchmarks.compression``), deployed to each runtime the pipeline knows
-(:mod:`src.measure.runtimes`), and timed interleaved with the fp32 model in eager, the one
+(:mod:`src.runtimes`), and timed interleaved with the fp32 model in eager, the one
 reference of every ratio. Beside them, what a user would do without us: the fp32 export in ONNX
 Runtime, and ORT's own quantizers applied to that export after ORT's recommended
 ``quant_pre_process`` (dynamic: every op ORT's dynamic quantizer knows, which leaves the GRU in
@@ -27,11 +27,9 @@ from pathlib import Path
 from benchmarks.common import print_table
 from benchmarks.compression import arch_setup
 from src.measure.latency import LatencySpec, speedup_intervals, summarise, time_interleaved
-from src.measure.onnx import OrtModel, OrtModule, export_onnx
-from src.measure.onnx_quant import op_counts
 from src.measure.report import CastInputs
-from src.measure.runtimes import DeployContext, deploy
 from src.methods import apply_method, method_config
+from src.runtimes.base import DeployContext, deploy
 
 METHODS = {
     "dyad_brand2": [
@@ -93,7 +91,9 @@ def ort_own(base, example, calibration, tmp: Path, threads: int, int8: dict) -> 
     """What a user gets from ORT alone: its quantizers on the fp32 export."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-    from src.measure.onnx_quant import CalibrationReader
+    from src.runtimes.onnxruntime.export import export_onnx
+    from src.runtimes.onnxruntime.quantize import CalibrationReader
+    from src.runtimes.onnxruntime.session import OrtModel, OrtModule, op_counts
 
     fp32 = export_onnx(base, example, tmp / "own" / "fp32.onnx").path
     out = {}

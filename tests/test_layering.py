@@ -21,7 +21,7 @@ FLOORS = [
     {"core"},
     {"quant", "stats"},
     {"models", "data"},
-    {"measure", "tasks", "methods"},
+    {"measure", "tasks", "methods", "runtimes"},
     {"tracking"},
     {"pipeline", "board"},  # reports never train: the board reads the store only
     {"cli"},
@@ -38,6 +38,15 @@ ONLY = {
 }
 # Methods know no concrete architecture: they ask the model (surgery, quant regions).
 FORBIDDEN = {"methods": {"src.models.dyad", "src.models.cnn"}}
+# Runtime libraries, each imported only by its runtime's files (paths under src/): choosing
+# runtimes must not load them, and a new runtime brings its own.
+RUNTIME_LIBRARIES = {
+    "onnxruntime": "runtimes/onnxruntime/",
+    "onnx": "runtimes/onnxruntime/",
+    "onnxscript": "runtimes/onnxruntime/",
+    "onnx_ir": "runtimes/onnxruntime/",
+    "torch._inductor": "runtimes/compile",
+}
 
 
 def _floor(unit: str) -> int:
@@ -79,6 +88,18 @@ def test_imports_point_down_and_outside_apis_have_one_home(path):
         for api, owners in ONLY.items():
             if name == api or name.startswith(api + "."):
                 assert unit in owners, f"{path.relative_to(ROOT)} imports {name}; only {owners}"
+
+
+def test_runtime_libraries_stay_in_their_runtimes_files():
+    wrong = [
+        f"src/{where} imports {name}; only src/{home}* may"
+        for path in SOURCES
+        for where in [path.relative_to(SRC).as_posix()]
+        for name in _imports(path)
+        for library, home in RUNTIME_LIBRARIES.items()
+        if (name == library or name.startswith(library + ".")) and not where.startswith(home)
+    ]
+    assert not wrong, "\n".join(wrong)
 
 
 def test_the_board_never_reads_conf():

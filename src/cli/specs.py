@@ -18,10 +18,10 @@ from src.cli.sweep import job_sweep
 from src.core import schema
 from src.core.errors import ConfigError
 from src.measure.latency import LatencySpec
-from src.measure.runtimes import RuntimeSpec
 from src.methods import method_config
 from src.models import model_family
 from src.pipeline.specs import ConfigRecord, ModelSpec, RunSpec, TrackingSpec, TrainerSpec
+from src.runtimes.base import RuntimeSpec
 from src.tasks import OptimSpec, create_task
 
 # Settings of how a run is executed or reported, not of what the baseline model is.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class MetricSpec:
             and seeds from the runs' per-unit tables (``auroc``, ``accuracy``; None: not).
         margin: Non-inferiority margin of the paired difference (0.02 AUROC): a variant whose
             whole interval of loss stays within it is non-inferior.
+
+    Class attributes:
+        PARITY_FALLBACK: :attr:`parity_margin` of a metric declared without a margin.
     """
 
     name: str
@@ -32,6 +36,14 @@ class MetricSpec:
     headline: bool = False
     paired: str | None = None
     margin: float | None = None
+    PARITY_FALLBACK: ClassVar[float] = 0.01
+
+    @property
+    def parity_margin(self) -> float:
+        """The largest change of this metric that still counts as the same model (a deployment
+        runtime's parity with eager): the non-inferiority margin, a change the verdicts would
+        call a difference, else :attr:`PARITY_FALLBACK`."""
+        return float(self.margin) if self.margin is not None else self.PARITY_FALLBACK
 
     @property
     def direction(self) -> str:

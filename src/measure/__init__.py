@@ -1,4 +1,9 @@
-"""Honest measurement of model variants: size (quantization-aware), comparative latency, context."""
+"""Honest measurement of model variants: size (quantization-aware), comparative latency, context.
+
+``size``, ``latency`` (interleaved timing, speedup intervals), ``environment`` (the machine and
+settings as tags), ``precision`` (int8 coverage per layer) and ``report`` (all of it for one run).
+Where a variant is deployed to be timed (ONNX Runtime, torch.compile, a GPU) is ``src.runtimes``.
+"""
 
 from src.measure.environment import cpu_model, isa_flags, measurement_tags
 from src.measure.latency import LatencySpec, compare_latency, speedups, time_calls

@@ -26,6 +26,7 @@ from src.core.errors import ConfigError
 from src.core.registry import Registry
 
 BASELINE = schema.BASELINE
+CALIBRATION_BATCHES = 16  # batches that set static int8 ranges, unless a method sets its own
 
 
 @dataclass
@@ -50,6 +51,13 @@ class MethodConfig:
 
     def __post_init__(self) -> None:
         """Subclasses check their own fields here and raise ConfigError naming the fix."""
+
+    @property
+    def calibration_count(self) -> int:
+        """Calibration batches that set static int8 ranges for this method's variant; a
+        deployment runtime's own static int8 form of it calibrates on as many. Methods with a
+        ``calibration_batches`` field answer with it."""
+        return CALIBRATION_BATCHES
 
     def to_dict(self) -> dict:
         """Plain values that :func:`method_config` turns back into this config."""

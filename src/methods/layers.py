@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from src.core.errors import ConfigError
+from src.methods.base import CALIBRATION_BATCHES
 from src.methods.static import calibrate
 from src.models.gru import DecomposedGRU, decompose_grus, to_gru
 from src.quant import backend
@@ -55,7 +56,7 @@ class Scheme:
     kind: str = "dynamic"
     observer: str = "histogram"
     per_channel: bool = True
-    calibration_batches: int = 16
+    calibration_batches: int = CALIBRATION_BATCHES
 
     def __post_init__(self) -> None:
         if self.kind not in SCHEMES:

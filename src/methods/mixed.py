@@ -22,7 +22,13 @@ from torch import nn
 
 from src.core import schema
 from src.core.errors import ConfigError
-from src.methods.base import Method, MethodConfig, MethodContext, register_method
+from src.methods.base import (
+    CALIBRATION_BATCHES,
+    Method,
+    MethodConfig,
+    MethodContext,
+    register_method,
+)
 from src.methods.layers import Scheme, decomposed, quantize_layers, scan, weight_layers
 
 log = logging.getLogger(__name__)
@@ -51,7 +57,7 @@ class MixedConfig(MethodConfig):
     subsample: int | None = 32
     observer: str = "histogram"
     per_channel: bool = True
-    calibration_batches: int = 16
+    calibration_batches: int = CALIBRATION_BATCHES
     KIND: ClassVar[str] = "mixed"
 
     def __post_init__(self) -> None:
@@ -64,6 +70,10 @@ class MixedConfig(MethodConfig):
             raise ConfigError(f"method.subsample={self.subsample} must be >= 1 or null")
         if self.keep is not None:
             self.keep = [str(name) for name in self.keep]
+
+    @property
+    def calibration_count(self) -> int:
+        return int(self.calibration_batches)
 
     @property
     def quantization(self) -> Scheme:

@@ -17,7 +17,13 @@ from torch import nn
 
 from src.core.errors import ConfigError
 from src.core.progress import progress
-from src.methods.base import Method, MethodConfig, MethodContext, register_method
+from src.methods.base import (
+    CALIBRATION_BATCHES,
+    Method,
+    MethodConfig,
+    MethodContext,
+    register_method,
+)
 from src.quant import backend
 
 
@@ -32,7 +38,7 @@ class StaticConfig(MethodConfig):
 
     observer: str = "histogram"
     per_channel: bool = True
-    calibration_batches: int = 16
+    calibration_batches: int = CALIBRATION_BATCHES
     decompose_gru: bool = True
     KIND: ClassVar[str] = "static"
 
@@ -43,6 +49,10 @@ class StaticConfig(MethodConfig):
             )
         if int(self.calibration_batches) < 1:
             raise ConfigError(f"method.calibration_batches={self.calibration_batches} must be >= 1")
+
+    @property
+    def calibration_count(self) -> int:
+        return int(self.calibration_batches)
 
 
 def prepare(model: nn.Module, decompose_gru: bool, config, qat: bool) -> nn.Module:

@@ -2,6 +2,7 @@
 
 from src.models import cnn as _cnn  # noqa: F401  (registers the CNN variants)
 from src.models import dyad as _dyad  # noqa: F401  (registers the DyAD variants)
+from src.models import gru as _gru  # noqa: F401  (registers the GRUs' export rewrites)
 from src.models.registry import (
     create_model,
     list_models,

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from src.models.export import register_export_rewrite
+
 
 class GRUProjections(nn.Module):
     """One (layer, direction) of a GRU: ``ih`` and ``hh`` map to the r, z, n gate chunks (3H).
@@ -273,3 +275,15 @@ def recompose_grus(model: nn.Module) -> nn.Module:
         TypeError: See :func:`to_gru`.
     """
     return _replace_modules(model, DecomposedGRU, to_gru)
+
+
+# Runtimes: exported, a decomposed GRU is one nn.GRU again (one GRU node, which the ONNX runtime
+# unrolls itself where its projections were int8). torch.compile takes no int8 variant with a GRU:
+# PT2E has no int8 GRU, and a decomposed GRU's time loop, unrolled by dynamo, takes inductor more
+# than 5 minutes to trace even for dyad_tiny at T=128 (measured), at every batch size; ONNX
+# Runtime runs it instead (unrolled MatMuls, seconds).
+NO_INT8_COMPILE = (
+    "PT2E has no int8 GRU, and compiling its unrolled time loop takes minutes per batch size"
+)
+register_export_rewrite(DecomposedGRU, to_gru, int8_compile=NO_INT8_COMPILE)
+register_export_rewrite(nn.GRU, int8_compile=NO_INT8_COMPILE, int8_only=True)

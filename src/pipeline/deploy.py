@@ -8,11 +8,16 @@ the whole test set; a runtime whose primary metric moves more than the tolerance
 metric's non-inferiority margin) is marked ``runtime/<name>/parity = 0`` and takes no part in
 verdicts. Each runtime is also paired with the fp32 baseline on the same units, so its own
 verdict rests on its own interval.
+
+What a runtime ships (the file, the name it is logged under, the metric of its size) and whether
+a baseline's logged file stands in for deploying the baseline again are the runtime's own
+declarations (:class:`src.runtimes.base.Runtime`): this module names no runtime.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from itertools import islice
@@ -21,22 +26,38 @@ from pathlib import Path
 from torch import nn
 
 from src.core import schema
-from src.measure.onnx import RuntimeUnavailable, max_abs_diff
-from src.measure.runtimes import (
-    ONNXRUNTIME,
+from src.runtimes.base import (
+    RUNTIMES,
     DeployContext,
     Deployed,
     RuntimeSpec,
+    RuntimeUnavailable,
     deploy,
-    open_session,
+    max_abs_diff,
 )
+from src.tasks import EvalResult
 from src.tracking.mlflow_run import TrackedRun
 from src.tracking.store import RunStore
 
 log = logging.getLogger(__name__)
 PARITY_INPUTS = 64  # real test snippets / images compared output by output
-CALIBRATION_BATCHES = 16  # a runtime's static int8 calibration: the static method's default
-ONNX_ARTIFACT = "model/model.onnx"
+
+
+@dataclass(frozen=True)
+class BaselineRef:
+    """The fp32 baseline a method's variant is deployed, checked and timed beside.
+
+    Attributes:
+        model: Its eager model.
+        run_id: Its run, where a runtime may find the file it shipped for it.
+        store: The store that holds that run.
+        result: Its evaluation, which each runtime's answer is paired with.
+    """
+
+    model: nn.Module
+    run_id: str
+    store: RunStore
+    result: EvalResult
 
 
 @dataclass
@@ -60,14 +81,15 @@ def deploy_all(
     data,
     model: nn.Module,
     threads: int | None,
-    baseline: tuple[nn.Module, str, RunStore] | None = None,
-    calibration_batches: int = CALIBRATION_BATCHES,
+    *,
+    calibration_batches: int,
+    baseline: BaselineRef | None = None,
 ) -> Deployments:
-    """``model`` (and ``baseline``: its model, run id and store) in every runtime of ``spec``.
+    """``model`` (and the ``baseline``'s) in every runtime of ``spec``.
 
-    The baseline's ONNX file is read from its run when it logged one (exporting costs tens of
-    seconds), else exported here. ``calibration_batches``: how many calibration batches set a
-    runtime's static int8 ranges (the method's own count where it has one)."""
+    The baseline's file is reopened from its run where the runtime allows it and the run logged
+    one (exporting costs tens of seconds), else deployed here. ``calibration_batches``: how many
+    calibration batches set a runtime's static int8 ranges (the method's own count)."""
     out = Deployments()
     if not spec.deployed:
         return out
@@ -84,7 +106,7 @@ def deploy_all(
             if baseline is not None:
                 base_context = DeployContext(context.example, (), root / f"{name}-fp32", threads)
                 fp32 = _logged(name, baseline, base_context) or deploy(
-                    name, baseline[0], base_context
+                    name, baseline.model, base_context
                 )
         except RuntimeUnavailable as err:
             log.warning("runtime %s skipped: %s", name, err)
@@ -94,23 +116,35 @@ def deploy_all(
     return out
 
 
-def _logged(name: str, baseline, context: DeployContext) -> Deployed | None:
-    """The baseline run's own ONNX file, when it logged one."""
-    model, run_id, store = baseline
-    if name != ONNXRUNTIME or not store.has_artifact(run_id, ONNX_ARTIFACT):
+def _logged(name: str, baseline: BaselineRef, context: DeployContext) -> Deployed | None:
+    """The baseline run's own file for runtime ``name``, when the runtime reuses one and the run
+    logged it."""
+    runtime = RUNTIMES.get(name)
+    if not runtime.reuses_baseline_artifact:
+        return None
+    if not baseline.store.has_artifact(baseline.run_id, runtime.artifact):
         return None
     Path(context.workdir).mkdir(parents=True, exist_ok=True)
-    path = Path(store.download(run_id, ONNX_ARTIFACT, context.workdir))
-    return open_session(path, model, context, "ORT fp32")
+    path = Path(baseline.store.download(baseline.run_id, runtime.artifact, context.workdir))
+    return runtime.reopen(path, baseline.model, context)
 
 
 def check_parity(
-    deployments: Deployments, spec: RuntimeSpec, task, data, model, eager, seed: int, fp32=None
+    deployments: Deployments,
+    spec: RuntimeSpec,
+    task,
+    data,
+    model,
+    eager,
+    seed: int,
+    *,
+    baseline: BaselineRef | None = None,
 ) -> dict[str, float]:
     """Per runtime: max |difference| of the outputs, the test metrics from the runtime's own
     outputs, whether the primary metric stayed within the tolerance of the eager variant's
-    (``parity`` 1.0) or not (0.0), and, given the baseline's evaluation ``fp32``, the runtime's
-    own paired difference from it (``runtime/<name>/delta/<metric>`` with its interval)."""
+    (``eager``, its evaluation: ``parity`` 1.0) or not (0.0), and, given the ``baseline``, the
+    runtime's own paired difference from its evaluation (``runtime/<name>/delta/<metric>`` with
+    its interval)."""
     inputs = [data.example_inputs(PARITY_INPUTS)]
     tolerance = spec.tolerance(task.metric(task.primary))
     metrics: dict[str, float] = {}
@@ -126,7 +160,8 @@ def check_parity(
         metrics[schema.runtime_check(name, "max_abs_diff")] = diff
         metrics[schema.runtime_check(name, "parity")] = float(moved <= tolerance)
         own = {k: v for k, v in found.metrics.items() if k.startswith(schema.TEST)}
-        if fp32 is not None:
+        if baseline is not None:
+            fp32 = baseline.result
             own[schema.delta_of(task.primary)] = (
                 found.metrics[task.primary] - fp32.metrics[task.primary]
             )
@@ -141,16 +176,24 @@ def _kernels_and_file(name: str, variant: Deployed) -> dict[str, float]:
     if variant.int8_ops is not None:
         out[schema.runtime_check(name, "int8_ops")] = variant.int8_ops
         out[schema.runtime_check(name, "float_ops")] = variant.float_ops
-    if variant.artifact is not None and name == ONNXRUNTIME:
-        out[schema.SIZE_ONNX_MB] = variant.size_mb
+    size_metric = RUNTIMES.get(name).size_metric
+    if variant.artifact is not None and size_metric is not None:
+        out[size_metric] = variant.size_mb
     return out
 
 
 def log_deployments(run: TrackedRun, deployments: Deployments) -> None:
-    """Tags (how each runtime ran the variant, why one was skipped) and the shipped files."""
+    """Tags (how each runtime ran the variant, why one was skipped) and the shipped files, each
+    under the name its runtime declares."""
     tags = {schema.runtime_tag(n, "form"): v.form for n, (v, _) in deployments.pairs.items()}
     tags.update({schema.runtime_tag(n, "skipped"): r for n, r in deployments.skipped.items()})
     run.set_tags(tags)
     for name, (variant, _) in deployments.pairs.items():
-        if name == ONNXRUNTIME and variant.artifact is not None:
-            run.log_artifact(variant.artifact, "model")
+        artifact = RUNTIMES.get(name).artifact
+        if artifact is None or variant.artifact is None:
+            continue
+        folder, _, file = artifact.rpartition("/")
+        shipped = variant.artifact
+        if shipped.name != file:  # logged under the declared name, where a later run looks
+            shipped = Path(shutil.copy(shipped, Path(deployments.workdir.name) / file))
+        run.log_artifact(shipped, folder or None)

@@ -26,7 +26,7 @@ from src.measure.precision import coverage_report
 from src.measure.report import measure, size_of
 from src.methods import MethodContext, apply_method
 from src.pipeline.checkpoint import LAST
-from src.pipeline.deploy import CALIBRATION_BATCHES, check_parity, deploy_all, log_deployments
+from src.pipeline.deploy import BaselineRef, check_parity, deploy_all, log_deployments
 from src.pipeline.fit import Fitter
 from src.pipeline.lookup import check_trainer_alive, find_baseline, find_resumable
 from src.pipeline.specs import RunSpec
@@ -197,8 +197,8 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
         if spec.method.to_dict() != asked:  # a choice made on data (mixed's fp32 layers)
             run.set_tags({schema.METHOD_SETTLED: json.dumps(spec.method.to_dict())})
         result = evaluate(spec, model, data)
-        fp32 = (baseline.model, baseline.run_id, store)
-        result.metrics.update(measure_into(run, spec, data, model, result, fp32, baseline.result))
+        ref = BaselineRef(baseline.model, baseline.run_id, store, baseline.result)
+        result.metrics.update(measure_into(run, spec, data, model, result, baseline=ref))
         result.metrics.update(deltas(result.metrics, baseline.result.metrics))
         with phase("pairing the variant with its baseline (bootstrap, test)"):
             paired, units = spec.task.paired(result, baseline.result, spec.seed)
@@ -282,24 +282,41 @@ def evaluate(spec: RunSpec, model, data) -> EvalResult:
 
 
 def measure_into(
-    run: TrackedRun, spec: RunSpec, data, model, result: EvalResult, baseline=None, fp32=None
+    run: TrackedRun,
+    spec: RunSpec,
+    data,
+    model,
+    result: EvalResult,
+    *,
+    baseline: BaselineRef | None = None,
 ) -> dict[str, float]:
     """Deploy to every runtime (and check parity), then size and latency of all of it side by
-    side (with the baseline, ``(model, run_id, store)``, when there is one); setup as tags."""
+    side (with the ``baseline`` when there is one); setup as tags."""
     with phase(f"deploying to {', '.join(spec.runtimes.deployed) or 'no other runtime'}"):
-        batches = getattr(spec.method, "calibration_batches", CALIBRATION_BATCHES)
         deployments = deploy_all(
-            spec.runtimes, data, model, spec.latency.threads, baseline, int(batches)
+            spec.runtimes,
+            data,
+            model,
+            spec.latency.threads,
+            calibration_batches=spec.method.calibration_count,
+            baseline=baseline,
         )
     with deployments.workdir:
         with phase("checking each runtime's answers (parity on the test set)"):
             checks = check_parity(
-                deployments, spec.runtimes, spec.task, data, model, result, spec.seed, fp32
+                deployments,
+                spec.runtimes,
+                spec.task,
+                data,
+                model,
+                result,
+                spec.seed,
+                baseline=baseline,
             )
         with phase(f"measuring size and latency (batch sizes {list(spec.latency.batch_sizes)})"):
             metrics, tags = measure(
                 model, data.example_inputs, spec.latency,
-                None if baseline is None else baseline[0], deployments.modules(),
+                None if baseline is None else baseline.model, deployments.modules(),
             )  # fmt: skip
         run.set_tags(tags)
         log_deployments(run, deployments)

@@ -13,9 +13,9 @@ from torch import nn
 from src.core.errors import ConfigError
 from src.core.schema import BASELINE, RunIdentity
 from src.measure.latency import LatencySpec
-from src.measure.runtimes import RuntimeSpec
 from src.methods import BaselineConfig, MethodConfig
 from src.models import create_model
+from src.runtimes.base import RuntimeSpec
 from src.tasks import OptimSpec, Task
 
 

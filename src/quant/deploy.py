@@ -10,8 +10,9 @@ runtime's own quantizer in the same mode (dynamic or static).
 projection that was int8 becomes a :class:`MatMulLinear`, whose export is a plain ``MatMul``
 (ONNX Runtime's dynamic quantizer reaches ``MatMul``, never ``Gemm``); a dynamic int8 ``GRU``
 comes back as a float ``nn.GRU`` named in :attr:`Twin.int8_grus`, for the runtime to unroll into
-int8 projections (:func:`src.measure.onnx_gru.expand_grus`). A static variant's decomposed GRU
-keeps its structure here, its projections twinned; the runtime recomposes it.
+int8 projections (:func:`src.runtimes.onnxruntime.gru.expand_grus`). A static variant's
+decomposed GRU keeps its structure here, its projections twinned; the runtime recomposes it (the
+export rewrite its family registers, :mod:`src.models.export`).
 """
 
 from __future__ import annotations

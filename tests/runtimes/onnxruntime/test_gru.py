@@ -1,4 +1,4 @@
-"""GRU nodes unrolled into MatMuls: ``python -m pytest tests/measure/test_onnx_gru.py``."""
+"""GRU nodes unrolled into MatMuls: ``pytest tests/runtimes/onnxruntime/test_gru.py``."""
 
 from collections import Counter
 
@@ -6,8 +6,10 @@ import onnx
 import torch
 from torch import nn
 
-from src.measure.onnx import OrtModel, export_onnx, max_abs_diff
-from src.measure.onnx_gru import expand_grus
+from src.runtimes.base import max_abs_diff
+from src.runtimes.onnxruntime.export import export_onnx
+from src.runtimes.onnxruntime.gru import expand_grus
+from src.runtimes.onnxruntime.session import OrtModel
 
 
 class Encoder(nn.Module):

@@ -1,12 +1,11 @@
-"""The GPU runtime: ``python -m pytest tests/measure/test_cuda.py`` (on a GPU machine too)."""
+"""The GPU runtime: ``python -m pytest tests/runtimes/test_cuda.py`` (on a GPU machine too)."""
 
 import pytest
 import torch
 
-from src.measure.onnx import RuntimeUnavailable, max_abs_diff
-from src.measure.runtimes import DeployContext, deploy
 from src.methods import MethodContext, apply_method, method_config
 from src.models import create_model
+from src.runtimes.base import DeployContext, RuntimeUnavailable, deploy, max_abs_diff
 
 GPU = torch.cuda.is_available()
 

@@ -1,13 +1,12 @@
-"""Variants deployed to runtimes: ``python -m pytest tests/measure/test_runtimes.py``."""
+"""Variants in ONNX Runtime, each in its own precision:
+``python -m pytest tests/runtimes/onnxruntime/test_session.py``."""
 
 import pytest
 import torch
 
-from src.core.errors import ConfigError
-from src.measure.onnx import RuntimeUnavailable, max_abs_diff
-from src.measure.runtimes import DeployContext, RuntimeSpec, deploy
 from src.methods import MethodContext, apply_method, method_config
 from src.models import create_model
+from src.runtimes.base import DeployContext, RuntimeUnavailable, deploy, max_abs_diff
 
 
 class Calibration:
@@ -45,10 +44,3 @@ def test_half_precision_is_one_line_not_a_crash(tmp_path):
     with pytest.raises(RuntimeUnavailable, match="half-precision") as err:
         deploy("onnxruntime", model, context)
     assert "\n" not in str(err.value)
-
-
-def test_runtime_spec_always_measures_eager_and_names_the_choices():
-    assert RuntimeSpec(("onnxruntime",)).names == ("eager", "onnxruntime")
-    assert RuntimeSpec(("eager",)).deployed == ()
-    with pytest.raises(ConfigError, match="choose from"):
-        RuntimeSpec(("tensorrt",))

@@ -1,4 +1,4 @@
-"""The compile runtime, int8 through PT2E: ``python -m pytest tests/measure/test_compiled.py``.
+"""The compile runtime, int8 through PT2E: ``python -m pytest tests/runtimes/test_compile.py``.
 
 Slow: inductor compiles C++ for every model and batch size (seconds each).
 """
@@ -6,10 +6,9 @@ Slow: inductor compiles C++ for every model and batch size (seconds each).
 import pytest
 import torch
 
-from src.measure.onnx import RuntimeUnavailable, max_abs_diff
-from src.measure.runtimes import DeployContext, deploy
 from src.methods import MethodContext, apply_method, method_config
 from src.models import create_model
+from src.runtimes.base import DeployContext, RuntimeUnavailable, deploy, max_abs_diff
 
 pytestmark = pytest.mark.slow
 

@@ -1,11 +1,15 @@
-"""The ONNX leg of the runtime axis: ``python -m pytest tests/measure/test_onnx.py``."""
+"""The dynamo export, run in ONNX Runtime: ``pytest tests/runtimes/onnxruntime/test_export.py``."""
 
 import pytest
 import torch
 from torch import nn
 
-from src.measure.onnx import OrtModel, RuntimeUnavailable, export_onnx, max_abs_diff
 from src.models import create_model
+from src.quant.deploy import float_twin
+from src.runtimes.base import RuntimeUnavailable, max_abs_diff
+from src.runtimes.onnxruntime.export import export_onnx, exportable_twin
+from src.runtimes.onnxruntime.session import OrtModel
+from tests.quant.test_deploy import dyad_variant
 
 
 def test_cnn_exports_runs_any_batch_and_keeps_the_answer(tmp_path):
@@ -44,3 +48,16 @@ def test_dyad_with_its_grus_exports_with_every_output(tmp_path):
     runtime = OrtModel(exported.path, threads=1)
     assert len(runtime(x)) == 5  # prediction and the latent statistics
     assert max_abs_diff(model, runtime, [x, torch.randn(3, 128, x.shape[-1])]) < 1e-4
+
+
+@pytest.mark.parametrize("method", ["dynamic", "static"])
+def test_an_int8_twin_exports_its_grus_whole_and_int8(method):
+    x, variant = dyad_variant(method)
+    twin = float_twin(variant)
+    want = twin.model(x)
+    twin = exportable_twin(twin)
+    assert sorted(twin.int8_grus) == ["decoder_rnn", "encoder_rnn"]  # the quantizer unrolls them
+    assert {"decoder_rnn", "encoder_rnn"} <= set(twin.int8_modules)
+    assert not any(m.startswith("encoder_rnn.") for m in twin.int8_modules)
+    assert type(twin.model.encoder_rnn) is nn.GRU  # one GRU node in the export
+    assert max_abs_diff(twin.model, lambda _: want, [x]) < 1e-5  # the same function

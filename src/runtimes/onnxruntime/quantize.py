@@ -5,8 +5,9 @@ the same weights, dequantized) does; ONNX Runtime's own quantizer then makes it 
 method did: ``dynamic`` weights int8 with activations quantized per call (``MatMulInteger``),
 ``static`` weights and activations int8 with ranges calibrated on the same calibration batches
 (QDQ, fused by ORT into ``QLinear*`` kernels). Only the nodes of modules that were int8 are
-quantized, and the GRUs that were int8 are first unrolled (:func:`expand_grus`) so their
-projections are reachable: ORT has no int8 GRU of its own.
+quantized, and the GRUs that were int8 are first unrolled
+(:func:`src.runtimes.onnxruntime.gru.expand_grus`) so their projections are reachable: ORT has no
+int8 GRU of its own.
 """
 
 from __future__ import annotations
@@ -17,66 +18,11 @@ from pathlib import Path
 
 import onnx
 import torch
-from torch import nn
 
-from src.measure.onnx import RuntimeUnavailable
-from src.measure.onnx_gru import expand_grus
-from src.models.gru import DecomposedGRU, to_gru
-from src.quant.deploy import DYNAMIC, MatMulLinear, Twin
+from src.quant.deploy import DYNAMIC, Twin
+from src.runtimes.onnxruntime.gru import expand_grus
 
 OPS = ("MatMul", "Conv")  # what the int8 modules export as (MatMulLinear, Conv1d/2d)
-QUANTIZED_OPS = (  # int8 compute kernels as ORT runs them (after its fusions)
-    "MatMulInteger",
-    "DynamicQuantizeMatMul",
-    "MatMulIntegerToFloat",
-    "QLinearMatMul",
-    "QLinearConv",
-    "ConvInteger",
-    "QGemm",
-    "QAttention",
-)
-FLOAT_OPS = ("MatMul", "Gemm", "Conv", "FusedConv", "FusedMatMul", "FusedGemm", "GRU", "LSTM")
-
-
-def recompose_grus(twin: Twin) -> Twin:
-    """The twin with every DecomposedGRU (a static variant's GRU, its projections twinned) as
-    the float ``nn.GRU`` of the same weights, named in ``int8_grus`` when its projections were
-    int8: exported, it is one ``GRU`` node that :func:`expand_grus` unrolls."""
-    modules, grus = list(twin.int8_modules), list(twin.int8_grus)
-    for name, module in list(twin.model.named_modules()):
-        if not isinstance(module, DecomposedGRU):
-            continue
-        for cell in module.cells:
-            for key in ("ih", "hh"):
-                cell._modules[key] = _as_linear(cell._modules[key])
-        parent, _, child = name.rpartition(".")
-        setattr(twin.model.get_submodule(parent) if parent else twin.model, child, to_gru(module))
-        inside = [m for m in modules if m.startswith(f"{name}.")]
-        if inside:
-            modules = [m for m in modules if m not in inside] + [name]
-            grus.append(name)
-    return Twin(twin.model, twin.mode, modules, grus)
-
-
-def _as_linear(module: nn.Module) -> nn.Linear:
-    """The plain nn.Linear of a twinned projection: MatMulLinear or nn.Linear, maybe between
-    (identity) stubs."""
-    if isinstance(module, nn.Sequential):
-        inner = [m for m in module if not isinstance(m, nn.Identity)]
-        if len(inner) != 1:
-            raise RuntimeUnavailable(f"cannot read one GRU projection from {module}")
-        module = inner[0]
-    if isinstance(module, nn.Linear):
-        return module
-    if not isinstance(module, MatMulLinear):
-        raise RuntimeUnavailable(f"no float form of a GRU projection {type(module).__name__}")
-    weight = module.weight_t.detach().t()
-    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=module.bias is not None)
-    with torch.no_grad():
-        linear.weight.copy_(weight)
-        if module.bias is not None:
-            linear.bias.copy_(module.bias)
-    return linear
 
 
 def quantize_twin(
@@ -132,12 +78,6 @@ def int8_nodes(model: onnx.ModelProto, modules: Sequence[str]) -> list[str]:
         if node.op_type in OPS
         and any(i in initializers and i.startswith(prefixes) for i in node.input[1:2])
     ]
-
-
-def op_counts(path: Path) -> tuple[int, int]:
-    """(int8, float) compute nodes in the graph ORT actually runs (its optimized model)."""
-    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
-    return sum(op in QUANTIZED_OPS for op in ops), sum(op in FLOAT_OPS for op in ops)
 
 
 class CalibrationReader:

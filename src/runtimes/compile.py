@@ -3,9 +3,10 @@
 A float variant is compiled as it is. An eager int8 variant (torch.ao's packed modules, which
 dynamo cannot trace) runs as PyTorch's maintained int8 form of the same method: its float twin,
 re-quantized by PT2E with the x86 inductor quantizer in its own mode (:mod:`src.quant.pt2e`), then
-compiled, so inductor lowers every int8 module to oneDNN's ``qlinear`` / ``qconv``. PT2E has no
-int8 GRU, and a decomposed GRU's unrolled time loop takes inductor minutes per batch size, so an
-int8 variant with a GRU is one skipped line here (ONNX Runtime runs it in int8).
+compiled, so inductor lowers every int8 module to oneDNN's ``qlinear`` / ``qconv``. What a model
+family says cannot be compiled in int8 (:mod:`src.models.export`; the GRUs: PT2E has no int8 GRU,
+and a decomposed GRU's unrolled time loop takes inductor minutes per batch size) is one skipped
+line here (ONNX Runtime runs it in int8).
 
 Kernels are counted in the code inductor generated, so a silent fp32 fallback shows.
 """
@@ -13,16 +14,24 @@ Kernels are counted in the code inductor generated, so a silent fp32 fallback sh
 from __future__ import annotations
 
 import re
+import shutil
 import warnings
 
 import torch
 from torch import nn
 
 from src.core.errors import first_line
-from src.measure.onnx import BehindEager, RuntimeUnavailable
-from src.models.gru import DecomposedGRU
+from src.models.export import int8_compile_problem
 from src.quant.deploy import float_twin
 from src.quant.pt2e import plain_linears, quantize_pt2e
+from src.runtimes.base import (
+    BehindEager,
+    DeployContext,
+    Deployed,
+    RuntimeUnavailable,
+    check_float_weights,
+    register_runtime,
+)
 
 INT8_KERNEL = re.compile(r"torch\.ops\.onednn\.q(?:linear|conv)\w*\.\w+\(")
 # inductor's own oneDNN lowering warns at every (re)compile; nothing a user can change
@@ -46,6 +55,17 @@ class Compiled(BehindEager):
         return object.__getattribute__(self, "_program")(x)
 
 
+@register_runtime("compile")
+def deploy(model: nn.Module, context: DeployContext) -> Deployed:
+    """``torch.compile`` (inductor, freezing); an int8 variant as PT2E int8 of its float twin,
+    compiled here on the example batch."""
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        raise RuntimeUnavailable("torch.compile's inductor needs a C++ compiler (g++) on PATH")
+    check_float_weights(model, "torch.compile's CPU inductor")
+    module, int8, floats, form = compile_variant(model, context.example, context.calibration)
+    return Deployed(module, None, int8, floats, form)
+
+
 def compile_variant(model: nn.Module, example: torch.Tensor, calibration) -> tuple:
     """``(module, int8 kernels, float kernels, form)``: ``model`` compiled (int8 variants through
     PT2E), run once on ``example`` so a failure is one line now, not in the middle of timing.
@@ -57,7 +77,7 @@ def compile_variant(model: nn.Module, example: torch.Tensor, calibration) -> tup
     if twin.mode is None:
         program, form = model.eval(), "torch.compile (inductor, freezing)"
     else:
-        _check_no_int8_gru(twin)
+        _check_compilable(twin)
         plain_linears(twin.model)
         try:
             program = quantize_pt2e(twin, example, calibration)
@@ -73,16 +93,12 @@ def compile_variant(model: nn.Module, example: torch.Tensor, calibration) -> tup
     return Compiled(module, model), int8, floats, form
 
 
-def _check_no_int8_gru(twin) -> None:
-    """PT2E has no int8 GRU. Decomposed into int8 Linear projections, the GRU's time loop is
-    unrolled by dynamo into a graph that takes inductor more than 5 minutes to trace even for
-    ``dyad_tiny`` at T=128 (measured), at every batch size: an int8 GRU deploys to ONNX Runtime
-    (unrolled MatMuls, seconds) instead."""
-    if twin.int8_grus or any(isinstance(m, DecomposedGRU) for m in twin.model.modules()):
-        raise RuntimeUnavailable(
-            "PT2E has no int8 GRU, and compiling its unrolled time loop takes minutes per batch "
-            "size; use the onnxruntime runtime for int8 GRU variants"
-        )
+def _check_compilable(twin) -> None:
+    """An int8 variant holding what its model family says torch.compile should not take
+    (:mod:`src.models.export`) is a one-line skip; ONNX Runtime runs it instead."""
+    problem = int8_compile_problem(twin.model, twin.int8_modules)
+    if problem is not None:
+        raise RuntimeUnavailable(f"{problem}; use the onnxruntime runtime for this variant")
 
 
 def _compile(program, example: torch.Tensor, dynamic: bool):

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_map
 
-from src.measure.onnx import RuntimeUnavailable
 from src.quant.introspect import holds_packed_weights
+from src.runtimes.base import DeployContext, Deployed, RuntimeUnavailable, register_runtime
 
 
 class OnDevice(nn.Module):
@@ -34,6 +34,13 @@ class OnDevice(nn.Module):
         moved = tree_map(lambda t: t.to(self.device) if torch.is_tensor(t) else t, args)
         out = self.model(*moved)
         return tree_map(lambda t: t.cpu() if torch.is_tensor(t) else t, out)
+
+
+@register_runtime("cuda")
+def deploy(model: nn.Module, context: DeployContext) -> Deployed:
+    """The variant on the first GPU; CPU-only int8 is a skip."""
+    module, form = on_cuda(model)
+    return Deployed(module, None, None, None, form)
 
 
 def on_cuda(model: nn.Module) -> tuple[nn.Module, str]:
