@@ -99,7 +99,7 @@ def _copy(source, target, experiment_id: str, run, replica: int, new_ids: dict) 
         tags=[RunTag(k, v) for k, v in tags.items()],
     )
     if run.data.tags[schema.METHOD] != schema.BASELINE:
-        target.log_artifact(new, _paired_table(source, run.info.run_id), "tables")
+        target.log_artifact(new, _paired_table(source, run.info.run_id), schema.TABLES_DIR)
     target.set_terminated(new, "FINISHED")
     return new
 
@@ -107,7 +107,7 @@ def _copy(source, target, experiment_id: str, run, replica: int, new_ids: dict) 
 @functools.cache
 def _paired_table(source: MlflowClient, run_id: str) -> str:
     """The source run's paired per-unit table, downloaded once."""
-    paired = f"tables/{schema.PAIRED_TABLE}.csv"
+    paired = schema.table_artifact(schema.PAIRED_TABLE)
     return source.download_artifacts(run_id, paired, tempfile.mkdtemp())
 
 

@@ -31,6 +31,8 @@ import pandas as pd
 from benchmarks.common import print_table
 from src.board.search import Scoring, as_minimised, front_of, hypervolume
 from src.cli.jobs import compose_train, train_methods
+from src.cli.search_report import TABLE
+from src.core import schema
 from src.core.paths import ROOT
 from src.search import scoring_of, search_spec
 from src.tracking.store import RunStore, clause
@@ -81,7 +83,7 @@ def run_search(train: list[str], trials: int, uri: str, out: Path) -> pd.DataFra
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     parent = RunStore(uri).sweep_parent(sweep.name)
-    return pd.read_csv(RunStore(uri).download(parent, "tables/search_trials.csv", str(out)))
+    return pd.read_csv(RunStore(uri).download(parent, schema.table_artifact(TABLE), str(out)))
 
 
 def volumes(grid: pd.DataFrame, found: pd.DataFrame) -> tuple[float, float, np.ndarray]:

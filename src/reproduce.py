@@ -26,11 +26,14 @@ from src.board.meta import latency_setup
 from src.board.runs import runs_to_frame
 from src.board.tables import LAYOUTS, markdown, quant_summary_text
 from src.cli import entry
+from src.cli.hydra_setup import register_configs
 from src.cli.jobs import composed, train_methods
 from src.cli.specs import baseline_key, resolved
 from src.core.errors import UserError
 from src.core.paths import ROOT, git_commit
 from src.tracking.store import RunStore
+
+register_configs()  # before Hydra composes: the registries' defaults as configs
 
 TABLES = ROOT / "experiments"
 OWN_KEYS = ("table", "run", "out_dir", "spec")  # the rest of the command line goes to training

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.board.search import Goals, Scoring
 from src.cli import entry
+from src.cli.hydra_setup import register_configs
 from src.cli.search import SearchLoop, SearchSpec
 from src.cli.search_report import build_report, log_report, print_report
 from src.cli.specs import run_spec
@@ -30,6 +31,8 @@ from src.core.errors import ConfigError
 from src.pipeline import run
 from src.tasks import create_task
 from src.tracking.store import RunStore
+
+register_configs()  # before Hydra composes: the registries' defaults as configs
 
 
 @entry.guard

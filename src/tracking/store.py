@@ -279,10 +279,12 @@ class RunStore:
         folder = artifact.rpartition("/")[0] or None
         return artifact in {a.path for a in self.client.list_artifacts(run_id, folder)}
 
-    def read_table(self, run_id: str, name: str, folder: str = "tables") -> pd.DataFrame | None:
+    def read_table(
+        self, run_id: str, name: str, folder: str = schema.TABLES_DIR
+    ) -> pd.DataFrame | None:
         """The ``<folder>/<name>.csv`` table a run logged (``TrackedRun.log_table``), or None
         when it has none; the ``unit`` column stays text (vehicle ids, image indices)."""
-        artifact = f"{folder}/{name}.csv"
+        artifact = f"{folder}/{name}.csv"  # schema.table_artifact(name) in the default folder
         if not self.has_artifact(run_id, artifact):
             return None
         with tempfile.TemporaryDirectory() as tmp:
