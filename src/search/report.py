@@ -15,10 +15,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from src.board.search import DIRECTIONS, Scoring, front_of
 from src.board.verdict import NON_INFERIOR
-from src.cli.search import Trial, trial_table
 from src.core import schema
+from src.search.loop import Trial, trial_table
+from src.search.scoring import DIRECTIONS, Scoring, front_of
 from src.tracking.store import RunStore
 
 TABLE, PLOT = "search_trials", "search_front.png"
