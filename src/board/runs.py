@@ -17,8 +17,8 @@ from src.core import schema
 from src.tracking.store import RunStore, clause
 
 # MLflow's SQL store loads a page's runs with all their tags, params and metrics as ORM objects
-# (about 0.4 MB a run measured); 50 a page keeps that transient small (at 1,000 runs: 15 MB less
-# peak than 100 a page, in the same time; benchmarks/board_memory.py).
+# (about 0.4 MB a run measured); 50 a page keeps that transient small (a board of 1,000 runs
+# peaked 15 MB lower than at 100 a page, in the same time).
 _PAGE = 50
 # The leaderboard's ``model=X``: runs of model X, or of every model of family X (``model=dyad``).
 MODEL_OR_FAMILY = (schema.MODEL, schema.MODEL_FAMILY)
