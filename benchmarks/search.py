@@ -8,7 +8,7 @@
 One store, one baseline: 1) the grid: every shipped recipe (``conf/method/*.yaml``) run once as
 ``src.train +method=M``; 2) ``python -m src.search`` with as many trials as the grid has recipes
 (``--trials``), the goals of ``conf/search.yaml``. Both are read the same way from their runs
-(:mod:`src.board.search`): the hypervolume of each set's front over (change of tuning AUROC,
+(:mod:`src.search.scoring`): the hypervolume of each set's front over (change of tuning AUROC,
 batch-1 speedup, size ratio), with one reference point (the worst value of each objective over
 both sets, pushed out by a tenth of its range), and their ratio; the number of trials the
 search needed to meet the goals (and whether a recipe meets them); and mixed precision against
@@ -29,10 +29,12 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import print_table
-from src.board.search import Scoring, as_minimised, front_of, hypervolume
 from src.cli.jobs import compose_train, train_methods
+from src.core import schema
 from src.core.paths import ROOT
-from src.search import scoring_of, search_spec
+from src.search.app import scoring_of, search_spec
+from src.search.report import TABLE
+from src.search.scoring import Scoring, as_minimised, front_of, hypervolume
 from src.tracking.store import RunStore, clause
 
 GRID = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml") if p.stem != "baseline")
@@ -81,7 +83,7 @@ def run_search(train: list[str], trials: int, uri: str, out: Path) -> pd.DataFra
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     parent = RunStore(uri).sweep_parent(sweep.name)
-    return pd.read_csv(RunStore(uri).download(parent, "tables/search_trials.csv", str(out)))
+    return pd.read_csv(RunStore(uri).download(parent, schema.table_artifact(TABLE), str(out)))
 
 
 def volumes(grid: pd.DataFrame, found: pd.DataFrame) -> tuple[float, float, np.ndarray]:

@@ -18,8 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from src.cli import entry
+from src.cli.hydra_setup import register_configs
 from src.cli.specs import run_spec
 from src.pipeline.sensitivity import SensitivitySpec, run_sensitivity
+
+register_configs()  # before Hydra composes: the registries' defaults as configs
 
 SHOWN = 10  # rows of the printed summary
 

@@ -17,8 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from src.cli import entry
+from src.cli.hydra_setup import register_configs
 from src.cli.specs import run_spec
 from src.pipeline import Outcome, run
+
+register_configs()  # before Hydra composes: the registries' defaults as configs
 
 SUMMARY_AREAS = ("test/", "size/", "latency/", "delta/", "quant/")
 

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from src.cli.hydra_setup import register_configs
+
 ROOT = Path(__file__).resolve().parents[1]
+# Tests compose the apps' configs themselves (``compose("reproduce", ...)``), as the entry points
+# would after registering: nothing registers at import.
+register_configs()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -7,7 +7,7 @@ import pytest
 
 from src.cli.specs import run_spec
 from src.core.errors import ConfigError
-from src.tracking.artifacts import load
+from src.pipeline.artifact import load
 from tests.conftest import FAST, compose_cfg, job_runs, train_runs
 from tests.test_train import reload_and_rescore
 

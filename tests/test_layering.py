@@ -2,12 +2,15 @@
 ``python -m pytest tests/test_layering.py``.
 
 Read from the source (``ast``), not by importing: a rule broken by a new import fails here with
-the file and the import that broke it.
+the file and the import that broke it. One rule is checked by importing, in a fresh interpreter:
+what the light rooms reach (every import, transitively) loads no torch, Lightning or ONNX.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +28,8 @@ FLOORS = [
     {"tracking"},
     {"pipeline", "board"},  # reports never train: the board reads the store only
     {"cli"},
-    {"train", "leaderboard", "reproduce", "sensitivity", "search"},
+    {"search"},  # the search package: loop, scoring, report, its app (python -m src.search)
+    {"train", "leaderboard", "reproduce", "sensitivity"},
 ]
 # Who alone may import an outside API.
 ONLY = {
@@ -33,7 +37,7 @@ ONLY = {
     "torchao": {"quant"},  # PT2E, the maintained int8 path: beside the deprecated one
     "omegaconf": {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search"},
     "hydra": {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search"},
-    "optuna": {"cli"},  # the search loop drives it (src/cli/search.py)
+    "optuna": {"search"},  # the search loop drives it (src/search/loop.py)
     "subprocess": {"core"},  # git, in src/core/paths.py
 }
 # Methods know no concrete architecture: they ask the model (surgery, quant regions).
@@ -47,6 +51,10 @@ RUNTIME_LIBRARIES = {
     "onnx_ir": "runtimes/onnxruntime/",
     "torch._inductor": "runtimes/compile",
 }
+# Light rooms: the store client and the reports (a leaderboard reads runs, it never builds a
+# model), so they start in a second and hold no framework: none imports these, even indirectly.
+HEAVY = ("torch", "pytorch_lightning", "lightning", "onnx", "onnxruntime")
+LIGHT = {"tracking", "board", "leaderboard"}
 
 
 def _floor(unit: str) -> int:
@@ -88,6 +96,37 @@ def test_imports_point_down_and_outside_apis_have_one_home(path):
         for api, owners in ONLY.items():
             if name == api or name.startswith(api + "."):
                 assert unit in owners, f"{path.relative_to(ROOT)} imports {name}; only {owners}"
+        if unit in LIGHT:
+            heavy = name.split(".")[0] in HEAVY
+            assert not heavy, f"{path.relative_to(ROOT)} imports {name}: {unit} stays light"
+
+
+def _modules(unit: str) -> list[str]:
+    """Every module of ``unit`` (a package's files, or the one entry module), dotted."""
+    if not (SRC / unit).is_dir():
+        return [f"src.{unit}"]
+    paths = sorted((SRC / unit).rglob("*.py"))
+    return [
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for p in paths
+    ]
+
+
+@pytest.mark.parametrize("unit", sorted(LIGHT))
+def test_light_rooms_load_no_framework_even_indirectly(unit):
+    """A fresh interpreter imports every module of ``unit``; none of :data:`HEAVY` may be
+    loaded then (an import side effect or a heavy module reached through a light one)."""
+    code = (
+        "import importlib, sys\n"
+        f"for name in {_modules(unit)!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = sorted({m.split(".")[0] for m in proc.stdout.split()})
+    assert not loaded, f"importing src.{unit} loads {loaded}"
 
 
 def test_runtime_libraries_stay_in_their_runtimes_files():

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize
 from mlflow.tracking import MlflowClient
 
 from src.cli import entry
@@ -33,7 +33,7 @@ def cli(uri: str, *overrides: str) -> subprocess.CompletedProcess:
 
 def run_main(uri: str, *overrides: str):
     """The leaderboard job in this process; returns (paths or None, the error if any)."""
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+    with initialize(version_base="1.3", config_path=None):  # the config src.leaderboard stores
         cfg = compose("leaderboard", [f"tracking_uri={uri}", *overrides])
     entry.clear()
     paths = job(cfg)
@@ -56,19 +56,21 @@ def test_empty_store_exits_2_with_one_line_and_writes_nothing(tmp_path):
 def test_sweep_board_is_logged_to_the_parent_run(demo, tmp_path):
     store, ids = demo
     out = tmp_path / "out"
-    proc = cli(store.uri, "sweep_id=sweep-1", f"out_dir={out}")
+    proc = cli(store.uri, "sweep_id=sweep-1", "data=battery", "model=dyad", f"out_dir={out}")
     assert proc.returncode == 0, proc.stderr
     title = "leaderboard: data battery (brand3), model dyad: test/auroc (higher is better)"
     assert title in proc.stdout
     assert f"logged to parent run {ids.sweep_parent}" in proc.stdout
     md = (out / "leaderboard.md").read_text()
-    assert f"`python -m src.leaderboard sweep_id=sweep-1 out_dir={out}`" in md
+    assert (
+        f"`python -m src.leaderboard sweep_id=sweep-1 data=battery model=dyad out_dir={out}`" in md
+    )
     assert "| dynamic |" in md and "| baseline |" in md and "| fp16 |" not in md  # not in sweep
     logged = MlflowClient(store.uri).list_artifacts(ids.sweep_parent, "leaderboard")
     assert sorted(Path(a.path).name for a in logged) == sorted(p.name for p in out.iterdir())
 
 
-def test_hydra_group_filters_select_runs(demo, tmp_path):
+def test_tag_filters_select_runs(demo, tmp_path):
     store, _ = demo
     paths, error = run_main(store.uri, "data=digits", f"out_dir={tmp_path}/d")
     assert error is None
@@ -80,6 +82,11 @@ def test_hydra_group_filters_select_runs(demo, tmp_path):
     csv = paths["leaderboard.csv"].read_text()
     assert ",static," in csv and ",fp16," not in csv
     assert "runs: 4 used" in csv  # static and its baseline, folds 0 and 1
+    for methods in ("method=[static,fp16]", "+tags.method=[static,fp16]"):  # a list: any of them
+        paths, error = run_main(store.uri, "data=battery", methods, f"out_dir={tmp_path}/l")
+        csv = paths["leaderboard.csv"].read_text()
+        assert error is None and ",static," in csv and ",fp16," in csv and ",dynamic," not in csv
+        assert "runs: 9 used" in csv  # static and fp16, and their baselines, folds 0 to 2
 
 
 def test_no_match_names_the_filters(demo, tmp_path):

@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from src.cli import entry
-from src.reproduce import (
+from src.reproduce.app import (
     collect_block,
     compose_key,
     flat_overrides,

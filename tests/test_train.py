@@ -14,8 +14,8 @@ import torch
 from src.cli import entry
 from src.data.battery import BatteryDataModule
 from src.data.normalizer import Normalizer
+from src.pipeline.artifact import load
 from src.tasks.anomaly import snippet_errors
-from src.tracking.artifacts import load
 from src.train import job, train
 from tests.conftest import FAST, compose_cfg, job_runs, run_train
 

@@ -2,7 +2,8 @@
 
 Hydra instantiates sweepers only from the ``hydra_plugins`` package, and imports every module
 here whenever any Hydra app starts; so this module stays a thin shell and the search itself
-(Optuna, the trial loop, the report) is imported only when a search runs: :func:`src.search.sweep`.
+(Optuna, the trial loop, the report) is imported only when a search runs:
+:func:`src.search.app.sweep`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,6 @@ class SearchSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from src.search import sweep
+        from src.search.app import sweep
 
         return sweep(self.config, arguments, self.launcher)

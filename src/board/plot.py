@@ -1,20 +1,23 @@
 """The Pareto plot: paired score against side-by-side speedup, marker area = size ratio.
 
 Figures are built object-oriented on an Agg canvas (no pyplot), so writing a PNG never touches
-the interactive backend of a notebook that imports this module.
+the interactive backend of a notebook that imports this module. matplotlib itself is imported
+when the first figure is made (:func:`_figure`): a board starts, and reads its runs, without it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from src.board.rank import GROUP, SCORE, SIZE_RATIO, SPEEDUP
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 _AREA = (40.0, 900.0)  # marker area range (points^2) for the smallest / largest file
 # Marker and fill by verdict: the baseline a star, non-inferior filled, the rest hollow or a cross.
@@ -79,8 +82,7 @@ def pareto_figure(
     """One panel per data set and baseline; ``note`` goes under the panels (commit, command)."""
     labels = data_labels(board)
     groups = list(board.groupby(list(GROUP), sort=True))
-    fig = Figure(figsize=(9.5, 5.5 * len(groups)), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _figure(9.5, 5.5 * len(groups))
     for ax, (_, rows) in zip(
         fig.subplots(len(groups), 1, squeeze=False)[:, 0], groups, strict=True
     ):
@@ -89,6 +91,17 @@ def pareto_figure(
         ax.set_title(f"{title}: Pareto front (filled) over {metric}, speedup, size ratio")
     caption = "marker area ∝ size ratio vs the baseline (mean)"
     fig.supxlabel(f"{caption}\n{note}" if note else caption, fontsize=7)
+    return fig
+
+
+def _figure(width: float, height: float) -> Figure:
+    """An empty figure on an Agg canvas (inches). matplotlib is imported here, at the first
+    plot, not with the board: it is 30 MB and half a second that loading and ranking never use."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
     return fig
 
 
@@ -157,8 +170,7 @@ def save_runtime_plot(table: pd.DataFrame, path: Path, note: str = "") -> Path:
     where the runtime failed parity. One row of dots per model and variant."""
     rows = table.dropna(subset=["speedup bs1"])
     labels = (rows["model"] + " " + rows["variant"]).drop_duplicates().tolist()
-    fig = Figure(figsize=(9.5, 1.0 + 0.4 * max(len(labels), 1)), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _figure(9.5, 1.0 + 0.4 * max(len(labels), 1))
     ax = fig.subplots()
     position = {label: i for i, label in enumerate(reversed(labels))}
     colours = dict(zip(rows["runtime"].drop_duplicates(), COLOURS, strict=False))

@@ -1,8 +1,9 @@
 """Runs from the MLflow store as one pandas row each: ``run_id``, ``status``, ``tags.*``,
 ``params.*``, ``metrics.*`` (the column names ``mlflow.search_runs`` uses).
 
-Equality filters on tags and params go to the store; list values (``method=[static, qat]``) and
-values MLflow's filter grammar cannot quote are applied here, in pandas.
+Equality filters on tags and params go to the store; list values (``method=[static, qat]``),
+values MLflow's filter grammar cannot quote, and a key naming several tags (:data:`MODEL_OR_FAMILY`:
+any of them may match, which the grammar cannot say) are applied here, in pandas.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from src.core import schema
 from src.tracking.store import RunStore, clause
 
 # MLflow's SQL store loads a page's runs with all their tags, params and metrics as ORM objects
-# (about 0.4 MB a run measured); 100 a page keeps that transient small.
-_PAGE = 100
+# (about 0.4 MB a run measured); 50 a page keeps that transient small (a board of 1,000 runs
+# peaked 15 MB lower than at 100 a page, in the same time).
+_PAGE = 50
+# The leaderboard's ``model=X``: runs of model X, or of every model of family X (``model=dyad``).
+MODEL_OR_FAMILY = (schema.MODEL, schema.MODEL_FAMILY)
 
 
 def load_runs(
@@ -27,6 +31,7 @@ def load_runs(
     parent_run_id: str | None = None,
     include_baselines: bool = True,
     params: Sequence[str] | None = None,
+    store: RunStore | None = None,
 ) -> pd.DataFrame:
     """Every run (any status) of the store that matches, one row per run.
 
@@ -38,8 +43,9 @@ def load_runs(
             must exist: the leaderboard never creates (or writes to) the store it reads.
         experiment: MLflow experiment name; None searches all experiments.
         filters: ``{key: value}``; a plain key is a tag (``data``, ``data_variant``, ``model``,
-            ``method``, ``seed`` ...), ``params.<key>`` a param. A list value matches any of its
-            items. None values are ignored.
+            ``method``, ``seed`` ...), ``params.<key>`` a param, a tuple of tags (such as
+            :data:`MODEL_OR_FAMILY`) a run any of whose tags matches. A list value matches any
+            of its items. None values are ignored.
         parent_run_id: Keep only the children of this run (one sweep).
         include_baselines: Also load the runs named by the selected runs' ``baseline_run_id``
             tags, so every variant's own baseline is at hand; they get ``selected_by`` =
@@ -47,6 +53,8 @@ def load_runs(
         params: Keep only the params whose names start with one of these (the leaderboard's
             :func:`src.board.variants.board_params`); None keeps every param. Params named in
             ``filters`` are always kept. Tags and metrics are always kept.
+        store: The store, already open (the leaderboard's one handle); None: open
+            ``tracking_uri``.
 
     Returns:
         Columns ``run_id``, ``experiment``, ``status``, ``start_time``, ``selected_by`` and the
@@ -57,12 +65,12 @@ def load_runs(
         >>> runs = load_runs("sqlite:///mlruns/mlflow.db", filters={"data": "battery"})
         >>> runs[["tags.method", "metrics.test/auroc"]].head()
     """
-    store = RunStore.open(tracking_uri)
+    store = store or RunStore.open(tracking_uri)
     clauses, local = _split_filters(dict(filters or {}))
     if parent_run_id:
         clauses.append(clause(f"tags.{schema.PARENT_RUN_ID}", parent_run_id))
     if params is not None:
-        named = [str(k) for k in filters or {} if str(k).startswith("params.")]
+        named = [k for k in filters or {} if isinstance(k, str) and k.startswith("params.")]
         params = (*params, *(k.removeprefix("params.") for k in named))
     pages = store.pages(clauses, experiment, page_size=_PAGE)
     frame = _apply_local(runs_to_frame(pages, store, params), local)
@@ -118,25 +126,29 @@ def _column(key: str) -> str:
     return key if key.startswith(("tags.", "params.")) else f"tags.{key}"
 
 
-def _split_filters(filters: dict) -> tuple[list[str], dict[str, list[str]]]:
-    """Store-side clauses for single values, pandas-side ``{column: allowed}`` for the rest."""
+def _split_filters(filters: dict) -> tuple[list[str], dict[tuple[str, ...], list[str]]]:
+    """Store-side clauses for single values on one column, pandas-side ``{columns: allowed}``
+    for the rest (a run is kept when any of the columns holds an allowed value)."""
     clauses, local = [], {}
     for key, value in filters.items():
         if value is None:
             continue
-        column = _column(str(key))
-        if isinstance(value, (list, tuple, set)) or "'" in str(value) or "`" in column:
-            values = value if isinstance(value, (list, tuple, set)) else [value]
-            local[column] = [str(v) for v in values]
+        columns = tuple(_column(str(k)) for k in (key if isinstance(key, tuple) else [key]))
+        many = isinstance(value, (list, tuple, set))
+        if many or len(columns) > 1 or "'" in str(value) or "`" in columns[0]:
+            local[columns] = [str(v) for v in (value if many else [value])]
         else:
-            clauses.append(clause(column, str(value)))
+            clauses.append(clause(columns[0], str(value)))
     return clauses, local
 
 
-def _apply_local(frame: pd.DataFrame, local: dict[str, list[str]]) -> pd.DataFrame:
-    for column, allowed in local.items():
-        values = frame[column] if column in frame else pd.Series(None, index=frame.index)
-        frame = frame[values.isin(allowed)]
+def _apply_local(frame: pd.DataFrame, local: dict[tuple[str, ...], list[str]]) -> pd.DataFrame:
+    for columns, allowed in local.items():
+        kept = pd.Series(False, index=frame.index)
+        for column in columns:
+            if column in frame:
+                kept |= frame[column].isin(allowed)
+        frame = frame[kept]
     return frame
 
 
@@ -159,13 +171,17 @@ def _with_baselines(
 class PairedTables:
     """A run's paired per-unit table (``tables/paired_units.csv``), read from the store once.
 
+    Args:
+        tracking_uri: The store; None: ``MLFLOW_TRACKING_URI`` or the repo's SQLite file.
+        store: The store, already open (the leaderboard's one handle); it wins over the URI.
+
     Example:
         >>> tables = PairedTables(uri)
         >>> tables(run_id)[["unit", "baseline", "variant"]]
     """
 
-    def __init__(self, tracking_uri: str | None = None) -> None:
-        self.store = RunStore.open(tracking_uri)
+    def __init__(self, tracking_uri: str | None = None, store: RunStore | None = None) -> None:
+        self.store = store or RunStore.open(tracking_uri)
         self._cache: dict[str, pd.DataFrame | None] = {}
 
     def __call__(self, run_id: str) -> pd.DataFrame | None:

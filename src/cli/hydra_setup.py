@@ -1,10 +1,14 @@
-"""Before Hydra composes: the resolvers the configs use, and every registry's defaults as configs.
+"""Before Hydra composes the train config: the resolvers, and every registry's defaults as configs.
 
 ``conf/model/<name>.yaml`` and ``conf/task/<name>.yaml`` name a registry entry and list only
 deliberate overrides; their defaults list pulls the rest from ``registry/model/<name>`` and
 ``registry/task/<name>``, stored here from the registries themselves (timm keeps defaults with
 the entrypoint; so do we). A key therefore exists in the composed config exactly when the model
 or task has that field, so ``model.hidden_size=32`` needs no ``+``.
+
+Nothing registers at import: every app that composes the train config (``src.train``,
+``src.sensitivity``, ``src.search``, ``src.reproduce``, :func:`src.cli.jobs.compose_train`) calls
+:func:`register_configs`; the leaderboard needs only :func:`src.cli.resolvers.register_resolvers`.
 """
 
 from __future__ import annotations
@@ -12,9 +16,8 @@ from __future__ import annotations
 import dataclasses
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
 
-from src.core.paths import ROOT, default_store_uri
+from src.cli.resolvers import register_resolvers
 from src.models import list_models, model_defaults
 from src.tasks import TASKS
 
@@ -23,10 +26,9 @@ _DONE: list[bool] = []
 
 def register_configs() -> None:
     """Register the resolvers and the registry configs once per process."""
+    register_resolvers()
     if _DONE:
         return
-    OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
-    OmegaConf.register_new_resolver("default_store", default_store_uri, replace=True)
     store = ConfigStore.instance()
     for name in list_models():
         store.store(group="registry/model", name=name, node=model_defaults(name))

@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from src.cli.hydra_setup import register_configs
 from src.cli.specs import run_spec
 from src.core import schema
 from src.core.errors import UserError
@@ -28,6 +29,7 @@ def compose_train(overrides: list[str], config: str = "train") -> DictConfig:
     Raises:
         UserError: The overrides do not compose (Hydra's reason in one line).
     """
+    register_configs()
     try:
         if GlobalHydra.instance().is_initialized():
             return compose(config, overrides=overrides)

@@ -92,12 +92,24 @@ STOPPED = ("KILLED", "FAILED")  # MLflow's statuses of a run that ended unfinish
 NO_FOLD = "none"
 
 # ---- artifacts --------------------------------------------------------------------------
+# Where a run's files live in its artifact store; writers and readers (the pipeline, the search
+# report, RunStore.read_table, the benchmarks) take the paths from here.
+MODEL_ARTIFACT = "model/model.pt"  # the model file: weights + how to rebuild them
+CHECKPOINT_DIR = "checkpoint"  # a baseline's last training state (last.ckpt)
+CONFIG_ARTIFACT = "config/config.yaml"  # the resolved config
+TABLES_DIR = "tables"  # CSV tables: tables/<name>.csv (table_artifact)
 # tables/paired_units.csv of a method run: unit, label, baseline, variant (the same test units
 # scored, or judged right/wrong, by both models in one process), recombined by the leaderboard.
 PAIRED_TABLE = "paired_units"
 # tables/units.csv of every run: unit, label, value (score, or 1/0 right/wrong) per test unit; a
 # method run pairs its variant with its baseline's logged units instead of scoring it again.
 UNITS_TABLE = "units"
+
+
+def table_artifact(name: str) -> str:
+    """The artifact path of table ``name``: ``tables/<name>.csv``."""
+    return f"{TABLES_DIR}/{name}.csv"
+
 
 # ---- metric names -----------------------------------------------------------------------
 TEST = "test/"

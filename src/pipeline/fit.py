@@ -1,4 +1,9 @@
-"""Training with Lightning: the task's module, the run's logger, timing; no config in sight."""
+"""Training with Lightning: the task's module, the run's logger, timing; no config in sight.
+
+The logger writes the curves into the run we own (:mod:`src.tracking.mlflow_run`) but never
+ends it: Lightning's ``MLFlowLogger`` would mark it FINISHED as soon as ``fit`` returns, before
+evaluation and artifacts.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,14 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import MLFlowLogger
 from torch import nn
 
 from src.core import schema
 from src.pipeline.checkpoint import checkpointing, last_checkpoint
 from src.pipeline.specs import TrainerSpec
 from src.tasks import OptimSpec, Task
-from src.tracking.mlflow_run import TrackedRun, lightning_logger
+from src.tracking.mlflow_run import TrackedRun
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,3 +100,15 @@ def _device(trainer: pl.Trainer) -> str:
     if trainer.world_size > 1:
         device += f" x{trainer.world_size} ({type(trainer.strategy).__name__})"
     return device
+
+
+class _RunOwnedLogger(MLFlowLogger):
+    """Lightning logs training curves into our run but never ends it (see module docstring)."""
+
+    def finalize(self, status: str = "success") -> None:
+        return None
+
+
+def lightning_logger(run: TrackedRun) -> MLFlowLogger:
+    """An ``MLFlowLogger`` writing to ``run`` (explicit URI: its default is a file store)."""
+    return _RunOwnedLogger(tracking_uri=run.tracking_uri, run_id=run.run_id)

@@ -25,13 +25,13 @@ from src.data.sources import build_datamodule
 from src.measure.precision import coverage_report
 from src.measure.report import measure, size_of
 from src.methods import MethodContext, apply_method
+from src.pipeline.artifact import BrokenArtifact, load, log_model
 from src.pipeline.checkpoint import LAST
 from src.pipeline.deploy import BaselineRef, check_parity, deploy_all, log_deployments
 from src.pipeline.fit import Fitter
 from src.pipeline.lookup import check_trainer_alive, find_baseline, find_resumable
 from src.pipeline.specs import RunSpec
 from src.tasks import EvalResult
-from src.tracking.artifacts import BrokenArtifact, load, log_model
 from src.tracking.liveness import reap_orphans
 from src.tracking.mlflow_run import TrackedRun, tracked_run
 from src.tracking.store import RunStore
@@ -83,7 +83,7 @@ def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
         with phase(f"training {spec.identity.model} for {spec.trainer.max_epochs} epoch(s)"):
             fitter(spec, data, run).fit(model, checkpoints=Path(folder))
         # the whole training state (optimiser, schedule, RNG), to train on from it elsewhere
-        run.log_artifact(Path(folder) / LAST, "checkpoint")
+        run.log_artifact(Path(folder) / LAST, schema.CHECKPOINT_DIR)
         result = evaluate(spec, model, data)
         result.metrics.update(measure_into(run, spec, data, model, result))
         log_results(run, spec, model, data, result)
@@ -248,7 +248,7 @@ def log_config(run: TrackedRun, spec: RunSpec, with_method: bool) -> None:
     logs it without the method, which would otherwise make it look like a variant."""
     record = spec.config
     run.log_params(record.params if with_method else record.baseline_params)
-    run.log_text(record.yaml if with_method else record.baseline_yaml, "config/config.yaml")
+    run.log_text(record.yaml if with_method else record.baseline_yaml, schema.CONFIG_ARTIFACT)
     if record.hydra_dir is not None and record.hydra_dir.is_dir():
         run.log_artifact(record.hydra_dir, "config/.hydra")
 

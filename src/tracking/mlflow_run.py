@@ -2,8 +2,9 @@
 
 Lightning's ``MLFlowLogger`` marks a run FINISHED as soon as ``fit`` returns, before evaluation
 and artifacts; a crash after that would leave a "finished" run without results. So we create the
-run ourselves, hand its id to the logger (whose ``finalize`` is neutralised), and set the final
-status in :func:`tracked_run`, which marks it FAILED on any exception.
+run ourselves, hand its id to the logger (``src.pipeline.fit``, whose ``finalize`` is
+neutralised), and set the final status in :func:`tracked_run`, which marks it FAILED on any
+exception. No Lightning here: reports and the leaderboard import this package without torch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
-from pytorch_lightning.loggers import MLFlowLogger
 
 from src.core import schema
 from src.core.errors import first_line
@@ -58,7 +58,7 @@ class TrackedRun:
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
-    def log_table(self, name: str, frame: pd.DataFrame, folder: str = "tables") -> None:
+    def log_table(self, name: str, frame: pd.DataFrame, folder: str = schema.TABLES_DIR) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"{name}.csv"
             frame.to_csv(path, index=False)
@@ -148,15 +148,3 @@ def _reopen(client: MlflowClient, run_id: str, tags: dict) -> None:
     client.update_run(run_id, status="RUNNING")
     extra = {schema.RESUMED: str(count), schema.RESUMED_FROM: next((s for s in stopped if s), "")}
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in {**tags, **extra}.items()])
-
-
-class _RunOwnedLogger(MLFlowLogger):
-    """Lightning logs training curves into our run but never ends it (see module docstring)."""
-
-    def finalize(self, status: str = "success") -> None:
-        return None
-
-
-def lightning_logger(run: TrackedRun) -> MLFlowLogger:
-    """An ``MLFlowLogger`` writing to ``run`` (explicit URI: its default is a file store)."""
-    return _RunOwnedLogger(tracking_uri=run.tracking_uri, run_id=run.run_id)

@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from mlflow.tracking import MlflowClient
 
 from src.core import schema
@@ -84,6 +86,7 @@ class RunStore:
                 "tracking_uri (or MLFLOW_TRACKING_URI) at your store"
             )
         check_store(self.uri, write=create)  # seconds, one line; MLflow would retry for minutes
+        self._artifact_uris: dict[str, str] = {}  # run id -> artifact URI, of the runs seen
         with self.locked():  # MLflow creates or migrates a SQLite schema on first use
             self.client = MlflowClient(tracking_uri=self.uri)
             self.client.search_experiments(max_results=1)
@@ -191,6 +194,7 @@ class RunStore:
                 experiments, filter_string, max_results=size, order_by=order_by, page_token=token
             )
             seen, token = seen + len(page), page.token
+            self._artifact_uris.update((r.info.run_id, r.info.artifact_uri) for r in page)
             yield list(page)
             if not token or (max_results and seen >= max_results):
                 return
@@ -279,11 +283,21 @@ class RunStore:
         folder = artifact.rpartition("/")[0] or None
         return artifact in {a.path for a in self.client.list_artifacts(run_id, folder)}
 
-    def read_table(self, run_id: str, name: str, folder: str = "tables") -> pd.DataFrame | None:
+    def read_table(
+        self, run_id: str, name: str, folder: str = schema.TABLES_DIR
+    ) -> pd.DataFrame | None:
         """The ``<folder>/<name>.csv`` table a run logged (``TrackedRun.log_table``), or None
-        when it has none; the ``unit`` column stays text (vehicle ids, image indices)."""
-        artifact = f"{folder}/{name}.csv"
-        if not self.has_artifact(run_id, artifact):
+        when it has none; the ``unit`` column stays text (vehicle ids, image indices).
+
+        Read from the run's artifact location directly (known from the search that found the
+        run), in place when it is a local folder: MLflow's ``runs:/`` path would load the whole
+        run from the store twice per call, and a board reads hundreds of tables."""
+        artifact = f"{folder}/{name}.csv"  # schema.table_artifact(name) in the default folder
+        uri = self._artifact_uris.get(run_id) or self.get(run_id).info.artifact_uri
+        repository = get_artifact_repository(uri, tracking_uri=self.uri)
+        if artifact not in {a.path for a in repository.list_artifacts(folder)}:
             return None
+        if isinstance(repository, LocalArtifactRepository):  # its path: no copy, no thread pool
+            return pd.read_csv(repository.download_artifacts(artifact), dtype={"unit": str})
         with tempfile.TemporaryDirectory() as tmp:
-            return pd.read_csv(self.download(run_id, artifact, tmp), dtype={"unit": str})
+            return pd.read_csv(repository.download_artifacts(artifact, tmp), dtype={"unit": str})

@@ -79,6 +79,22 @@ def test_read_table_returns_what_log_table_wrote_or_none(tmp_path):
     assert store.read_table(run.run_id, "paired_units") is None
 
 
+def test_a_table_of_a_searched_run_is_read_without_loading_the_run_again(tmp_path, monkeypatch):
+    """A board reads hundreds of tables: the run's artifact location comes from the search."""
+    import pandas as pd
+
+    store = RunStore(f"sqlite:///{tmp_path}/mlflow.db")
+    units = pd.DataFrame({"unit": ["a"], "label": [1], "value": [0.5]})
+    with tracked_run(store, "exp", "b", {"method": "baseline"}) as run:
+        run.log_table("units", units)
+    reader = RunStore.open(store.uri)
+    (found,) = reader.search()
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    monkeypatch.setattr(SqlAlchemyStore, "get_run", lambda *_: pytest.fail("the run was reloaded"))
+    pd.testing.assert_frame_equal(reader.read_table(found.info.run_id, "units"), units)
+
+
 def test_unreachable_store_is_one_line_in_seconds(tmp_path):
     import socket
     import time

@@ -1,35 +1,34 @@
-"""Search for the best variant under an accuracy budget: Optuna over methods and parameters.
-
-python -m src.search                                       20 trials toward conf/search.yaml's goals
-python -m src.search search.trials=40 search.goals.max_auroc_drop=0.005 search.sampler=nsga2
-python -m src.search search.runtime=onnxruntime hydra/launcher=joblib search.parallel=2
+"""The search as a Hydra app (``python -m src.search``, :mod:`src.search.__main__`): its job (one
+trial), its sweep (what ``hydra/sweeper=search`` runs), and the config read as a
+:class:`~src.search.loop.SearchSpec` and a :class:`~src.search.scoring.Scoring`.
 
 1) Hydra opens one multirun (its parent run in MLflow) whose sweeper is Optuna's ask-and-tell
 (``hydra/sweeper=search``); 2) each trial is an ordinary ``src.train`` job run by the sweep's
-launcher, scored on what its run logged (``src.cli.search``); 3) the trials, their Pareto front
-and the chosen candidate as a ready command are logged to the parent run and printed
-(``src.cli.search_report``). ``python -m src.leaderboard sweep_id=<id>`` ranks the trials.
+launcher, scored on what its run logged (:mod:`src.search.loop`, :mod:`src.search.scoring`);
+3) the trials, their Pareto front and the chosen candidate as a ready command are logged to the
+parent run and printed (:mod:`src.search.report`).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from src.board.search import Goals, Scoring
 from src.cli import entry
-from src.cli.search import SearchLoop, SearchSpec
-from src.cli.search_report import build_report, log_report, print_report
+from src.cli.hydra_setup import register_configs
 from src.cli.specs import run_spec
 from src.core import schema
 from src.core.errors import ConfigError
 from src.pipeline import run
+from src.search.loop import SearchLoop, SearchSpec
+from src.search.report import build_report, log_report, print_report
+from src.search.scoring import Goals, Scoring
 from src.tasks import create_task
 from src.tracking.store import RunStore
+
+register_configs()  # before Hydra composes: the registries' defaults as configs
 
 
 @entry.guard
@@ -41,11 +40,6 @@ def job(cfg: DictConfig) -> dict:
     outcome = run(spec)
     return {"run_id": outcome.run_id, "metrics": dict(outcome.result.metrics),
             "method": spec.method.to_dict()}  # fmt: skip
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="search")
-def main(cfg: DictConfig) -> Any:
-    return job(cfg)
 
 
 @entry.guard
@@ -86,7 +80,3 @@ def scoring_of(config: DictConfig, spec: SearchSpec) -> Scoring:
         higher_is_better=metric.higher_is_better,
         goals=Goals.parse(spec.goals, task.primary),
     )
-
-
-if __name__ == "__main__":
-    entry.run(main)

@@ -1,10 +1,10 @@
-"""The model artifact: ``python -m pytest tests/tracking/test_artifacts.py``."""
+"""The model artifact: ``python -m pytest tests/pipeline/test_artifact.py``."""
 
 import pytest
 import torch
 
 from src.models import create_model
-from src.tracking.artifacts import BrokenArtifact, load_model_file, save_model
+from src.pipeline.artifact import BrokenArtifact, load_model_file, save_model
 
 
 class Payload:

@@ -1,4 +1,4 @@
-"""Objectives, goals and hypervolume of a search: ``pytest tests/board/test_search.py``."""
+"""Objectives, goals and hypervolume of a search: ``pytest tests/search/test_scoring.py``."""
 
 import itertools
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.board.search import Goals, Scoring, as_minimised, front_of, hypervolume
 from src.core.errors import ConfigError
+from src.search.scoring import Goals, Scoring, as_minimised, front_of, hypervolume
 
 TRIAL = {  # what a trial run logs (test/auroc task, eager runtime)
     "tuning/auroc": 0.90, "baseline/tuning/auroc": 0.92,

@@ -15,10 +15,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from src.board.search import DIRECTIONS, Scoring, front_of
 from src.board.verdict import NON_INFERIOR
-from src.cli.search import Trial, trial_table
-from src.tracking.artifacts import MODEL_ARTIFACT
+from src.core import schema
+from src.search.loop import Trial, trial_table
+from src.search.scoring import DIRECTIONS, Scoring, front_of
 from src.tracking.store import RunStore
 
 TABLE, PLOT = "search_trials", "search_front.png"
@@ -88,7 +88,7 @@ def log_report(report: SearchReport, store: RunStore, parent_run_id: str, out_di
     out_dir.mkdir(parents=True, exist_ok=True)
     table_path = out_dir / f"{TABLE}.csv"
     report.trials.to_csv(table_path, index=False)
-    store.log_artifact(parent_run_id, table_path, "tables")
+    store.log_artifact(parent_run_id, table_path, schema.TABLES_DIR)
     store.log_artifact(parent_run_id, front_plot(report.trials, out_dir / PLOT), "plots")
     tags = {"search.trials": str(len(report.trials)), "search.chosen_why": report.why}
     if report.chosen is not None:
@@ -148,7 +148,7 @@ def print_report(report: SearchReport) -> None:
     print(f"chosen: {report.why}")
     if report.chosen is not None:
         run_id = report.chosen["run_id"]
-        print(f"  run {run_id}, artifact runs:/{run_id}/{MODEL_ARTIFACT}")
+        print(f"  run {run_id}, artifact runs:/{run_id}/{schema.MODEL_ARTIFACT}")
         print(f"  {report.command}")
 
 

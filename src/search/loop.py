@@ -4,7 +4,7 @@ Optuna (multi-objective: TPE, NSGA-II or random) proposes a method and its param
 ``search.space``; each batch of ``search.parallel`` trials is handed to the Hydra launcher of the
 sweep (basic, joblib, submitit, SLURM, Ray: whatever ``hydra/launcher`` names), so every trial is
 an ordinary ``src.train`` job and a child run of the sweep's parent. A trial's objectives are read
-from what its run logged (:mod:`src.board.search`); the loop stops after ``search.trials`` trials,
+from what its run logged (:mod:`src.search.scoring`); the loop stops after ``search.trials`` trials,
 after ``search.timeout`` seconds, or as soon as a trial meets every goal with a non-inferior
 verdict. Why not hydra-optuna-sweeper: its last release (1.2.0) pins ``optuna<3``; this drives
 Optuna 5 directly with its ask-and-tell interface.
@@ -23,8 +23,8 @@ import optuna
 import pandas as pd
 from hydra.core.utils import JobStatus
 
-from src.board.search import DIRECTIONS, Scoring
 from src.core.errors import ConfigError
+from src.search.scoring import DIRECTIONS, Scoring
 
 log = logging.getLogger(__name__)
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -46,7 +46,7 @@ class SearchSpec:
         select_on: ``tuning`` or ``test``: the split whose metric change is an objective.
         runtime: The runtime whose batch-1 speedup is an objective (``eager``, ``onnxruntime``,
             ``compile``); each trial is deployed to it.
-        goals: Olive-style goals (:class:`src.board.search.Goals`).
+        goals: Olive-style goals (:class:`src.search.scoring.Goals`).
         space: ``{method: {key: [choices] | {low, high, log?, step?}}}``, keys nested as in
             the train config (``{method: {sparsity: {low: 0.3, high: 0.9}}}`` is the override
             ``method.sparsity``), so one bound is one override:

@@ -1,36 +1,35 @@
-"""Rebuild a published table from logged runs, training only the runs that are missing.
-
-python -m src.reproduce table=dyad_dynamic          # fp32 vs dynamic int8, the DyAD seed's layout
-python -m src.reproduce table=quant_summary         # FP32/dynamic/static/QAT summary, CNN + DyAD
-python -m src.reproduce table=dyad_folds            # AUROC mean ± std over five folds, per method
-python -m src.reproduce table=dyad_folds run=false  # render from the store only, train nothing
+"""Rebuild a published table from logged runs (``python -m src.reproduce``,
+:mod:`src.reproduce.__main__`), training only the runs that are missing.
 
 1) the spec ``experiments/<table>.yaml`` names blocks (train overrides, methods, folds); 2) for
 each block and fold the train config is composed exactly as ``python -m src.train`` would, and its
 ``baseline_key`` finds the newest FINISHED run of each method in the store; 3) missing runs are
-trained in this process (baseline first); 4) the table is printed beside the published numbers
-and written to ``out_dir`` with its CSV and the ids of the runs every cell came from. Every
-``src.train`` key given here (``data.root=DIR``) applies to every run the table needs.
+trained in this process (baseline first); 4) the table is laid out (:mod:`src.reproduce.tables`),
+printed beside the published numbers and written to ``out_dir`` with its CSV and the ids of the
+runs every cell came from. Every ``src.train`` key given here (``data.root=DIR``) applies to
+every run the table needs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from src.board.meta import latency_setup
 from src.board.runs import runs_to_frame
-from src.board.tables import LAYOUTS, markdown, quant_summary_text
 from src.cli import entry
+from src.cli.hydra_setup import register_configs
 from src.cli.jobs import composed, train_methods
 from src.cli.specs import baseline_key, resolved
 from src.core.errors import UserError
 from src.core.paths import ROOT, git_commit
+from src.reproduce.tables import LAYOUTS, markdown, quant_summary_text
 from src.tracking.store import RunStore
+
+register_configs()  # before Hydra composes: the registries' defaults as configs
 
 TABLES = ROOT / "experiments"
 OWN_KEYS = ("table", "run", "out_dir", "spec")  # the rest of the command line goes to training
@@ -53,11 +52,6 @@ def job(cfg: DictConfig) -> list[Path]:
     print("\n".join([spec.title, *provenance, "", text, ""]))
     print("written:", ", ".join(str(p) for p in paths))
     return paths
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
-def main(cfg: DictConfig):
-    return job(cfg)
 
 
 def load_spec(name: str, changes: dict | None = None) -> DictConfig:
@@ -151,7 +145,3 @@ def write_outputs(out: Path, name: str, spec, table, text, provenance, blocks) -
     paths[1].write_text("".join(f"# {p}\n" for p in provenance) + table.to_csv(index=False))
     runs[[c for c in columns if c in runs]].to_csv(paths[2], index=False)
     return paths
-
-
-if __name__ == "__main__":
-    entry.run(main)

@@ -1,4 +1,4 @@
-"""The search loop with a stand-in launcher: ``pytest tests/cli/test_search.py``."""
+"""The search loop with a stand-in launcher: ``pytest tests/search/test_loop.py``."""
 
 from types import SimpleNamespace
 
@@ -6,10 +6,10 @@ import optuna
 import pytest
 from hydra.core.utils import JobStatus
 
-from src.board.search import Goals, Scoring
-from src.cli.search import SearchLoop, SearchSpec, suggest
-from src.cli.search_report import build_report
 from src.core.errors import ConfigError
+from src.search.loop import SearchLoop, SearchSpec, suggest
+from src.search.report import build_report
+from src.search.scoring import Goals, Scoring
 
 PRUNE = {"sparsity": {"low": 0.3, "high": 0.9}, "allocation": ["uniform", "sensitivity"]}
 SPACE = {"dynamic": {}, "prune": {"method": PRUNE}}

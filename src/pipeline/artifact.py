@@ -1,4 +1,5 @@
-"""The model artifact: weights + the config that rebuilds them + preprocessing, no pickled code.
+"""The model artifact (``schema.MODEL_ARTIFACT`` of a run): weights + the config that rebuilds
+them + preprocessing, no pickled code.
 
 Saved as one ``torch.save`` dict of tensors and plain Python values, so :func:`load` can read it
 with ``weights_only=True`` whoever handed us the file.
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from src.core import schema
 from src.core.errors import UserError, first_line
 from src.methods import BaselineConfig, method_config, rebuild
 from src.models import create_model
@@ -24,7 +26,6 @@ from src.quant.state import load_portable_state_dict, portable_state_dict
 from src.tracking.mlflow_run import TrackedRun
 from src.tracking.store import RunStore
 
-MODEL_ARTIFACT = "model/model.pt"
 FORMAT_VERSION = 3  # 3: the method config carries its kind and version
 
 
@@ -114,9 +115,10 @@ def log_model(
     run: TrackedRun, model: nn.Module, builder: str, extras: dict, method: dict | None = None
 ) -> None:
     """Save the artifact and attach it to ``run`` under ``model/``."""
+    artifact = Path(schema.MODEL_ARTIFACT)
     with tempfile.TemporaryDirectory() as tmp:
-        path = save_model(Path(tmp) / Path(MODEL_ARTIFACT).name, model, builder, extras, method)
-        run.log_artifact(path, str(Path(MODEL_ARTIFACT).parent))
+        path = save_model(Path(tmp) / artifact.name, model, builder, extras, method)
+        run.log_artifact(path, str(artifact.parent))
 
 
 def load(run_id: str, tracking_uri: str | None = None) -> LoadedModel:
@@ -128,9 +130,10 @@ def load(run_id: str, tracking_uri: str | None = None) -> LoadedModel:
     """
     store = RunStore.open(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        path = store.download(run_id, MODEL_ARTIFACT, tmp)
+        path = store.download(run_id, schema.MODEL_ARTIFACT, tmp)
         try:
             return load_model_file(path)
         except BrokenArtifact as err:
-            named = str(err).replace(str(path), f"the artifact {MODEL_ARTIFACT} of run {run_id}")
+            named = f"the artifact {schema.MODEL_ARTIFACT} of run {run_id}"
+            named = str(err).replace(str(path), named)
             raise BrokenArtifact(named) from None
