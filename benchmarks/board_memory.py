@@ -27,7 +27,7 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from benchmarks.common import ensure_data, print_table
+from benchmarks.common import ensure_data, print_table, write_csv
 from src.core import schema
 from src.core.paths import ROOT
 
@@ -146,6 +146,8 @@ def main() -> None:
         rows,
         ("runs", "peak RSS MB", "MB per added run", "wall s"),
     )
+    header = ("runs", "peak RSS MB", "MB per added run", "wall s")
+    write_csv("board_memory", [f"runs{args.runs}", "own" if args.source else "tiny"], rows, header)
 
 
 if __name__ == "__main__":
