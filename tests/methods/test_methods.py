@@ -15,7 +15,8 @@ the fp32 model's, on fixed inputs and seeds):
 - QAT fine-tunes, so its answer is held to its own fake-quantized model just before convert
   (what the fine-tuning saw), and its drift from the fp32 model is bounded as above.
 
-Reloading the compressed models is :mod:`tests.quant.test_state`'s subject.
+Reloading is checked elsewhere: the portable state dict in ``tests/quant/test_state.py``, every
+method config's ``rebuild`` against the model it produced in ``tests/test_configs.py``.
 """
 
 import copy
@@ -57,13 +58,6 @@ METHODS = [
 # requantized at every layer where fake quantization only rounds in float.
 QAT_CONVERT = {"dyad_tiny": 0.024, "cnn_tiny": 0.065}  # measured 0.0158, 0.0427
 INT8_EVERYWHERE = {"static", "qat"}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: thread hand-offs cost more than the work (conftest restores the count; the
-    measured errors above are the same on one thread and two)."""
-    torch.set_num_threads(1)
 
 
 class _Data:
