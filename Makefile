@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow test-full lint bench install clean-cache postgres server
+.PHONY: run test test-durations test-slow test-full lint bench install clean-cache postgres server
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q
+
+# The fast tier with its 30 slowest tests listed: where the suite's time goes.
+test-durations: $(STAMP)
+	$(PY) -m pytest -m "not slow" --durations=30 -q
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q

@@ -44,7 +44,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
-from benchmarks.common import ensure_data, print_table
+from benchmarks.common import ensure_data, print_table, write_csv
 from src.core import schema
 from src.core.paths import ROOT
 
@@ -242,6 +242,8 @@ def report(results: dict[int, dict], same: dict[int, bool], labels: list[str]) -
     repeats = len(next(iter(results.values()))[NEW, "board"])
     title = f"Leaderboard by store size (median of {repeats} runs)"
     print_table(title, rows, (*header, "start-up s (--help)"))
+    sizes = "-".join(str(n) for n in results)
+    write_csv("board_memory", [f"runs{sizes}", f"r{repeats}"], rows, (*header, "start-up s"))
     if len(labels) > 1:
         report_ratios(results, same, labels[0])
 
@@ -262,6 +264,8 @@ def report_ratios(results: dict[int, dict], same: dict[int, bool], old: str) -> 
         rows.append((str(n), *cells, "yes" if same[n] else "NO"))
     header = ("runs", "peak RSS", "first output", "wall", "start-up (--help)", "same board")
     print_table(f"{old} / {NEW} (geometric mean of paired runs, 95 % t interval)", rows, header)
+    sizes = "-".join(str(n) for n in results)
+    write_csv("board_memory", [f"runs{sizes}", f"ratios-vs-{old}"], rows, header)
     n, samples = max(results.items())
     mb = _median(samples[NEW, "board"], "peak_mb")
     first = ratio(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import print_table
+from benchmarks.common import print_table, write_csv
 from src.cli.jobs import composed, train_methods
 from src.cli.specs import resolved
 from src.core import schema
@@ -54,6 +54,10 @@ FAMILIES = {
 }
 TASK_METHODS = ["baseline", "dynamic", "static", "qat", "fp16", "bf16"]
 TARGETS = "int8 size <= 0.26x; dynamic >= 2x at bs1 on DyAD; static >= 3x at bsN on the CNN"
+ARCH_HEADER = ("model", "method", "MB", "size ratio", "speedup bs1", "speedup bsN", "int8 frac")
+RATIOS = ("delta", "size ratio", "speedup bs1", "speedup bsN")
+TASK_HEADER = ("model", "method", "metric", *RATIOS)
+COMPACT_HEADER = ("model", "method", "AUROC", *RATIOS)
 COMPACT_TARGETS = (
     "DyAD brand 2: structured prune H/2 <= 0.3x size and >= 2x at bs1; distill (H 256) <= 0.1x; "
     "distill_dynamic <= 0.03x; |delta AUROC| <= 0.02"
@@ -147,8 +151,9 @@ def run_arch(dyad_batch: int) -> None:
     print_table(
         f"architectures: size and speed vs fp32 (DyAD bsN={dyad_batch}, CNN bsN=64)",
         rows,
-        ("model", "method", "MB", "size ratio", "speedup bs1", "speedup bsN", "int8 frac"),
+        ARCH_HEADER,
     )
+    write_csv("compression", ["arch", f"bsn{dyad_batch}"], rows, ARCH_HEADER)
     print(f"targets: {TARGETS}")
 
 
@@ -170,8 +175,9 @@ def run_task() -> None:
     print_table(
         "default data: task metric vs fp32, from the logged runs",
         rows,
-        ("model", "method", "metric", "delta", "size ratio", "speedup bs1", "speedup bsN"),
+        TASK_HEADER,
     )
+    write_csv("compression", ["task"], rows, TASK_HEADER)
     print("target: |delta| <= 0.02")
 
 
@@ -200,8 +206,9 @@ def run_compact(store: str | None) -> None:
     print_table(
         "DyAD brand-2 architecture, default data, 1 epoch: from the logged runs",
         rows,
-        ("model", "method", "AUROC", "delta", "size ratio", "speedup bs1", "speedup bsN"),
+        COMPACT_HEADER,
     )
+    write_csv("compression", ["compact", "dyad_brand2"], rows, COMPACT_HEADER)
     print(f"targets: {COMPACT_TARGETS}")
 
 

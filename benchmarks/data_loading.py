@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import ensure_data, print_table
+from benchmarks.common import ensure_data, print_table, write_csv
 from src.data import cache
 from src.data.battery import SnippetBatches
 from src.data.cache import open_store
@@ -85,10 +85,11 @@ def main() -> None:
         ("memmap training batches", f"{batches:,.0f} snippets/s", "-"),
         ("ratio memmap / pickles", f"{batches / pickles:,.1f}x", "-"),
     ]
-    print_table(
-        f"data loading, {n:,} snippets of battery_brand{args.brand}",
-        rows,
-        ("what", "throughput", "time"),
+    header = ("what", "throughput", "time")
+    print_table(f"data loading, {n:,} snippets of battery_brand{args.brand}", rows, header)
+    source = "real" if args.root else args.preset
+    write_csv(
+        "data_loading", [source, f"brand{args.brand}", f"pickles{args.pickles}"], rows, header
     )
 
 

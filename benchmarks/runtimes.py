@@ -24,7 +24,7 @@ import tempfile
 from itertools import islice
 from pathlib import Path
 
-from benchmarks.common import print_table
+from benchmarks.common import print_table, write_csv
 from benchmarks.compression import arch_setup
 from src.measure.latency import LatencySpec, speedup_intervals, summarise, time_interleaved
 from src.measure.report import CastInputs
@@ -148,6 +148,7 @@ def main() -> None:
     header = ("arch", "variant x runtime", "p50 ms bs1", "p50 ms bsN", "vs fp32 eager bs1",
               "vs fp32 eager bsN", "int8 kernels")  # fmt: skip
     print_table(f"Runtimes, side by side (targets: {TARGETS})", table, header)
+    write_csv("runtimes", [args.part, f"t{SPECS[names[0]].threads}"], table, header)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import print_table
+from benchmarks.common import print_table, write_csv
 from src.cli.jobs import compose_train, train_methods
 from src.core import schema
 from src.core.paths import ROOT
@@ -126,6 +126,7 @@ def report(grid: pd.DataFrame, found: pd.DataFrame, score: Scoring) -> None:
               "yes" if r.meets_goals is True else "") for r in found.itertuples()]  # fmt: skip
     header = ("candidate", "d tuning", "speedup bs1", "size", "test verdict", "goals")
     print_table("grid of shipped recipes vs search (objectives from each run)", rows, header)
+    write_csv("search", [f"grid{len(grid)}", f"trials{len(found)}"], rows, header)
     met = found.index[found.meets_goals.astype(bool)] if "meets_goals" in found else []
     print(f"goals: {score.goals}")
     print(f"hypervolume (reference {np.round(reference, 3).tolist()}, minimised): grid "

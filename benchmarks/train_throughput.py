@@ -15,7 +15,7 @@ import time
 import pytorch_lightning as pl
 import torch
 
-from benchmarks.common import ensure_data, print_table
+from benchmarks.common import ensure_data, print_table, write_csv
 from src.data.battery import BatteryDataModule
 from src.models import create_model
 from src.tasks import OptimSpec
@@ -72,11 +72,14 @@ def main() -> None:
     rate = {k: snippets / statistics.median(v) for k, v in times.items()}
     rows = [(k, f"{rate[k]:,.0f} snippets/s", " ".join(f"{t:.2f}" for t in times[k])) for k in rate]
     rows.append(("ratio lightning / plain", f"{rate['lightning'] / rate['plain']:.3f}x", ""))
+    header = ("loop", "median throughput", "seconds per repeat")
     print_table(
         f"training throughput, {args.model}, {args.batches} batches of {data.batch_size}",
         rows,
-        ("loop", "median throughput", "seconds per repeat"),
+        header,
     )
+    setup = [args.model, args.preset, f"batches{args.batches}", f"repeats{args.repeats}"]
+    write_csv("train_throughput", setup, rows, header)
 
 
 if __name__ == "__main__":

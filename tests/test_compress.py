@@ -2,6 +2,7 @@
 ``pytest tests/test_compress.py``."""
 
 import json
+import math
 
 import pytest
 
@@ -47,9 +48,42 @@ def _check_sweep(tmp, primary):
         ):
             assert key in metrics, (name, key)
         assert runs[name].data.tags["latency.threads"] == "2"
+        _check_deltas(metrics, runs["baseline"].data.metrics, primary)
+        _check_size_ratio(metrics, runs["baseline"].data.metrics)
     assert runs["static"].data.metrics["quant/int8_fraction"] == 1.0
     assert runs["fp16"].data.metrics["quant/int8_fraction"] == 0.0
     return client, runs
+
+
+def _check_deltas(metrics: dict, baseline: dict, primary: str) -> None:
+    """``delta/m == test/m - baseline/test/m`` for every test metric both models have, where
+    ``baseline/test/m`` (logged on the method run) is the baseline run's own figure. The paired
+    statistics of the primary metric (``Task.paired``) are no differences: an interval around
+    ``delta/<primary>`` and a p-value."""
+    paired = [f"{primary}{end}" for end in ("_ci_low", "_ci_high", "_p")]
+    deltas = {k.removeprefix("delta/") for k in metrics if k.startswith("delta/")} - set(paired)
+    both = {k.removeprefix("test/") for k in metrics if k.startswith("test/")}
+    both &= {k.removeprefix("baseline/test/") for k in metrics if k.startswith("baseline/test/")}
+    both -= set(paired)  # the paired interval replaces the difference of the two intervals
+    assert deltas == both and primary in deltas, sorted(deltas ^ both)
+    for m in deltas:
+        reference = metrics[f"baseline/test/{m}"]
+        assert _same(reference, baseline[f"test/{m}"]), m
+        assert _same(metrics[f"delta/{m}"], metrics[f"test/{m}"] - reference), m
+    low, high, p = (metrics[f"delta/{m}"] for m in paired)
+    assert low <= high and 0 <= p <= 1
+
+
+def _check_size_ratio(metrics: dict, baseline: dict) -> None:
+    """``size/ratio`` is the variant's file over the baseline's (src/measure/size.py), and
+    ``baseline/size/mb`` the baseline run's own ``size/mb``."""
+    assert _same(metrics["baseline/size/mb"], baseline["size/mb"])
+    assert _same(metrics["size/ratio"], metrics["size/mb"] / metrics["baseline/size/mb"])
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal to 1e-9 (relative, or absolute near zero); NaN only equals NaN."""
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
 def test_dyad_every_method_reuses_one_baseline(tiny_root, tmp_path):

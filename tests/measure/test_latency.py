@@ -1,8 +1,11 @@
 """Comparative latency and environment tags: ``python -m pytest tests/measure/test_latency.py``.
 
-Only relative timings are asserted: a training job may share the CPU.
+Timing arithmetic is checked on a fake clock (``src.measure.latency`` reads ``time.perf_counter``
+only; the fixture swaps its ``time`` for one that moves when a model works), so every figure is
+exact and nothing depends on how busy the CPU is. Real timings are only checked to exist.
 """
 
+import math
 import platform
 
 import numpy as np
@@ -16,40 +19,65 @@ from src.measure import (
     cpu_model,
     environment,
     isa_flags,
+    latency,
     measurement_tags,
     speedups,
     time_calls,
 )
+from src.measure.latency import speedup_intervals, summarise, time_interleaved
 
-# Calls stay around a millisecond on purpose: with a busy CPU, calls longer than a scheduler
-# slice get preempted mid-call and their p50 stops scaling with the work done.
 FAST = LatencySpec(batch_sizes=(1, 2), warmup=2, iters=10, threads=1, rounds=3)
+SECONDS = 1e-3  # fake seconds per sample of the light model
+JITTER = 0.2  # a call takes 1 to 1 + JITTER times its work: spread for the percentiles
 
 
-class Matmul(nn.Module):
-    """(B, 128, 256) @ (256, 256): a fraction of a millisecond per sample on one thread."""
+class FakeClock:
+    """Stands in for the ``time`` module: ``perf_counter`` moves only when a model works."""
 
     def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class Work(nn.Module):
+    """Advances ``clock`` by ``seconds`` per sample, times a jitter that follows the model's own
+    call count (every model sees the same sequence, so ``2x`` work is exactly twice the time)."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(256, 256) / 16)
+        self.clock, self.seconds, self.calls = clock, seconds, 0
 
-    def forward(self, x):
-        return torch.tanh(x @ self.weight)
-
-
-def make_input(batch: int) -> torch.Tensor:
-    return torch.randn(batch, 128, 256)
-
-
-@pytest.fixture(scope="module")
-def results():
-    torch.manual_seed(0)
-    step = Matmul()
-    models = {"light": nn.Sequential(step), "heavy": nn.Sequential(step, step)}
-    return compare_latency(models, make_input, FAST)
+    def forward(self, x, *more):
+        jitter = 1 + JITTER * ((self.calls * 0.6180339887) % 1)  # evenly spread, deterministic
+        self.calls += 1
+        self.clock.now += self.seconds * x.shape[0] * jitter
+        return x
 
 
-def test_every_key_is_present_and_positive(results):
+def small_input(batch: int) -> torch.Tensor:
+    return torch.zeros(batch, 1)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(latency, "time", fake)
+    return fake
+
+
+@pytest.fixture
+def models(clock) -> dict[str, nn.Module]:
+    return {"light": Work(clock, SECONDS), "heavy": Work(clock, 2 * SECONDS)}
+
+
+@pytest.fixture
+def results(models):
+    return compare_latency(models, small_input, FAST)
+
+
+def test_every_key_is_present_finite_and_positive(results):
     expected = {
         "latency/ms_p50_bs1",
         "latency/ms_p90_bs1",
@@ -57,9 +85,10 @@ def test_every_key_is_present_and_positive(results):
         "latency/ms_p90_bs2",
         "throughput/samples_s_bs2",
     }
+    assert set(results) == {"light", "heavy"}
     for metrics in results.values():
         assert set(metrics) == expected
-        assert all(value > 0 for value in metrics.values())
+        assert all(math.isfinite(value) and value > 0 for value in metrics.values())
 
 
 def test_p90_is_at_least_p50_and_throughput_follows_p50(results):
@@ -70,11 +99,33 @@ def test_p90_is_at_least_p50_and_throughput_follows_p50(results):
         assert metrics["throughput/samples_s_bs2"] == pytest.approx(expected)
 
 
-def test_twice_the_work_is_slower_as_candidate(results):
+def test_milliseconds_are_the_work_done(results):
+    for batch in (1, 2):
+        light, heavy = (results[m][f"latency/ms_p50_bs{batch}"] for m in ("light", "heavy"))
+        assert heavy == pytest.approx(2 * light, rel=1e-9)
+        # Every call took batch x 1 ms, stretched by at most the jitter.
+        assert batch * SECONDS * 1e3 <= light <= batch * SECONDS * 1e3 * (1 + JITTER)
+
+
+def test_twice_the_work_is_half_the_speed(results):
     ratio = speedups(results["light"], results["heavy"])
-    assert set(ratio) == {"latency/speedup_bs1", "latency/speedup_bsN"}
-    assert ratio["latency/speedup_bs1"] < 0.9
-    assert ratio["latency/speedup_bsN"] < 0.9
+    assert ratio == pytest.approx({"latency/speedup_bs1": 0.5, "latency/speedup_bsN": 0.5})
+    back = speedups(results["heavy"], results["light"])
+    assert back == pytest.approx({"latency/speedup_bs1": 2.0, "latency/speedup_bsN": 2.0})
+
+
+def test_speedup_intervals_contain_the_point_estimate(models):
+    timings = time_interleaved(models, small_input, FAST)
+    assert {b: {n: t.shape for n, t in m.items()} for b, m in timings.items()} == {
+        b: {"light": (3, 10), "heavy": (3, 10)} for b in (1, 2)
+    }
+    point = speedups(*(summarise(timings, ["heavy", "light"])[m] for m in ("heavy", "light")))
+    interval = speedup_intervals(timings, "heavy", "light")
+    for key in ("latency/speedup_bs1", "latency/speedup_bsN"):
+        low, high = interval[f"{key}_ci_low"], interval[f"{key}_ci_high"]
+        assert low <= point[key] <= high
+        # Each resampled median lies within the jitter, so the ratio does too.
+        assert 2 / (1 + JITTER) <= low and high <= 2 * (1 + JITTER)
 
 
 def test_speedups_refuse_entries_with_different_largest_batch(results):
@@ -112,14 +163,23 @@ def test_training_flags_are_restored_per_module():
     assert model.training and model[0].training and not model[1].training
 
 
-def test_tuple_inputs_are_passed_positionally():
-    class Add(nn.Module):
-        def forward(self, a, b):
-            return a + b
+def test_tuple_inputs_are_passed_positionally(clock):
+    seen = []
 
-    spec = LatencySpec(batch_sizes=(1, 2), warmup=0, iters=2, rounds=1)
-    out = compare_latency({"add": Add()}, lambda b: (torch.ones(b, 3), torch.ones(b, 3)), spec)
-    assert "throughput/samples_s_bs2" in out["add"]
+    class Add(Work):
+        def forward(self, a, b):
+            seen.append((a.shape, b.shape))
+            return super().forward(a) + b
+
+    spec = LatencySpec(batch_sizes=(1, 2), warmup=1, iters=2, rounds=2)
+    out = compare_latency(
+        {"add": Add(clock, SECONDS)}, lambda b: (torch.ones(b, 3), torch.ones(b, 3)), spec
+    )
+    calls = spec.rounds * (spec.warmup + spec.iters)  # per batch size, no cap on the blocks
+    assert seen == [((b, 3), (b, 3)) for b in (1, 2) for _ in range(calls)]
+    assert out["add"]["throughput/samples_s_bs2"] == pytest.approx(
+        2 / (out["add"]["latency/ms_p50_bs2"] / 1e3)
+    )
 
 
 def test_inference_mode_is_active_during_timing():
@@ -184,8 +244,6 @@ def test_unreadable_cpuinfo_falls_back(monkeypatch, tmp_path):
 
 
 def test_speedup_intervals_bracket_the_ratio_of_medians():
-    from src.measure.latency import speedup_intervals
-
     rng = np.random.default_rng(0)
     base = 2.0 + rng.exponential(0.05, size=(3, 40))
     fast = 1.0 + rng.exponential(0.05, size=(3, 40))
@@ -205,14 +263,11 @@ def test_block_seconds_shortens_only_blocks_of_slow_calls():
     assert LatencySpec(iters=20).calls(30.0) == (5, 20)  # no cap: always iters
 
 
-def test_capped_blocks_time_every_model_alike():
-    from src.measure.latency import time_interleaved
-
+def test_capped_blocks_time_every_model_alike(models):
     slow = LatencySpec(batch_sizes=(1, 64), warmup=2, iters=12, threads=1, rounds=2,
                        block_seconds=1e-6)  # fmt: skip
-    step = Matmul()
-    timings = time_interleaved({"a": step, "b": nn.Sequential(step, step)}, make_input, slow)
+    timings = time_interleaved(models, small_input, slow)
     assert {b: {n: t.shape for n, t in m.items()} for b, m in timings.items()} == {
-        1: {"a": (2, 5), "b": (2, 5)},
-        64: {"a": (2, 5), "b": (2, 5)},
+        1: {"light": (2, 5), "heavy": (2, 5)},
+        64: {"light": (2, 5), "heavy": (2, 5)},
     }
