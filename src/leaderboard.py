@@ -54,7 +54,10 @@ CONFIG = ROOT / "conf" / "leaderboard.yaml"
 # Stored by hand, so that Hydra composes it with conf/'s groups out of sight: there data=battery
 # would choose the train config's data/ group (whose nodes need the model registries, torch)
 # instead of setting a tag filter.
-ConfigStore.instance().store(name="leaderboard", node=OmegaConf.load(CONFIG))
+# The project's folders come from conf/paths/ (their one owner), as ``paths`` in this config.
+PATHS = ROOT / "conf" / "paths" / "default.yaml"
+NODE = OmegaConf.merge(OmegaConf.load(CONFIG), {"paths": OmegaConf.load(PATHS)})
+ConfigStore.instance().store(name="leaderboard", node=NODE)
 
 
 @entry.guard

@@ -19,11 +19,10 @@ from rich.table import Table
 from src.cli import entry
 from src.cli.hydra_setup import register_configs
 from src.cli.specs import run_spec
+from src.core import schema
 from src.pipeline import Outcome, run
 
 register_configs()  # before Hydra composes: the registries' defaults as configs
-
-SUMMARY_AREAS = ("test/", "size/", "latency/", "delta/", "quant/")
 
 
 def train(cfg: DictConfig) -> Outcome:
@@ -49,7 +48,7 @@ def print_summary(outcome: Outcome) -> None:
     table = Table(title="results", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in sorted(k for k in metrics if k.startswith(SUMMARY_AREAS)):
+    for key in sorted(k for k in metrics if k.startswith(schema.SUMMARY_AREAS)):
         table.add_row(key, f"{metrics[key]:.4g}")
     Console().print(table)
     print(f"MLflow run {outcome.run_id}")

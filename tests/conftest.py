@@ -43,10 +43,12 @@ def _restore_torch_switches():
     (quantized_resize_cpu_); no test may leak it (or a thread count) into the next."""
     import torch
 
-    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    yield
+    from src.core.threads import torch_threads
+
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    with torch_threads(None):
+        yield
     torch.use_deterministic_algorithms(deterministic)
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -83,7 +83,7 @@ def _composed(experiment: str | None, roots, tmp, *extra: str):
 
 @pytest.mark.parametrize("experiment", EXPERIMENT_CASES)
 def test_every_experiment_builds_with_every_method(experiment, roots, tmp_path):
-    torch.set_num_threads(1)  # tiny tensors: thread hand-offs cost more than the work (restored)
+    torch.set_num_threads(1)  # tiny tensors: thread hand-offs cost more than the work
     base = run_spec(_composed(experiment, roots, tmp_path))
     data = build_datamodule(base.data)
     assert next(iter(data.train_dataloader()))["x"].shape[0] > 0

@@ -32,7 +32,7 @@ LATENCY = {"latency.threads": "2", "cpu_model": "Fake CPU"}
 def _log(store, spec, block_name, metrics_of, task="anomaly", model="dyad", data="battery"):
     block = next(b for b in spec.blocks if b.name == block_name)
     for fold in block.folds:
-        key = compose_key(fold_overrides(block, [], fold))
+        key = compose_key(fold_overrides(block, [], fold), ROOT / "outputs" / "runs")
         base = None
         for method in block.methods:
             run_id = store.run(

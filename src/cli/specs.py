@@ -7,6 +7,7 @@ loaded), the task's loss, the optimiser, the trainer (but for how it reports), a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -150,15 +151,10 @@ def check_numbers(values: dict) -> None:
 
 
 def trainer_spec(values: dict) -> TrainerSpec:
-    ours = ("max_epochs", "threads", "resume", "baseline_wait_s")  # the rest goes to Lightning
-    options = {k: v for k, v in values.items() if k not in ours}
-    return TrainerSpec(
-        values["max_epochs"],
-        options,
-        values.get("threads"),
-        values.get("resume", "auto"),
-        values.get("baseline_wait_s", 86400.0),
-    )
+    """The trainer's own keys (every one in the config: ``registry/trainer`` holds their
+    defaults) and Lightning's keyword arguments (the rest)."""
+    options = {k: v for k, v in values.items() if k not in TrainerSpec.OWN}
+    return TrainerSpec(options=options, **{k: values[k] for k in TrainerSpec.OWN})
 
 
 DEPLOY_KEYS = ("runtimes", "parity_tolerance")  # benchmark keys of the RuntimeSpec
@@ -170,7 +166,16 @@ def latency_spec(values: dict) -> LatencySpec:
 
 
 def runtime_spec(values: dict) -> RuntimeSpec:
-    return RuntimeSpec(tuple(values.get("runtimes") or ()), values.get("parity_tolerance"))
+    return RuntimeSpec(tuple(values["runtimes"] or ()), values["parity_tolerance"])
+
+
+def benchmark_defaults() -> dict:
+    """The ``benchmark`` node's defaults, from the specs that own them: the timing settings of
+    :class:`LatencySpec` and the deployment keys (:data:`DEPLOY_KEYS`) of :class:`RuntimeSpec`."""
+    timing, deploy = LatencySpec(), RuntimeSpec()
+    values = {f.name: getattr(timing, f.name) for f in dataclasses.fields(LatencySpec)}
+    values["batch_sizes"] = list(timing.batch_sizes)
+    return {**values, "runtimes": list(deploy.names), "parity_tolerance": deploy.parity_tolerance}
 
 
 def config_record(values: dict) -> ConfigRecord:

@@ -97,6 +97,8 @@ NO_FOLD = "none"
 MODEL_ARTIFACT = "model/model.pt"  # the model file: weights + how to rebuild them
 CHECKPOINT_DIR = "checkpoint"  # a baseline's last training state (last.ckpt)
 CONFIG_ARTIFACT = "config/config.yaml"  # the resolved config
+HYDRA_ARTIFACT = "config/.hydra"  # Hydra's own record of the job (its .hydra/ folder)
+PLOTS_DIR = "plots"  # figures: a sensitivity heat map, a search's front
 TABLES_DIR = "tables"  # CSV tables: tables/<name>.csv (table_artifact)
 # tables/paired_units.csv of a method run: unit, label, baseline, variant (the same test units
 # scored, or judged right/wrong, by both models in one process), recombined by the leaderboard.
@@ -119,6 +121,10 @@ DELTA = "delta/"  # delta/<name>: test/<name> minus the baseline's, in the same 
 REFERENCE = "baseline/"  # baseline/<metric>: the baseline's own figure, logged on a method run
 CHAIN = "chain/"  # chain/<i>_<step>/<metric>: a chain's intermediate model
 SIZE = "size/"
+LATENCY = "latency/"
+QUANT = "quant/"
+THROUGHPUT_AREA = "throughput/"
+VS_BASELINE = "vs_baseline/"  # vs_baseline/<metric>: a board's ratio to the baseline's figure
 SIZE_MB = "size/mb"
 SIZE_MB_GZIP = "size/mb_gzip"
 SIZE_MB_SPARSE = "size/mb_sparse"
@@ -135,9 +141,9 @@ FIT_SECONDS = "time/fit_s"
 EVAL_SECONDS = "time/eval_s"
 TRAIN_THROUGHPUT = "throughput/train_samples_s"
 # Areas a report aggregates; train/*, val/*, time/* stay in MLflow.
-BOARD_AREAS = (
-    "test/", "delta/", "size/", "latency/", "throughput/", "quant/", "vs_baseline/", RUNTIME
-)  # fmt: skip
+BOARD_AREAS = (TEST, DELTA, SIZE, LATENCY, THROUGHPUT_AREA, QUANT, VS_BASELINE, RUNTIME)
+# Areas ``python -m src.train`` prints when a run ends.
+SUMMARY_AREAS = (TEST, SIZE, LATENCY, DELTA, QUANT)
 
 
 CI_LOW, CI_HIGH = "_ci_low", "_ci_high"  # suffixes of an interval's ends

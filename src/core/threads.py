@@ -16,7 +16,8 @@ import torch
 @contextmanager
 def torch_threads(threads: int | None) -> Iterator[int]:
     """Run the block with ``torch.set_num_threads(threads)``, restoring the previous count after
-    it (even on an exception). ``None`` leaves the setting as it is.
+    it (even on an exception). ``None`` leaves the setting as it is on entry; whatever the
+    block sets is still undone on exit.
 
     Yields:
         The thread count in effect inside the block.
@@ -31,5 +32,5 @@ def torch_threads(threads: int | None) -> Iterator[int]:
     try:
         yield torch.get_num_threads()
     finally:
-        if threads is not None:
+        if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)

@@ -18,6 +18,7 @@ from src.methods.base import (
     apply_method,
     list_methods,
     method_config,
+    method_defaults,
     rebuild,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "apply_method",
     "list_methods",
     "method_config",
+    "method_defaults",
     "rebuild",
 ]

@@ -27,6 +27,7 @@ from src.core.registry import Registry
 
 BASELINE = schema.BASELINE
 CALIBRATION_BATCHES = 16  # batches that set static int8 ranges, unless a method sets its own
+OBSERVER = "histogram"  # static int8's activation observer, unless a method sets its own
 
 
 @dataclass
@@ -152,6 +153,22 @@ def method_config(values: dict | None) -> MethodConfig:
         name = values.get("name", kind)
         raise ConfigError(f"method {name!r} has no key(s) {unknown}; its keys are {sorted(known)}")
     return cls(**values)
+
+
+def method_defaults(kind: str) -> dict:
+    """Every field of method ``kind`` that has a default, with it (``name`` aside): the node
+    ``registry/method/<kind>`` that ``conf/method/*.yaml`` extends, so a method's YAML lists
+    only what differs from its dataclass. Fields without a default (a chain's ``steps``) are
+    left for the YAML to give."""
+    defaults = {}
+    for field in dataclasses.fields(KINDS.get(kind)):
+        if field.name == "name":
+            continue
+        if field.default is not dataclasses.MISSING:
+            defaults[field.name] = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            defaults[field.name] = field.default_factory()
+    return defaults
 
 
 def handler(config: MethodConfig) -> Method:

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from src.core.errors import ConfigError
-from src.methods.base import CALIBRATION_BATCHES
+from src.methods.base import CALIBRATION_BATCHES, OBSERVER
 from src.methods.static import calibrate
 from src.models.gru import DecomposedGRU, decompose_grus, to_gru
 from src.quant import backend
@@ -54,7 +54,7 @@ class Scheme:
     """How layers are quantized: ``dynamic`` or ``static`` int8, and static's calibration."""
 
     kind: str = "dynamic"
-    observer: str = "histogram"
+    observer: str = OBSERVER
     per_channel: bool = True
     calibration_batches: int = CALIBRATION_BATCHES
 

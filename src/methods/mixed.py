@@ -24,6 +24,7 @@ from src.core import schema
 from src.core.errors import ConfigError
 from src.methods.base import (
     CALIBRATION_BATCHES,
+    OBSERVER,
     Method,
     MethodConfig,
     MethodContext,
@@ -55,7 +56,7 @@ class MixedConfig(MethodConfig):
     keep: list | None = None
     max_keep: int | None = None
     subsample: int | None = 32
-    observer: str = "histogram"
+    observer: str = OBSERVER
     per_channel: bool = True
     calibration_batches: int = CALIBRATION_BATCHES
     KIND: ClassVar[str] = "mixed"

@@ -19,6 +19,7 @@ from src.core.errors import ConfigError
 from src.core.progress import progress
 from src.methods.base import (
     CALIBRATION_BATCHES,
+    OBSERVER,
     Method,
     MethodConfig,
     MethodContext,
@@ -36,7 +37,7 @@ class StaticConfig(MethodConfig):
     decompose_gru: Replace ``nn.GRU`` by Linear projections so they are quantized too.
     """
 
-    observer: str = "histogram"
+    observer: str = OBSERVER
     per_channel: bool = True
     calibration_batches: int = CALIBRATION_BATCHES
     decompose_gru: bool = True

@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import MLFlowLogger
 from torch import nn
 
 from src.core import schema
+from src.core.threads import torch_threads
 from src.pipeline.checkpoint import checkpointing, last_checkpoint
 from src.pipeline.specs import TrainerSpec
 from src.tasks import OptimSpec, Task
@@ -64,25 +65,22 @@ class Fitter:
         # The Trainer's deterministic=True flips a process-wide switch (when it is built) that
         # int8 kernels refuse (quantized_resize_cpu_); it must hold for training only.
         previous = torch.are_deterministic_algorithms_enabled()
-        threads = torch.get_num_threads()
-        if self.trainer.threads is not None:
-            torch.set_num_threads(int(self.trainer.threads))
         started = time.perf_counter()
-        try:
-            callbacks, plugins = checkpointing(checkpoints) if checkpoints else ([], [])
-            trainer = pl.Trainer(
-                **{**self.trainer.options, "max_epochs": epochs},
-                logger=lightning_logger(self.run) if self.run else False,
-                enable_checkpointing=checkpoints is not None,
-                callbacks=callbacks,
-                plugins=plugins,
-                default_root_dir=str(self.output_dir),
-            )
-            resume = last_checkpoint(checkpoints)
-            trainer.fit(module, datamodule=self.data, ckpt_path=resume, weights_only=True)
-        finally:
-            torch.use_deterministic_algorithms(previous)
-            torch.set_num_threads(threads)
+        with torch_threads(self.trainer.threads):
+            try:
+                callbacks, plugins = checkpointing(checkpoints) if checkpoints else ([], [])
+                trainer = pl.Trainer(
+                    **{**self.trainer.options, "max_epochs": epochs},
+                    logger=lightning_logger(self.run) if self.run else False,
+                    enable_checkpointing=checkpoints is not None,
+                    callbacks=callbacks,
+                    plugins=plugins,
+                    default_root_dir=str(self.output_dir),
+                )
+                resume = last_checkpoint(checkpoints)
+                trainer.fit(module, datamodule=self.data, ckpt_path=resume, weights_only=True)
+            finally:
+                torch.use_deterministic_algorithms(previous)
         seconds = time.perf_counter() - started
         model.cpu()  # trained on a GPU or not: int8 kernels and the latency harness are CPU's
         if self.run is None:

@@ -250,7 +250,7 @@ def log_config(run: TrackedRun, spec: RunSpec, with_method: bool) -> None:
     run.log_params(record.params if with_method else record.baseline_params)
     run.log_text(record.yaml if with_method else record.baseline_yaml, schema.CONFIG_ARTIFACT)
     if record.hydra_dir is not None and record.hydra_dir.is_dir():
-        run.log_artifact(record.hydra_dir, "config/.hydra")
+        run.log_artifact(record.hydra_dir, schema.HYDRA_ARTIFACT)
 
 
 def fitter(spec: RunSpec, data, run: TrackedRun) -> Fitter:
@@ -324,12 +324,19 @@ def measure_into(
 
 
 def deltas(metrics: dict, baseline: dict) -> dict[str, float]:
-    """Change of every test metric against the baseline, evaluated in this same process."""
+    """Change of every test metric against the baseline, evaluated in this same process. An
+    interval's ends are left out: the difference of two models' bounds is no interval of their
+    difference (``delta/<primary>_ci_low``/``_ci_high`` are the paired interval's, from
+    :meth:`Task.paired`)."""
     return {
         schema.delta_of(key): value - baseline[key]
         for key, value in metrics.items()
-        if key.startswith(schema.TEST) and key in baseline
+        if key.startswith(schema.TEST) and key in baseline and not _is_bound(key)
     }
+
+
+def _is_bound(key: str) -> bool:
+    return key.endswith((schema.CI_LOW, schema.CI_HIGH))
 
 
 def log_results(run: TrackedRun, spec: RunSpec, model, data, result: EvalResult) -> None:

@@ -81,7 +81,7 @@ def run_sensitivity(spec: RunSpec, settings: SensitivitySpec) -> tuple[str, pd.D
         worst = table.loc[table.loss_rise.idxmax()]
         run.set_tags({schema.MOST_SENSITIVE: f"{worst.layer} ({worst.treatment}: tuning loss "
                                               f"{worst.loss_rise:+.1%})"})  # fmt: skip
-        run.log_artifact(heat_map(table, spec.output_dir / "sensitivity.png"), "plots")
+        run.log_artifact(heat_map(table, spec.output_dir / "sensitivity.png"), schema.PLOTS_DIR)
     return run.run_id, table
 
 

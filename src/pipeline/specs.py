@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -32,22 +33,33 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class TrainerSpec:
-    """Lightning Trainer settings.
+    """Lightning Trainer settings. The defaults here are the config's (``registry/trainer``
+    holds them; ``conf/trainer/default.yaml`` adds Lightning's own keyword arguments).
 
     Attributes:
         max_epochs: Training epochs (>= 1).
         options: The other ``pytorch_lightning.Trainer`` keyword arguments.
-        threads: ``torch.set_num_threads`` while training; None keeps torch's setting.
+        threads: ``torch.set_num_threads`` while training (tag ``train.threads``); None keeps
+            torch's setting. 1 by default: at DyAD's demo size 2 threads cost twice the CPU for
+            the same wall time, and parallel launchers share the machine.
         resume: ``auto``: a baseline training of this config that stopped (killed, failed) with
             a checkpoint resumes from it in its own run; ``never``: always train anew.
-        baseline_wait_s: How long a job waits for a parallel job that trains its baseline.
+        baseline_wait_s: How long a job waits for a parallel job that trains its baseline (a
+            claim in the tracking store: one trainer per config on any machine).
     """
 
-    max_epochs: int
+    max_epochs: int = 5
     options: dict = field(default_factory=dict)
-    threads: int | None = None
+    threads: int | None = 1
     resume: str = "auto"
     baseline_wait_s: float = 86400.0
+    OWN: ClassVar[tuple[str, ...]] = ("max_epochs", "threads", "resume", "baseline_wait_s")
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """The config keys this spec owns (all but Lightning's ``options``), with defaults."""
+        fields = {f.name: f.default for f in dataclasses.fields(cls)}
+        return {name: fields[name] for name in cls.OWN}
 
     def __post_init__(self) -> None:
         accelerator = str(self.options.get("accelerator", "auto"))

@@ -85,21 +85,22 @@ def fold_overrides(block, extra: list[str], fold) -> list[str]:
     return flat_overrides(block.overrides) + extra + ([] if fold is None else [f"data.fold={fold}"])
 
 
-def compose_key(overrides: list[str]) -> str:
-    """``baseline_key`` of the train config these overrides compose."""
-    return baseline_key(resolved(composed(overrides, ROOT / "outputs" / "reproduce" / "runs")))
+def compose_key(overrides: list[str], runs_dir: Path) -> str:
+    """``baseline_key`` of the train config these overrides compose (its jobs writing to
+    ``runs_dir``, as :func:`train_methods` would)."""
+    return baseline_key(resolved(composed(overrides, runs_dir)))
 
 
 def collect_block(store: RunStore, block, extra: list[str], train: bool, out: Path):
     """One row per (method, fold) of ``block``: the run's tags and metrics."""
-    rows = []
+    rows, runs_dir = [], out / "runs"  # Lightning's folders of the runs trained here
     for fold in block.folds:
         overrides = fold_overrides(block, extra, fold)
-        key = compose_key(overrides)
+        key = compose_key(overrides, runs_dir)
         found = store.newest_by_method(key, block.methods)
         missing = [m for m in block.methods if m not in found]
         if missing and train:
-            train_methods(overrides, missing, out / "runs")
+            train_methods(overrides, missing, runs_dir)
             found = store.newest_by_method(key, block.methods)
             missing = [m for m in block.methods if m not in found]
         if missing:

@@ -180,14 +180,16 @@ class RuntimeSpec:
     """Which runtimes measure every variant, and how close a runtime's answer must stay.
 
     Attributes:
-        names: Runtimes besides ``eager`` (always measured: the reference) to deploy to.
+        names: Runtimes besides ``eager`` (always measured: the reference) to deploy to. The
+            config's default: ONNX Runtime beside eager (``compile`` compiles every model at
+            every batch size, so it is asked for: ``benchmark.runtimes=[eager,compile]``).
         parity_tolerance: Largest change of the task's primary metric, recomputed from the
             runtime's own outputs on the test set, that still counts as the same model; beyond
             it the runtime's row is failed parity and takes no part in verdicts. None: the
             metric's own (:attr:`MetricSpec.parity_margin`).
     """
 
-    names: tuple[str, ...] = (EAGER,)
+    names: tuple[str, ...] = (EAGER, "onnxruntime")
     parity_tolerance: float | None = None
 
     def __post_init__(self) -> None:

@@ -89,7 +89,7 @@ def log_report(report: SearchReport, store: RunStore, parent_run_id: str, out_di
     table_path = out_dir / f"{TABLE}.csv"
     report.trials.to_csv(table_path, index=False)
     store.log_artifact(parent_run_id, table_path, schema.TABLES_DIR)
-    store.log_artifact(parent_run_id, front_plot(report.trials, out_dir / PLOT), "plots")
+    store.log_artifact(parent_run_id, front_plot(report.trials, out_dir / PLOT), schema.PLOTS_DIR)
     tags = {"search.trials": str(len(report.trials)), "search.chosen_why": report.why}
     if report.chosen is not None:
         met = bool(report.chosen.get("meets_goals", False))

@@ -19,3 +19,5 @@ def test_restores_after_an_exception_and_none_leaves_it():
     assert torch.get_num_threads() == before
     with torch_threads(None) as inside:
         assert inside == before
+        torch.set_num_threads(1 if before != 1 else 2)  # what the block sets is undone
+    assert torch.get_num_threads() == before

@@ -171,7 +171,7 @@ def test_tuple_inputs_are_passed_positionally(clock):
             seen.append((a.shape, b.shape))
             return super().forward(a) + b
 
-    spec = LatencySpec(batch_sizes=(1, 2), warmup=1, iters=2, rounds=2)
+    spec = LatencySpec(batch_sizes=(1, 2), warmup=1, iters=2, rounds=2, block_seconds=None)
     out = compare_latency(
         {"add": Add(clock, SECONDS)}, lambda b: (torch.ones(b, 3), torch.ones(b, 3)), spec
     )
@@ -232,7 +232,9 @@ def test_measurement_tags_are_complete_strings():
     }
     assert all(isinstance(value, str) for value in tags.values())
     assert tags["latency.batch_sizes"] == "1,2" and tags["latency.threads"] == "1"
-    assert measurement_tags(LatencySpec())["latency.threads"] == str(torch.get_num_threads())
+    assert measurement_tags(LatencySpec(threads=None))["latency.threads"] == str(
+        torch.get_num_threads()
+    )
     assert set(isa_flags()) <= set(environment.ISA_FLAGS)
 
 
@@ -260,7 +262,7 @@ def test_block_seconds_shortens_only_blocks_of_slow_calls():
     assert spec.calls(0.012) == (5, 20)  # 0.24 s per block: untouched
     assert spec.calls(0.1) == (2, 10)  # 10 calls fill the second, warm-up scaled alike
     assert spec.calls(0.29) == (1, 5) and spec.calls(30.0) == (1, 5)  # never below 5 timed
-    assert LatencySpec(iters=20).calls(30.0) == (5, 20)  # no cap: always iters
+    assert LatencySpec(iters=20, block_seconds=None).calls(30.0) == (5, 20)  # no cap: always iters
 
 
 def test_capped_blocks_time_every_model_alike(models):

@@ -8,6 +8,7 @@ import torch
 import torch.ao.quantization as tq
 from torch import nn
 
+from src.core.threads import torch_threads
 from src.models import create_model
 from src.models.gru import (
     DecomposedGRU,
@@ -25,10 +26,8 @@ GRID = list(itertools.product([1, 2], [False, True], [False, True], [True, False
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """Tiny per-step ops: intra-op threads only add sync cost (x50 when the CPU is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def _pair(num_layers=1, bidirectional=False, batch_first=False, bias=True, seed=0, **kw):

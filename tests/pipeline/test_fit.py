@@ -6,6 +6,7 @@ import torch
 from src.cli.jobs import composed
 from src.cli.specs import resolved
 from src.core.errors import ConfigError
+from src.core.threads import torch_threads
 from src.data.sources import build_datamodule
 from src.models import create_model
 from src.pipeline import TrainerSpec
@@ -26,9 +27,7 @@ def test_fine_tuning_trains_in_train_mode_with_its_threads_and_restores_them(tmp
     seen = []
     bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     bn.register_forward_pre_hook(lambda m, _: seen.append((m.training, torch.get_num_threads())))
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with torch_threads(2):
         trainer = TrainerSpec(1, QUIET, threads=1)
         fitter = Fitter(create_task({"name": "classification"}), data, OptimSpec(lr=1e-3),
                         trainer, None, tmp_path)  # fmt: skip
@@ -36,8 +35,6 @@ def test_fine_tuning_trains_in_train_mode_with_its_threads_and_restores_them(tmp
         assert seen and all(training for training, _ in seen)
         assert {threads for _, threads in seen} == {1}
         assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("threads", [0, True])

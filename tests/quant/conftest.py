@@ -1,10 +1,12 @@
-"""Every test here runs small networks: one torch thread (tests/conftest.py restores the count)."""
+"""Every test here runs small networks: one torch thread (restored after each)."""
 
 import pytest
-import torch
+
+from src.core.threads import torch_threads
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Thread hand-offs cost more than the work on tensors this small."""
-    torch.set_num_threads(1)
+    with torch_threads(1):
+        yield
