@@ -26,6 +26,7 @@ from pathlib import Path
 
 from benchmarks.common import print_table, write_csv
 from benchmarks.compression import arch_setup
+from src.core import schema
 from src.measure.latency import LatencySpec, speedup_intervals, summarise, time_interleaved
 from src.measure.report import CastInputs
 from src.methods import apply_method, method_config
@@ -132,7 +133,7 @@ def rows(name: str, tmp: Path) -> list[tuple[str, ...]]:
 
 
 def _ratio(value: float, ci: dict, key: str) -> str:
-    low, high = ci.get(f"{key}_ci_low"), ci.get(f"{key}_ci_high")
+    low, high = (ci.get(name) for name in schema.interval(key))
     return f"{value:.2f}x" if low is None else f"{value:.2f}x [{low:.2f}, {high:.2f}]"
 
 

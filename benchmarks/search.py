@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import print_table, write_csv
+from src.board import columns as col
 from src.cli.jobs import compose_train, train_methods
 from src.core import schema
 from src.core.paths import ROOT
@@ -61,17 +62,17 @@ def run_grid(train: list[str], out: Path, score: Scoring, uri: str, reuse: bool)
         if method not in metrics_of:
             continue
         metrics = metrics_of[method]
+        low, high = (metrics.get(name) for name in schema.interval("delta/auroc"))
         rows.append({"method": method, **score.objectives(metrics),
                      "verdict": score.verdict(metrics), "meets": not score.unmet(metrics),
-                     "ci_low": metrics.get("delta/auroc_ci_low"),
-                     "ci_high": metrics.get("delta/auroc_ci_high")})  # fmt: skip
+                     "ci_low": low, "ci_high": high})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def _logged(uri: str, method: str) -> dict | None:
-    runs = RunStore(uri).search([clause("tags.method", method), "attributes.status = 'FINISHED'"],
-                                order_by=["attributes.start_time DESC"])  # fmt: skip
-    runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    finished = [clause(col.tag(schema.METHOD), method), "attributes.status = 'FINISHED'"]
+    runs = RunStore(uri).search(finished, order_by=["attributes.start_time DESC"])
+    runs = [r for r in runs if schema.PARENT_RUN_ID not in r.data.tags]
     return dict(runs[0].data.metrics) if runs else None
 
 

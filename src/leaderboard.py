@@ -38,6 +38,7 @@ from src.board import (
     verdict_note,
     write_outputs,
 )
+from src.board import columns as col
 from src.board.render import STEM
 from src.board.runs import MODEL_OR_FAMILY
 from src.board.variants import board_params
@@ -83,7 +84,7 @@ def job(cfg: DictConfig) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     for board in boards:
         meta = describe(runs, board, cfg, parent_run_id, chosen)
-        stem = STEM if len(boards) == 1 else f"{STEM}-{board.per_run['task'].iloc[0]}"
+        stem = STEM if len(boards) == 1 else f"{STEM}-{board.per_run[col.TASK].iloc[0]}"
         written = write_outputs(board, cfg.out_dir, meta, stem)
         paths.update({f"{stem}.{kind}": path for kind, path in written.items()})
         print_table(board, meta, runtime=cfg.get("runtime"))
@@ -130,7 +131,7 @@ def select_runs(
             "the filters / tracking_uri"
         )
     if not is_counted(runs).any():
-        counts = runs["status"].value_counts().to_dict()
+        counts = runs[col.STATUS].value_counts().to_dict()
         raise UserError(
             f"none of the training runs matching {chosen or 'all'} is FINISHED ({counts}); "
             "see their error tags in MLflow"
@@ -179,7 +180,7 @@ def selection(cfg: DictConfig) -> dict[object, object]:
     }
     filters.update(OmegaConf.to_container(cfg.tags, resolve=True) or {})
     params = OmegaConf.to_container(cfg.params, resolve=True) or {}
-    filters.update({f"params.{k}": v for k, v in schema.flatten_params(params).items()})
+    filters.update({col.param(k): v for k, v in schema.flatten_params(params).items()})
     return {k: v for k, v in filters.items() if v is not None}
 
 

@@ -1,6 +1,7 @@
 """The leaderboard's public API, shared by ``python -m src.leaderboard``, the notebook and
 ``src.reproduce``: load runs from the store, build the ranked board, write the tables. Read-only:
-it never trains and never reads ``conf/``.
+it never trains and never reads ``conf/``. The frames' column names are declared in
+:mod:`src.board.columns`.
 
 Example:
     >>> from src.board import build_board, load_runs

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from src.board import columns as col
 from src.board.rank import COMPARE, rank_and_mark
 from src.board.runtimes import runtime_rows
 from src.board.variants import IDENTITY, label_runs, newest_per_cell
@@ -100,7 +101,7 @@ def build_board(
 def build_boards(runs: pd.DataFrame, metric: str | None = None, **options) -> list[Board]:
     """:func:`build_board`, once per task family when no ``metric`` is given and the runs'
     tasks rank by different primary metrics (a store holding DyAD and CNN runs)."""
-    column = f"tags.{schema.PRIMARY_METRIC}"
+    column = col.tag(schema.PRIMARY_METRIC)
     counted = runs[is_counted(runs)]
     primaries = sorted(counted[column].dropna().unique()) if column in counted else []
     if metric is not None or len(primaries) < 2:
@@ -127,17 +128,17 @@ def prepare_runs(
 def is_counted(runs: pd.DataFrame) -> pd.Series:
     """FINISHED runs of ``src.train`` (every one is tagged ``method``); analyses of a baseline
     (``src.sensitivity``, tagged ``analysis``) are not variants and never count."""
-    column = f"tags.{schema.METHOD}"
-    if "status" not in runs or column not in runs:
+    column = col.tag(schema.METHOD)
+    if col.STATUS not in runs or column not in runs:
         return pd.Series(False, index=runs.index)
-    analysis = runs.get(f"tags.{schema.ANALYSIS}", pd.Series(None, index=runs.index))
-    return (runs["status"] == "FINISHED") & runs[column].notna() & analysis.isna()
+    analysis = runs.get(col.tag(schema.ANALYSIS), pd.Series(None, index=runs.index))
+    return (runs[col.STATUS] == "FINISHED") & runs[column].notna() & analysis.isna()
 
 
 def resolve_metric(runs: pd.DataFrame, metric: str | None) -> str:
     """``metric``, or the ``primary_metric`` the runs' task tagged (one for all of them)."""
     if metric is None:
-        column = f"tags.{schema.PRIMARY_METRIC}"
+        column = col.tag(schema.PRIMARY_METRIC)
         metrics = set(runs[column].dropna()) if column in runs else set()
         if len(metrics) != 1:
             found = f"rank by different metrics {sorted(metrics)}" if metrics else "name no metric"
@@ -146,15 +147,17 @@ def resolve_metric(runs: pd.DataFrame, metric: str | None) -> str:
                 "(data=NAME) or give metric=NAME"
             )
         metric = metrics.pop()
-    if f"metrics.{metric}" not in runs:
-        known = sorted(c.removeprefix("metrics.") for c in runs if c.startswith("metrics.test/"))
+    if col.metric(metric) not in runs:
+        known = sorted(
+            c.removeprefix(col.METRICS) for c in runs if c.startswith(col.metric(schema.TEST))
+        )
         raise UserError(f"metric={metric} was not logged by these runs; choose from {known}")
     return metric
 
 
 def metric_specs(runs: pd.DataFrame) -> list[MetricSpec]:
     """The task metric specs the runs carry (tag ``metric_specs``), each name once."""
-    column = f"tags.{schema.METRIC_SPECS}"
+    column = col.tag(schema.METRIC_SPECS)
     found: dict[str, MetricSpec] = {}
     for text in runs[column].dropna().unique() if column in runs else []:
         for spec in specs_from_json(text):
@@ -184,16 +187,16 @@ def with_ratios(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Add ``metrics.vs_baseline/{size_ratio,speedup_bs1,speedup_bsN,delta}`` per run: 1, 1, 1,
     0 for a baseline; the run's own logged values for a method run."""
     out = runs.copy()
-    is_base = out["method"] == schema.BASELINE
+    is_base = out[col.METHOD] == schema.BASELINE
     size_ratio = _metric(out, schema.SIZE_RATIO).fillna(_size_ratio_from_baseline(out))
-    columns = {
-        "size_ratio": (size_ratio, 1.0),
-        "speedup_bs1": (_metric(out, schema.SPEEDUP_BS1), 1.0),
-        "speedup_bsN": (_metric(out, schema.SPEEDUP_BSN), 1.0),
-        "delta": (_metric(out, schema.delta_of(metric)), 0.0),
+    ratios = {
+        col.VS_SIZE: (size_ratio, 1.0),
+        col.VS_SPEEDUP_BS1: (_metric(out, schema.SPEEDUP_BS1), 1.0),
+        col.VS_SPEEDUP_BSN: (_metric(out, schema.SPEEDUP_BSN), 1.0),
+        col.VS_DELTA: (_metric(out, schema.delta_of(metric)), 0.0),
     }
-    for name, (values, at_baseline) in columns.items():
-        out[f"metrics.vs_baseline/{name}"] = values.where(~is_base, at_baseline)
+    for name, (values, at_baseline) in ratios.items():
+        out[col.metric(name)] = values.where(~is_base, at_baseline)
     return out
 
 
@@ -208,47 +211,49 @@ def aggregate(per_run: pd.DataFrame, metric: str) -> pd.DataFrame:
     metrics = sorted((c for c in per_run if _area(c) is not None), key=lambda c: (_area(c), c))
     groups = per_run.groupby(list(IDENTITY), sort=False, dropna=False)
     board = groups.agg(
-        task=("task", "first"),
-        method=("method", "first"),
-        n=("run_id", "size"),
-        folds=("fold", _distinct),
-        seeds=("seed", _distinct),
-        run_ids=("run_id", " ".join),
+        **{
+            col.TASK: (col.TASK, "first"),
+            col.METHOD: (col.METHOD, "first"),
+            col.N_RUNS: (col.RUN_ID, "size"),
+            col.FOLDS: (col.FOLD, _distinct),
+            col.SEEDS: (col.SEED, _distinct),
+            col.RUN_IDS: (col.RUN_ID, " ".join),
+        }
     ).reset_index()
     stats = [_stats(groups, column) for column in metrics]
     return pd.concat([board, *stats], axis=1) if stats else board
 
 
 def _stats(groups, column: str) -> pd.DataFrame:
-    name = column.removeprefix("metrics.")
+    name = col.metric_name(column)
     values = groups[column]
     frame = pd.DataFrame(
         {
-            f"{name}:mean": values.mean(),
-            f"{name}:std": values.std(ddof=1),
-            f"{name}:n": values.count(),
+            col.stat(name, col.MEAN): values.mean(),
+            col.stat(name, col.STD): values.std(ddof=1),
+            col.stat(name, col.COUNT): values.count(),
         }
     )
     return frame.reset_index(drop=True)
 
 
 def _metric(frame: pd.DataFrame, name: str) -> pd.Series:
-    column = f"metrics.{name}"
+    column = col.metric(name)
     return frame[column] if column in frame else pd.Series(np.nan, index=frame.index)
 
 
 def _size_ratio_from_baseline(runs: pd.DataFrame) -> pd.Series:
     """``size/mb`` over that of the run's ``baseline_run_id`` (NaN when not loaded)."""
-    column = f"tags.{schema.BASELINE_RUN_ID}"
+    column = col.tag(schema.BASELINE_RUN_ID)
     if column not in runs:
         return pd.Series(np.nan, index=runs.index)
-    base_mb = _metric(runs, SIZE).set_axis(runs["run_id"])
+    base_mb = _metric(runs, SIZE).set_axis(runs[col.RUN_ID])
     return _metric(runs, SIZE) / runs[column].map(base_mb)
 
 
 def _area(column: str) -> int | None:
     """Position of the column's metric area in the board's areas (None: not a board metric)."""
-    name = column.removeprefix("metrics.") if column.startswith("metrics.") else None
+    name = col.metric_name(column)
     areas = schema.BOARD_AREAS
     return next((i for i, area in enumerate(areas) if name and name.startswith(area)), None)
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from src.board import columns as col
 from src.board.aggregate import is_counted
 from src.core import schema
 from src.core.paths import git_commit
@@ -97,16 +98,16 @@ def collect_meta(
 def analysis_notes(runs: pd.DataFrame, per_run: pd.DataFrame) -> list[str]:
     """One line per finished analysis of a baseline in the selection (``src.sensitivity``),
     of the board's task: never ranked, listed so the reader finds its tables."""
-    column, task = f"tags.{schema.ANALYSIS}", f"tags.{schema.TASK}"
+    column, task = col.tag(schema.ANALYSIS), col.tag(schema.TASK)
     if column not in runs or runs.empty:
         return []
-    tasks = set(per_run["task"]) if "task" in per_run else set()
-    found = runs[runs[column].notna() & (runs["status"] == "FINISHED")]
+    tasks = set(per_run[col.TASK]) if col.TASK in per_run else set()
+    found = runs[runs[column].notna() & (runs[col.STATUS] == "FINISHED")]
     found = found[found[task].isin(tasks)] if tasks and task in found else found
     return [
-        f"{row[column]} of baseline run {row.get(f'tags.{schema.BASELINE_RUN_ID}')}: run "
-        f"{row['run_id']} (tables/{row[column]}.csv); most sensitive: "
-        f"{row.get(f'tags.{schema.MOST_SENSITIVE}') or 'see the table'}"
+        f"{row[column]} of baseline run {row.get(col.tag(schema.BASELINE_RUN_ID))}: run "
+        f"{row[col.RUN_ID]} ({schema.table_artifact(row[column])}); most sensitive: "
+        f"{row.get(col.tag(schema.MOST_SENSITIVE)) or 'see the table'}"
         for _, row in found.iterrows()
     ]
 
@@ -120,9 +121,9 @@ def _selection_text(selection: str | Mapping[str, object]) -> str:
 def run_counts(runs: pd.DataFrame, per_run: pd.DataFrame) -> dict[str, int]:
     """Runs used, and the training runs left out: superseded re-runs, FAILED (and any other
     status). Runs without a ``method`` tag (sweep parents) are not training runs."""
-    column = f"tags.{schema.METHOD}"
+    column = col.tag(schema.METHOD)
     trained = runs[runs[column].notna()] if column in runs else runs.iloc[:0]
-    status = trained["status"].value_counts()
+    status = trained[col.STATUS].value_counts()
     counted = int(is_counted(runs).sum())
     counts = {"used": len(per_run), "superseded (older re-runs)": counted - len(per_run)}
     counts.update({s.lower(): int(n) for s, n in status.items() if s != "FINISHED"})
@@ -135,7 +136,7 @@ def latency_setup(runs: pd.DataFrame) -> str:
     hidden (``1,128 | 1,64``)."""
     setup = []
     for tag in schema.SETUP_TAGS:
-        column = f"tags.{tag}"
+        column = col.tag(tag)
         values = sorted(set(runs[column].dropna().astype(str))) if column in runs else []
         if values:
             setup.append(f"{tag}={' | '.join(values)}")

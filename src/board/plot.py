@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from src.board.rank import GROUP, SCORE, SIZE_RATIO, SPEEDUP
+from src.board import columns as col
+from src.board.rank import GROUP, SIZE_RATIO, SPEEDUP
+from src.board.runtimes import FAILED_PARITY
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -45,13 +47,13 @@ def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bo
     if SPEEDUP not in board:  # runs that logged no speedup: nothing to place
         ax.text(0.5, 0.5, "no run logged a speedup", ha="center", transform=ax.transAxes)
         return
-    rows = board.dropna(subset=[SCORE, SPEEDUP])
-    x, y = rows[SPEEDUP], rows[SCORE]
+    rows = board.dropna(subset=[col.SCORE, SPEEDUP])
+    x, y = rows[SPEEDUP], rows[col.SCORE]
     low, high = _error_bars(rows, metric)
     ax.errorbar(x, y, yerr=[low, high], fmt="none", ecolor="0.6", elinewidth=1, zorder=1)
     sizes = _areas(rows.get(SIZE_RATIO, pd.Series(np.nan, index=rows.index)))
-    verdicts = rows.get("verdict", pd.Series("", index=rows.index))
-    front = rows["pareto"].astype(bool)
+    verdicts = rows.get(col.VERDICT, pd.Series("", index=rows.index))
+    front = rows[col.PARETO].astype(bool)
     for verdict, (marker, filled) in MARKERS.items():
         for on_front in (False, True):
             pick = (verdicts == verdict) & (front == on_front)
@@ -62,7 +64,7 @@ def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bo
             face = color if filled else "none"
             ax.scatter(x[pick], y[pick], s=sizes[pick], marker=marker, facecolors=face,
                        edgecolors=color, label=label, zorder=3)  # fmt: skip
-    names = rows["variant"].astype(str).tolist()
+    names = rows[col.VARIANT].astype(str).tolist()
     for name, xi, yi, dy in zip(names, x, y, _label_offsets(ax, x, y, names), strict=True):
         ax.annotate(name, (xi, yi), xytext=(7, dy), textcoords="offset points", fontsize=8)
     if len(rows):  # outside the axes, markers one size: it must not hide the points
@@ -87,7 +89,7 @@ def pareto_figure(
         fig.subplots(len(groups), 1, squeeze=False)[:, 0], groups, strict=True
     ):
         draw_pareto(ax, rows, metric, higher_is_better)
-        title = f"{labels[rows.index[0]]}, {rows['model'].iloc[0]}"
+        title = f"{labels[rows.index[0]]}, {rows[col.MODEL].iloc[0]}"
         ax.set_title(f"{title}: Pareto front (filled) over {metric}, speedup, size ratio")
     caption = "marker area ∝ size ratio vs the baseline (mean)"
     fig.supxlabel(f"{caption}\n{note}" if note else caption, fontsize=7)
@@ -115,26 +117,22 @@ def save_pareto_plot(
 
 def _error_bars(rows: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series]:
     """Lower and upper bar lengths: the interval of the paired difference where there is one."""
-    spread = rows.get("vs_baseline/delta:std", rows.get(f"{metric}:std"))
+    spread = rows.get(col.stat(col.VS_DELTA, col.STD), rows.get(col.stat(metric, col.STD)))
     spread = (spread if spread is not None else pd.Series(0.0, index=rows.index)).fillna(0.0)
-    if "delta:ci_low" not in rows:
+    if col.DELTA_CI_LOW not in rows:
         return spread, spread
-    low = (rows["delta:estimate"] - rows["delta:ci_low"]).fillna(spread)
-    high = (rows["delta:ci_high"] - rows["delta:estimate"]).fillna(spread)
+    estimate = rows[col.DELTA_ESTIMATE]
+    low = (estimate - rows[col.DELTA_CI_LOW]).fillna(spread)
+    high = (rows[col.DELTA_CI_HIGH] - estimate).fillna(spread)
     return low.clip(lower=0), high.clip(lower=0)
 
 
 def data_labels(rows: pd.DataFrame) -> pd.Series:
     """``battery (brand3)``, or ``digits`` for a source with one data set; the content
     fingerprint is added where two data sets of one source and variant sit on one board."""
-    labels = (
-        rows["data"]
-        .astype(str)
-        .where(
-            rows["data_variant"] == "", rows["data"].astype(str) + " (" + rows["data_variant"] + ")"
-        )
-    )
-    fingerprints = rows.get("data_fingerprint", pd.Series("", index=rows.index))
+    data, variant = rows[col.DATA].astype(str), rows[col.DATA_VARIANT]
+    labels = data.where(variant == "", data + " (" + variant + ")")
+    fingerprints = rows.get(col.DATA_FINGERPRINT, pd.Series("", index=rows.index))
     several = fingerprints.groupby(labels).transform("nunique") > 1
     return labels.where(~several, labels + " [" + fingerprints.str[:8] + "]")
 
@@ -168,20 +166,22 @@ def _label_offsets(ax: Axes, x: pd.Series, y: pd.Series, names: list[str]) -> li
 def save_runtime_plot(table: pd.DataFrame, path: Path, note: str = "") -> Path:
     """Every variant's speedup at batch 1 vs fp32 eager (log x), one colour per runtime; hollow
     where the runtime failed parity. One row of dots per model and variant."""
-    rows = table.dropna(subset=["speedup bs1"])
-    labels = (rows["model"] + " " + rows["variant"]).drop_duplicates().tolist()
+    rows = table.dropna(subset=[col.VS_EAGER_BS1])
+    labels = (rows[col.MODEL] + " " + rows[col.VARIANT]).drop_duplicates().tolist()
     fig = _figure(9.5, 1.0 + 0.4 * max(len(labels), 1))
     ax = fig.subplots()
     position = {label: i for i, label in enumerate(reversed(labels))}
-    colours = dict(zip(rows["runtime"].drop_duplicates(), COLOURS, strict=False))
-    for runtime, group in rows.groupby("runtime", sort=False):
-        y = (group["model"] + " " + group["variant"]).map(position)
-        failed = (group["verdict"] == "failed parity").to_numpy()
+    colours = dict(zip(rows[col.RUNTIME].drop_duplicates(), COLOURS, strict=False))
+    for runtime, group in rows.groupby(col.RUNTIME, sort=False):
+        y = (group[col.MODEL] + " " + group[col.VARIANT]).map(position)
+        x, failed = group[col.VS_EAGER_BS1], (group[col.VERDICT] == FAILED_PARITY).to_numpy()
         colour = colours.get(runtime, "0.3")
-        ax.scatter(group["speedup bs1"][~failed], y[~failed], color=colour, label=runtime, s=50)
+        ax.scatter(x[~failed], y[~failed], color=colour, label=runtime, s=50)
         if failed.any():
-            ax.scatter(group["speedup bs1"][failed], y[failed], facecolors="none",
-                       edgecolors=colour, label=f"{runtime} (failed parity)", s=50)  # fmt: skip
+            label = f"{runtime} ({FAILED_PARITY})"
+            ax.scatter(
+                x[failed], y[failed], facecolors="none", edgecolors=colour, label=label, s=50
+            )
     ax.set_yticks(range(len(labels)), list(reversed(labels)), fontsize=8)
     ax.set_xscale("log")
     ax.axvline(1.0, color="0.8", lw=1, zorder=0)

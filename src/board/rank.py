@@ -15,32 +15,32 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from src.board import columns as col
 from src.board.pareto import pareto_front
 from src.board.verdict import NON_INFERIOR, TIERS
 from src.core import schema
 
-COMPARE = ("data", "data_variant", "data_fingerprint")  # one data set
-GROUP = (*COMPARE, "model", "context")  # one baseline: ranks and fronts are taken within it
+COMPARE = (col.DATA, col.DATA_VARIANT, col.DATA_FINGERPRINT)  # one data set
+GROUP = (*COMPARE, col.MODEL, col.CONTEXT)  # one baseline: ranks and fronts are taken within it
 DECIMALS = 9  # scores compare at this precision: float noise is no difference
-SCORE = "score"
-SPEEDUP = "vs_baseline/speedup_bs1:mean"
-SIZE_RATIO = "vs_baseline/size_ratio:mean"
-DERIVED_MS = "vs_baseline/ms_p50_bs1:mean"
+SPEEDUP = col.stat(col.VS_SPEEDUP_BS1)  # the mean side-by-side speedup at batch 1
+SIZE_RATIO = col.stat(col.VS_SIZE)  # the mean size ratio
+DERIVED_MS = col.stat(col.VS_MS_BS1)  # the baseline's p50 ms at batch 1 over SPEEDUP
 
 
 def paired_score(board: pd.DataFrame, metric: str) -> pd.Series:
     """Baseline mean + the row's mean paired difference from it (``vs_baseline/delta``); the
     raw mean where no paired difference exists (a metric without ``delta/``, no baseline row)."""
-    raw = board[f"{metric}:mean"]
-    delta = board.get("vs_baseline/delta:mean")
+    raw = board[col.stat(metric)]
+    delta = board.get(col.stat(col.VS_DELTA))
     if delta is None or not metric.startswith(schema.TEST):
         return raw
-    return (_baseline_value(board, f"{metric}:mean") + delta).fillna(raw)
+    return (_baseline_value(board, col.stat(metric)) + delta).fillna(raw)
 
 
 def derived_ms(board: pd.DataFrame) -> pd.Series:
     """The baseline's own p50 latency at batch 1 divided by the row's side-by-side speedup."""
-    column = f"{schema.LATENCY_BS1}:mean"
+    column = col.stat(schema.LATENCY_BS1)
     if column not in board or SPEEDUP not in board:
         return pd.Series(np.nan, index=board.index)
     return _baseline_value(board, column) / board[SPEEDUP]
@@ -56,34 +56,35 @@ def rank_and_mark(board: pd.DataFrame, metric: str, higher_is_better: bool) -> p
     non-inferior variants only. Without verdicts: by score, front over score, speedup and size.
     Scores compare at :data:`DECIMALS` decimals, so float noise is a tie."""
     board = board.copy()
-    board[SCORE] = paired_score(board, metric)
+    board[col.SCORE] = paired_score(board, metric)
     board[DERIVED_MS] = derived_ms(board)
     sign = -1 if higher_is_better else 1  # smaller key = better
-    key = board[SCORE].round(DECIMALS) * sign
+    key = board[col.SCORE].round(DECIMALS) * sign
     tier = pd.Series(0, index=board.index)
-    objectives = {SCORE: "max" if higher_is_better else "min", SPEEDUP: "max", SIZE_RATIO: "min"}
+    objectives = {col.SCORE: "max" if higher_is_better else "min"}
+    objectives.update({SPEEDUP: "max", SIZE_RATIO: "min"})
     eligible = pd.Series(True, index=board.index)
-    if "verdict" in board:
-        baseline_key = _baseline_value(board, SCORE).round(DECIMALS) * sign
+    if col.VERDICT in board:
+        baseline_key = _baseline_value(board, col.SCORE).round(DECIMALS) * sign
         key = key.where(~_ties_baseline(board), baseline_key)
-        tier = board["verdict"].map(TIERS).fillna(1)
+        tier = board[col.VERDICT].map(TIERS).fillna(1)
         eligible = tier == 0
-        objectives.pop(SCORE)
-    board["rank"] = _lexicographic_rank(board, tier, key).astype("Int64")
+        objectives.pop(col.SCORE)
+    board[col.RANK] = _lexicographic_rank(board, tier, key).astype("Int64")
     compared = board[[c for c in objectives if c in board]].round(DECIMALS)
-    board["pareto"] = False
+    board[col.PARETO] = False
     for _, group in board[eligible].groupby(list(GROUP)):
-        board.loc[group.index, "pareto"] = pareto_front(compared.loc[group.index], objectives)
-    board = board.sort_values([*GROUP, "rank", "variant"], na_position="last")
-    return board[["rank", *[c for c in board if c != "rank"]]].reset_index(drop=True)
+        board.loc[group.index, col.PARETO] = pareto_front(compared.loc[group.index], objectives)
+    board = board.sort_values([*GROUP, col.RANK, col.VARIANT], na_position="last")
+    return board[[col.RANK, *[c for c in board if c != col.RANK]]].reset_index(drop=True)
 
 
 def _ties_baseline(board: pd.DataFrame) -> pd.Series:
     """Non-inferior variants whose interval of difference contains 0: no different from it."""
-    low, high = board.get("delta:ci_low"), board.get("delta:ci_high")
+    low, high = board.get(col.DELTA_CI_LOW), board.get(col.DELTA_CI_HIGH)
     if low is None or high is None:
         return pd.Series(False, index=board.index)
-    return (board["verdict"] == NON_INFERIOR) & (low <= 0) & (high >= 0)
+    return (board[col.VERDICT] == NON_INFERIOR) & (low <= 0) & (high >= 0)
 
 
 def _lexicographic_rank(board: pd.DataFrame, tier: pd.Series, key: pd.Series) -> pd.Series:
@@ -99,7 +100,7 @@ def _lexicographic_rank(board: pd.DataFrame, tier: pd.Series, key: pd.Series) ->
 
 def _baseline_value(board: pd.DataFrame, column: str) -> pd.Series:
     """``column`` of each row's baseline row (same data set, model and settings); NaN if none."""
-    base = board[board["method"] == schema.BASELINE]
+    base = board[board[col.METHOD] == schema.BASELINE]
     values = dict(zip(map(tuple, base[list(GROUP)].to_numpy()), base[column], strict=True))
     keys = map(tuple, board[list(GROUP)].to_numpy())
     return pd.Series([values.get(key, np.nan) for key in keys], index=board.index, dtype=float)

@@ -13,6 +13,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from src.board import columns as col
 from src.board.aggregate import Board
 from src.board.meta import BoardMeta
 from src.board.plot import data_labels, save_pareto_plot, save_runtime_plot
@@ -22,11 +23,11 @@ from src.core import schema
 # Measurement columns: (board metric, header).
 MEASURED = (
     (schema.SIZE_MB, "size MB"),
-    ("vs_baseline/size_ratio", "size vs base"),
-    ("vs_baseline/ms_p50_bs1", "p50 ms bs1 (baseline ÷ speedup)"),
-    ("vs_baseline/speedup_bs1", "speedup bs1"),
-    ("vs_baseline/speedup_bsN", "speedup bsN"),
-    ("vs_baseline/delta", "Δ {metric}"),
+    (col.VS_SIZE, "size vs base"),
+    (col.VS_MS_BS1, "p50 ms bs1 (baseline ÷ speedup)"),
+    (col.VS_SPEEDUP_BS1, "speedup bs1"),
+    (col.VS_SPEEDUP_BSN, "speedup bsN"),
+    (col.VS_DELTA, "Δ {metric}"),
     (schema.INT8_FRACTION, "int8 frac"),
 )
 STEM = "leaderboard"
@@ -38,32 +39,33 @@ def display_table(rows: pd.DataFrame, metric: str, headline: Sequence[str] = ())
 
     The full numbers (mean, std and n of every metric, run ids) are in the CSV.
     """
-    table = pd.DataFrame({"rank": rows["rank"].astype(str).replace("<NA>", "–")})
-    table["data"] = data_labels(rows)
-    for name in ("model", "variant", "n", "verdict"):
+    table = pd.DataFrame({col.RANK: rows[col.RANK].astype(str).replace("<NA>", "–")})
+    table[col.DATA] = data_labels(rows)
+    for name in (col.MODEL, col.VARIANT, col.N_RUNS, col.VERDICT):
         if name in rows:
             table[name] = rows[name].astype(str)
     shown = [(metric, metric), *((m, m) for m in headline if m != metric), *MEASURED]
     for column, template in shown:
         header = template.format(metric=metric)
-        if column == "vs_baseline/delta" and "delta:ci_low" in rows:
+        if column == col.VS_DELTA and col.DELTA_CI_LOW in rows:
             table[f"Δ {metric} [95% CI]"] = [_interval(r) for _, r in rows.iterrows()]
-        elif f"{column}:mean" in rows and rows[f"{column}:mean"].notna().any():
+        elif col.stat(column) in rows and rows[col.stat(column)].notna().any():
             table[header] = [_cell(m, s) for m, s in _mean_std(rows, column)]
-    if "speed" in rows:
-        table["speed"] = rows["speed"].astype(str)
-    table["pareto"] = np.where(rows["pareto"].astype(bool), "✓", "")
+    if col.SPEED in rows:
+        table[col.SPEED] = rows[col.SPEED].astype(str)
+    table[col.PARETO] = np.where(rows[col.PARETO].astype(bool), "✓", "")
     return table
 
 
 def _interval(row: pd.Series) -> str:
     """``-0.004 [-0.015, +0.008]``; the baseline shows 0; no interval shows the mean ± std."""
-    if row.get("method") == "baseline":
+    if row.get(col.METHOD) == schema.BASELINE:
         return "0"
-    low, high = row["delta:ci_low"], row["delta:ci_high"]
+    estimate, low, high = (row[name] for name in col.DELTA_INTERVAL)
     if not (np.isfinite(low) and np.isfinite(high)):
-        return _cell(row.get("vs_baseline/delta:mean", np.nan), row.get("vs_baseline/delta:std"))
-    return f"{row['delta:estimate']:+.3f} [{low:+.3f}, {high:+.3f}]"
+        mean = row.get(col.stat(col.VS_DELTA), np.nan)
+        return _cell(mean, row.get(col.stat(col.VS_DELTA, col.STD)))
+    return f"{estimate:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def write_outputs(
@@ -170,9 +172,10 @@ def to_html(table: pd.DataFrame, meta: BoardMeta, stem: str = STEM) -> str:
     )
 
 
+# Left-aligned: the labels and words (numbers align right).
+TEXT = (col.DATA, col.MODEL, col.VARIANT, col.VERDICT, col.SPEED, col.PARETO)
 # What the terminal shows (the files keep every column): the verdict and what it rests on.
-TERMINAL = ("rank", "data", "model", "variant", "n", "verdict", "speedup bs1", "speed",
-            "size vs base", "pareto")  # fmt: skip
+TERMINAL = (col.RANK, col.N_RUNS, *TEXT, "speedup bs1", "size vs base")
 
 
 def print_table(
@@ -185,7 +188,7 @@ def print_table(
         console = console if console.is_terminal else Console(width=160)  # no 80-column wrap
     direction = "higher" if board.higher_is_better else "lower"
     shown = terminal_table(display_table(board.rows, board.metric, board.headline), board.metric)
-    constant = [c for c in ("data", "model") if c in shown and shown[c].nunique() == 1]
+    constant = [c for c in (col.DATA, col.MODEL) if c in shown and shown[c].nunique() == 1]
     where = ", ".join(f"{c} {shown[c].iloc[0]}" for c in constant)
     table = Table(
         title=f"leaderboard{': ' + where if where else ''}: {board.metric} ({direction} is better)",
@@ -204,11 +207,12 @@ def print_table(
         console.print(runtime_table(runtime_display(board.runtimes, runtime)))
 
 
-RUNTIME_TEXT = ("data", "model", "variant", "runtime", "form", "verdict", "speed",
-                "vs fp32 same runtime", "best", "note")  # fmt: skip
-RUNTIME_TERMINAL = ("variant", "runtime", "verdict", "speedup bs1", "speedup bsN", "speed",
-                    "vs fp32 same runtime", "parity Δ", "max |diff|", "int8 ops", "best",
-                    "note")  # fmt: skip
+# The runtime rows' text columns, and those the terminal shows (the files keep every column).
+RUNTIME_TEXT = (*TEXT, col.RUNTIME, col.FORM, col.VS_FP32, col.BEST, col.NOTE)
+# The terminal's runtime rows: data and model are in the board's title, the rest in the files.
+RUNTIME_TERMINAL = tuple(
+    c for c in col.RUNTIME_COLUMNS if c not in (col.DATA, col.MODEL, col.FORM, col.FILE_MB)
+)
 
 
 def runtime_table(shown: pd.DataFrame) -> Table:
@@ -237,18 +241,17 @@ def terminal_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 def reason_lines(rows: pd.DataFrame) -> list[str]:
     """``dynamic  non-inferior (Δ ...), 1.4x faster at bs1, 0.26x size``: a padded label and
     the reason, per judged row."""
-    if "reason" not in rows:
+    if col.REASON not in rows:
         return []
-    label = (
-        rows["variant"] if rows["model"].nunique() == 1 else rows["model"] + " " + rows["variant"]
-    )
+    variant, model = rows[col.VARIANT], rows[col.MODEL]
+    label = variant if model.nunique() == 1 else model + " " + variant
     width = int(label.str.len().max())
-    return [f"{name:<{width}}  {why}" for name, why in zip(label, rows["reason"], strict=True)]
+    return [f"{name:<{width}}  {why}" for name, why in zip(label, rows[col.REASON], strict=True)]
 
 
 def _mean_std(board: pd.DataFrame, column: str):
-    std = board.get(f"{column}:std", pd.Series(np.nan, index=board.index))
-    return zip(board[f"{column}:mean"], std, strict=True)
+    std = board.get(col.stat(column, col.STD), pd.Series(np.nan, index=board.index))
+    return zip(board[col.stat(column)], std, strict=True)
 
 
 def _cell(mean: float, std: float) -> str:
@@ -258,7 +261,7 @@ def _cell(mean: float, std: float) -> str:
 
 
 def _is_text(column: str) -> bool:
-    return column in ("data", "model", "variant", "verdict", "speed", "pareto") or column[0] == "Δ"
+    return column in TEXT or column[0] == "Δ"
 
 
 def _md_escape(value: object) -> str:

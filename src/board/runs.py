@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import pandas as pd
 from mlflow.entities import Run
 
+from src.board import columns as col
 from src.core import schema
 from src.tracking.store import RunStore, clause
 
@@ -68,13 +69,13 @@ def load_runs(
     store = store or RunStore.open(tracking_uri)
     clauses, local = _split_filters(dict(filters or {}))
     if parent_run_id:
-        clauses.append(clause(f"tags.{schema.PARENT_RUN_ID}", parent_run_id))
+        clauses.append(clause(col.tag(schema.PARENT_RUN_ID), parent_run_id))
     if params is not None:
-        named = [k for k in filters or {} if isinstance(k, str) and k.startswith("params.")]
-        params = (*params, *(k.removeprefix("params.") for k in named))
+        named = [k for k in filters or {} if isinstance(k, str) and k.startswith(col.PARAMS)]
+        params = (*params, *(k.removeprefix(col.PARAMS) for k in named))
     pages = store.pages(clauses, experiment, page_size=_PAGE)
     frame = _apply_local(runs_to_frame(pages, store, params), local)
-    frame["selected_by"] = "filter"
+    frame[col.SELECTED_BY] = col.SELECTED_BY_FILTER
     if include_baselines and not frame.empty:
         frame = _with_baselines(store, frame, params)
     return frame.reset_index(drop=True)
@@ -98,7 +99,7 @@ def runs_to_frame(
         if rows:
             frames.append(pd.DataFrame(rows))
     if not frames:
-        return pd.DataFrame(columns=["run_id", "experiment", "status"])
+        return pd.DataFrame(columns=[col.RUN_ID, col.EXPERIMENT, col.STATUS])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -107,23 +108,23 @@ def _row(run: Run, names: dict[str, str], store: RunStore, prefixes: tuple | Non
     if exp_id not in names:
         names[exp_id] = store.experiment_name(exp_id)
     row = {
-        "run_id": run.info.run_id,
-        "experiment": names[exp_id],
-        "status": run.info.status,
-        "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+        col.RUN_ID: run.info.run_id,
+        col.EXPERIMENT: names[exp_id],
+        col.STATUS: run.info.status,
+        col.START_TIME: pd.to_datetime(run.info.start_time, unit="ms", utc=True),
     }
-    row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+    row.update({col.tag(k): v for k, v in run.data.tags.items()})
     kept = run.data.params.items()
     if prefixes is not None:
         kept = [(k, v) for k, v in kept if k.startswith(prefixes)]
-    row.update({f"params.{k}": v for k, v in kept})
-    row.update({f"metrics.{k}": float(v) for k, v in run.data.metrics.items()})
+    row.update({col.param(k): v for k, v in kept})
+    row.update({col.metric(k): float(v) for k, v in run.data.metrics.items()})
     return row
 
 
 def _column(key: str) -> str:
     """``data`` -> ``tags.data``; ``params.x`` and ``tags.x`` stay as they are."""
-    return key if key.startswith(("tags.", "params.")) else f"tags.{key}"
+    return key if key.startswith((col.TAGS, col.PARAMS)) else col.tag(key)
 
 
 def _split_filters(filters: dict) -> tuple[list[str], dict[tuple[str, ...], list[str]]]:
@@ -156,15 +157,15 @@ def _with_baselines(
     store: RunStore, frame: pd.DataFrame, params: Sequence[str] | None
 ) -> pd.DataFrame:
     """Add the baseline runs that the selected method runs were measured against."""
-    column = f"tags.{schema.BASELINE_RUN_ID}"
+    column = col.tag(schema.BASELINE_RUN_ID)
     if column not in frame:
         return frame
-    wanted = set(frame[column].dropna()) - set(frame["run_id"])
+    wanted = set(frame[column].dropna()) - set(frame[col.RUN_ID])
     if not wanted:
         return frame
     quoted = ", ".join(f"'{run_id}'" for run_id in sorted(wanted))
     extra = runs_to_frame(store.pages([f"attributes.run_id IN ({quoted})"]), store, params)
-    extra["selected_by"] = "baseline_run_id"
+    extra[col.SELECTED_BY] = schema.BASELINE_RUN_ID
     return pd.concat([frame, extra], ignore_index=True)
 
 

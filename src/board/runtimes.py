@@ -14,19 +14,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from src.board import columns as col
+from src.board.columns import RUNTIME_COLUMNS
 from src.board.verdict import speed_verdict, verdict_of
 from src.core import schema
 
 EAGER = "eager"
 FAILED_PARITY = "failed parity"
-RUNTIME_COLUMNS = ("data", "model", "variant", "runtime", "form", "verdict", "speedup bs1",
-                   "speedup bsN", "speed", "vs fp32 same runtime", "parity Δ", "max |diff|",
-                   "int8 ops", "file MB", "best", "note")  # fmt: skip
 
 
 def runtime_names(per_run: pd.DataFrame) -> list[str]:
     """The runtimes the runs measured: eager first, then those with ``latency/<name>/`` figures."""
-    parts = [c.split("/") for c in per_run.columns if c.startswith("metrics.latency/")]
+    parts = [c.split("/") for c in per_run.columns if c.startswith(col.metric("latency/"))]
     found = {p[1] for p in parts if len(p) == 3 and p[2] == "ms_p50_bs1"}
     return [EAGER] + sorted(found - {EAGER}) if found else []
 
@@ -47,9 +46,9 @@ def runtime_rows(
     names = runtime_names(per_run)
     if not names:
         return pd.DataFrame(columns=RUNTIME_COLUMNS)
-    by_id = per_run.set_index("run_id")
+    by_id = per_run.set_index(col.RUN_ID)
     out = [
-        _row(row, by_id.loc[row["run_ids"].split()], name, metric, (margin, higher_is_better))
+        _row(row, by_id.loc[row[col.RUN_IDS].split()], name, metric, (margin, higher_is_better))
         for _, row in rows.iterrows()
         for name in names
     ]
@@ -59,41 +58,43 @@ def runtime_rows(
 
 def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: tuple) -> dict:
     speedup = schema.runtime_speedup(name)
-    is_base = row["method"] == schema.BASELINE
-    base = {"data": row["data"], "model": row["model"], "variant": row["variant"], "runtime": name}
-    skipped = _first(runs, f"tags.{schema.runtime_tag(name, 'skipped')}")
+    is_base = row[col.METHOD] == schema.BASELINE
+    base = {key: row[key] for key in (col.DATA, col.MODEL, col.VARIANT)}
+    base[col.RUNTIME] = name
+    skipped = _first(runs, col.tag(schema.runtime_tag(name, "skipped")))
     # The baseline in eager is the reference itself: 1 by definition, never measured.
     reference = 1.0 if is_base and name == EAGER else np.nan
     bs1 = _mean(runs, f"{speedup}_bs1", reference)
     if skipped or np.isnan(bs1):
-        return {**base, "verdict": "not run", "note": skipped or "not measured in this runtime"}
+        return {**base, col.VERDICT: "not run", col.NOTE: skipped or "not measured in this runtime"}
     parity_ok = name == EAGER or _mean(runs, schema.runtime_check(name, "parity"), 0.0) == 1.0
     moved = _mean(runs, schema.runtime_check(name, metric), np.nan) - row.get(
-        f"{metric}:mean", np.nan
+        col.stat(metric), np.nan
     )
     return {
         **base,
-        "form": _first(runs, f"tags.{schema.runtime_tag(name, 'form')}") or "PyTorch eager",
-        "verdict": _verdict(row, runs, name, metric, judge) if parity_ok else FAILED_PARITY,
-        "speedup bs1": bs1,
-        "speedup bsN": _mean(runs, f"{speedup}_bsN", reference),
-        "speed": "" if is_base and name == EAGER else speed_verdict(runs, f"{speedup}_bs1"),
-        "vs fp32 same runtime": _vs_fp32(runs, name, is_base),
-        "parity Δ": np.nan if name == EAGER else moved,
-        "max |diff|": _mean(runs, schema.runtime_check(name, "max_abs_diff"), np.nan),
-        "int8 ops": _mean(runs, schema.runtime_check(name, "int8_ops"), np.nan),
-        "file MB": _mean(runs, schema.SIZE_ONNX_MB, np.nan) if name != EAGER else np.nan,
-        "note": "" if parity_ok else f"{metric} moved {moved:+.3g} in this runtime",
+        col.FORM: _first(runs, col.tag(schema.runtime_tag(name, "form"))) or "PyTorch eager",
+        col.VERDICT: _verdict(row, runs, name, metric, judge) if parity_ok else FAILED_PARITY,
+        col.VS_EAGER_BS1: bs1,
+        col.VS_EAGER_BSN: _mean(runs, f"{speedup}_bsN", reference),
+        col.SPEED: "" if is_base and name == EAGER else speed_verdict(runs, f"{speedup}_bs1"),
+        col.VS_FP32: _vs_fp32(runs, name, is_base),
+        col.PARITY_DELTA: np.nan if name == EAGER else moved,
+        col.MAX_DIFF: _mean(runs, schema.runtime_check(name, "max_abs_diff"), np.nan),
+        col.INT8_OPS: _mean(runs, schema.runtime_check(name, "int8_ops"), np.nan),
+        col.FILE_MB: _mean(runs, schema.SIZE_ONNX_MB, np.nan) if name != EAGER else np.nan,
+        col.NOTE: "" if parity_ok else f"{metric} moved {moved:+.3g} in this runtime",
     }
 
 
 def _verdict(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: tuple) -> str:
     """The runtime's own verdict from its widest logged interval, else the eager row's."""
     delta = schema.runtime_check(name, schema.delta_of(metric))
-    low, high = (runs.get(f"metrics.{delta}_ci_{end}") for end in ("low", "high"))
+    low, high = (runs.get(col.metric(end)) for end in schema.interval(delta))
     if name == EAGER or low is None or high is None or low.isna().any() or high.isna().any():
-        return row.get("verdict", "")
-    interval = {"method": row["method"], "delta:ci_low": low.min(), "delta:ci_high": high.max()}
+        return row.get(col.VERDICT, "")
+    ends = {col.DELTA_CI_LOW: low.min(), col.DELTA_CI_HIGH: high.max()}
+    interval = {col.METHOD: row[col.METHOD], **ends}
     return verdict_of(interval, *judge)
 
 
@@ -111,17 +112,18 @@ def _vs_fp32(runs: pd.DataFrame, name: str, is_base: bool) -> str:
 def _mark_best(table: pd.DataFrame) -> pd.DataFrame:
     """``best`` = ``*`` on each variant's fastest runtime at bs1 among those that kept parity."""
     table = table.copy()
-    table["best"] = ""
-    usable = table[(table["verdict"] != FAILED_PARITY) & table["speedup bs1"].notna()]
+    table[col.BEST] = ""
+    usable = table[(table[col.VERDICT] != FAILED_PARITY) & table[col.VS_EAGER_BS1].notna()]
     if usable.empty:
         return table
-    best = usable.groupby(["data", "model", "variant"], sort=False)["speedup bs1"].idxmax()
-    table.loc[best.to_numpy(), "best"] = "*"
+    variant = [col.DATA, col.MODEL, col.VARIANT]
+    best = usable.groupby(variant, sort=False)[col.VS_EAGER_BS1].idxmax()
+    table.loc[best.to_numpy(), col.BEST] = "*"
     return table
 
 
 def _mean(runs: pd.DataFrame, key: str, default: float) -> float:
-    column = f"metrics.{key}"
+    column = col.metric(key)
     if column not in runs or runs[column].isna().all():
         return default
     return float(runs[column].mean())
@@ -136,12 +138,16 @@ def _first(runs: pd.DataFrame, column: str) -> str:
 
 def runtime_display(table: pd.DataFrame, runtime: str | None = None) -> pd.DataFrame:
     """The runtime rows formatted for reading (``2.4x``, ``+0.000``), optionally one runtime's."""
-    shown = table if runtime is None else table[table["runtime"] == runtime]
+    shown = table if runtime is None else table[table[col.RUNTIME] == runtime]
     shown = shown.copy()
-    for column in ("speedup bs1", "speedup bsN"):
-        shown[column] = [f"{v:.3g}x" if pd.notna(v) else "–" for v in shown[column]]
-    shown["parity Δ"] = [f"{v:+.3f}" if pd.notna(v) else "" for v in shown["parity Δ"]]
-    shown["max |diff|"] = [f"{v:.1e}" if pd.notna(v) else "" for v in shown["max |diff|"]]
-    shown["int8 ops"] = [f"{v:.0f}" if pd.notna(v) else "" for v in shown["int8 ops"]]
-    shown["file MB"] = [f"{v:.3g}" if pd.notna(v) else "" for v in shown["file MB"]]
+    for column in (col.VS_EAGER_BS1, col.VS_EAGER_BSN):
+        shown[column] = _formatted(shown[column], "{:.3g}x", missing="–")
+    shown[col.PARITY_DELTA] = _formatted(shown[col.PARITY_DELTA], "{:+.3f}")
+    shown[col.MAX_DIFF] = _formatted(shown[col.MAX_DIFF], "{:.1e}")
+    shown[col.INT8_OPS] = _formatted(shown[col.INT8_OPS], "{:.0f}")
+    shown[col.FILE_MB] = _formatted(shown[col.FILE_MB], "{:.3g}")
     return shown.fillna("")
+
+
+def _formatted(values: pd.Series, template: str, missing: str = "") -> list[str]:
+    return [template.format(v) if pd.notna(v) else missing for v in values]

@@ -12,10 +12,20 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from src.core import schema
+from src.board import columns as col
 
-IDENTITY = ("data", "data_variant", "data_fingerprint", "model", "variant", "settings", "context")
-_NOT_SETTINGS = ("params.method.name", "params.method.baseline_run_id")
+# What makes a row: one data set, model (with its settings) and variant (with its settings).
+IDENTITY = (
+    col.DATA,
+    col.DATA_VARIANT,
+    col.DATA_FINGERPRINT,
+    col.MODEL,
+    col.VARIANT,
+    col.SETTINGS,
+    col.CONTEXT,
+)
+_METHOD, _MODEL = col.param("method."), col.param("model.")  # the params of those groups
+_NOT_SETTINGS = (col.param("method.name"), col.param("method.baseline_run_id"))
 _MISSING = ("", "None", "null", "nan")
 
 
@@ -37,23 +47,23 @@ def label_runs(runs: pd.DataFrame, split_by: Sequence[str] = ()) -> pd.DataFrame
         ``fold``, ``seed``.
     """
     out = runs.copy()
-    for name in (*schema.IDENTITY_TAGS, schema.DATA_FINGERPRINT):
-        out[name] = _text(out, f"tags.{name}")
-    setting_columns = [c for c in out if c.startswith("params.method.") and c not in _NOT_SETTINGS]
-    out["settings"] = _joined(out, setting_columns)
-    out["variant"] = _short_labels(out, "method", setting_columns)
-    context_columns = [c for c in out if c.startswith("params.model.")]
-    context_columns += [f"params.{key}" for key in split_by]
-    out["context"] = _joined(out, context_columns)
-    out["model"] = _short_labels(out, "model", context_columns)
+    for name in col.LABELS:
+        out[name] = _text(out, col.tag(name))
+    setting_columns = [c for c in out if c.startswith(_METHOD) and c not in _NOT_SETTINGS]
+    out[col.SETTINGS] = _joined(out, setting_columns)
+    out[col.VARIANT] = _short_labels(out, col.METHOD, setting_columns)
+    context_columns = [c for c in out if c.startswith(_MODEL)]
+    context_columns += [col.param(key) for key in split_by]
+    out[col.CONTEXT] = _joined(out, context_columns)
+    out[col.MODEL] = _short_labels(out, col.MODEL, context_columns)
     return out
 
 
 def newest_per_cell(labelled: pd.DataFrame) -> pd.DataFrame:
     """Keep the newest run of each row identity, fold and seed: a re-run replaces, never adds
     to, the count of an earlier one."""
-    ordered = labelled.sort_values("start_time", kind="stable")
-    return ordered.drop_duplicates([*IDENTITY, "fold", "seed"], keep="last").sort_index()
+    ordered = labelled.sort_values(col.START_TIME, kind="stable")
+    return ordered.drop_duplicates([*IDENTITY, col.FOLD, col.SEED], keep="last").sort_index()
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -87,8 +97,7 @@ def _short_labels(frame: pd.DataFrame, name: str, columns: list[str]) -> pd.Seri
 def _key(column: str) -> str:
     """``params.method.observer`` -> ``observer``; ``params.trainer.max_epochs`` keeps the
     group for a ``split_by`` key outside ``method``/``model``."""
-    name = column.removeprefix("params.")
-    for group in ("method.", "model."):
-        if name.startswith(group):
-            return name.removeprefix(group)
-    return name
+    for group in (_METHOD, _MODEL):
+        if column.startswith(group):
+            return column.removeprefix(group)
+    return column.removeprefix(col.PARAMS)

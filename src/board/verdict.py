@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from src.board import columns as col
 from src.core import schema
 from src.core.metrics import MetricSpec
 from src.stats import PairedCell, paired_difference
@@ -51,24 +52,24 @@ def judge(
     """
     rows = rows.copy()
     margin = margin if margin is not None else (spec.margin if spec else None)
-    by_id = per_run.set_index("run_id")
+    by_id = per_run.set_index(col.RUN_ID)
     resampled, estimates = "", []
     for _, row in rows.iterrows():
-        runs = by_id.loc[row["run_ids"].split()]
+        runs = by_id.loc[row[col.RUN_IDS].split()]
         estimate, how = _interval(row, runs, spec, tables, n_boot)
         resampled = resampled or how
         estimates.append(estimate)
-    rows[["delta:estimate", "delta:ci_low", "delta:ci_high"]] = np.array(estimates, dtype=float)
+    rows[list(col.DELTA_INTERVAL)] = np.array(estimates, dtype=float)
     higher = spec.higher_is_better if spec else True
-    rows["verdict"] = [verdict_of(r, margin, higher) for _, r in rows.iterrows()]
-    rows["speed"] = [speed_verdict(by_id.loc[r.split()]) for r in rows["run_ids"]]
-    rows["reason"] = [_reason(r, margin) for _, r in rows.iterrows()]
+    rows[col.VERDICT] = [verdict_of(r, margin, higher) for _, r in rows.iterrows()]
+    rows[col.SPEED] = [speed_verdict(by_id.loc[r.split()]) for r in rows[col.RUN_IDS]]
+    rows[col.REASON] = [_reason(r, margin) for _, r in rows.iterrows()]
     return rows, resampled
 
 
 def _interval(row, runs: pd.DataFrame, spec, tables, n_boot) -> tuple[tuple, str]:
     """(estimate, low, high) of the row's difference from its baseline, and how it was made."""
-    if row["method"] == schema.BASELINE or spec is None or spec.paired is None:
+    if row[col.METHOD] == schema.BASELINE or spec is None or spec.paired is None:
         return (np.nan, np.nan, np.nan), ""
     cells = [_cell(tables(run_id)) for run_id in runs.index] if tables else []
     if cells and all(cell is not None for cell in cells):
@@ -76,8 +77,8 @@ def _interval(row, runs: pd.DataFrame, spec, tables, n_boot) -> tuple[tuple, str
         return (est.difference, est.ci_low, est.ci_high), est.resampled
     if len(runs) == 1:  # a run logged before its table was kept: its own interval
         delta = schema.delta_of(spec.name)
-        values = [runs.get(f"metrics.{delta}{end}", pd.Series([np.nan])).iloc[0]
-                  for end in ("", "_ci_low", "_ci_high")]  # fmt: skip
+        names = (delta, *schema.interval(delta))
+        values = [runs.get(col.metric(name), pd.Series([np.nan])).iloc[0] for name in names]
         return tuple(values), "the run's own paired bootstrap over its test units"
     return (np.nan, np.nan, np.nan), ""
 
@@ -85,14 +86,13 @@ def _interval(row, runs: pd.DataFrame, spec, tables, n_boot) -> tuple[tuple, str
 def _cell(table: pd.DataFrame | None) -> PairedCell | None:
     if table is None:
         return None
-    return PairedCell(table["unit"].to_numpy(), table["label"].to_numpy(),
-                      table["baseline"].to_numpy(), table["variant"].to_numpy())  # fmt: skip
+    return PairedCell(*(table[c].to_numpy() for c in ("unit", "label", "baseline", "variant")))
 
 
 def verdict_of(row, margin: float | None, higher_is_better: bool) -> str:
-    if row["method"] == schema.BASELINE:
+    if row[col.METHOD] == schema.BASELINE:
         return BASELINE
-    low, high = row["delta:ci_low"], row["delta:ci_high"]
+    low, high = row[col.DELTA_CI_LOW], row[col.DELTA_CI_HIGH]
     if margin is None or not (np.isfinite(low) and np.isfinite(high)):
         return NO_INTERVAL
     if not higher_is_better:  # a loss is then an increase: look at the mirrored interval
@@ -106,10 +106,9 @@ def verdict_of(row, margin: float | None, higher_is_better: bool) -> str:
 
 def speed_verdict(runs: pd.DataFrame, key: str = schema.SPEEDUP_BS1) -> str:
     """faster / slower / same at batch 1 from every run's side-by-side interval of ``key``."""
-    low = runs.get(f"metrics.{key}_ci_low")
-    high = runs.get(f"metrics.{key}_ci_high")
+    low, high = (runs.get(col.metric(name)) for name in schema.interval(key))
     if low is None or high is None or low.isna().any() or high.isna().any():
-        return "—" if (runs["method"] != schema.BASELINE).any() else ""
+        return "—" if (runs[col.METHOD] != schema.BASELINE).any() else ""
     if (low > 1).all():
         return "faster"
     if (high < 1).all():
@@ -119,19 +118,19 @@ def speed_verdict(runs: pd.DataFrame, key: str = schema.SPEEDUP_BS1) -> str:
 
 def _reason(row, margin: float | None) -> str:
     """One line a reader can act on: the verdict with its interval, then speed and size."""
-    if row["verdict"] == BASELINE:
+    if row[col.VERDICT] == BASELINE:
         return "the fp32 model every variant is compared with"
-    parts = [row["verdict"]]
-    if np.isfinite(row["delta:ci_low"]):
-        parts[0] += (f" (Δ {row['delta:estimate']:+.3f} [{row['delta:ci_low']:+.3f}, "
-                     f"{row['delta:ci_high']:+.3f}], margin {margin:g})")  # fmt: skip
-    speedup = row.get("vs_baseline/speedup_bs1:mean", np.nan)
+    parts = [row[col.VERDICT]]
+    estimate, low, high = (row[name] for name in col.DELTA_INTERVAL)
+    if np.isfinite(low):
+        parts[0] += f" (Δ {estimate:+.3f} [{low:+.3f}, {high:+.3f}], margin {margin:g})"
+    speedup = row.get(col.stat(col.VS_SPEEDUP_BS1), np.nan)
     if np.isfinite(speedup):
-        parts.append(_speed_words(row["speed"], speedup))
-    size = row.get("vs_baseline/size_ratio:mean", np.nan)
+        parts.append(_speed_words(row[col.SPEED], speedup))
+    size = row.get(col.stat(col.VS_SIZE), np.nan)
     if np.isfinite(size):
         parts.append(f"{size:.2g}x size")
-        if size < SMALLER and row["speed"] in ("same", "slower"):
+        if size < SMALLER and row[col.SPEED] in ("same", "slower"):
             parts.append("smaller but not faster")
     return ", ".join(parts)
 

@@ -66,7 +66,7 @@ def check_trainer_alive(spec: RunSpec, store: RunStore, since: float) -> None:
 def baseline_runs(spec: RunSpec, store: RunStore) -> list:
     """Every baseline run of this config (any status), newest first; none before the
     experiment exists."""
-    key = {"method": schema.BASELINE, "baseline_key": spec.baseline_key}
+    key = {schema.METHOD: schema.BASELINE, schema.BASELINE_KEY: spec.baseline_key}
     clauses = [clause(f"tags.{k}", v) for k, v in key.items()]
     try:
         return store.search(clauses, spec.tracking.experiment, ["attributes.start_time DESC"])

@@ -18,12 +18,14 @@ import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from src.board import columns as col
 from src.board.meta import latency_setup
 from src.board.runs import runs_to_frame
 from src.cli import entry
 from src.cli.hydra_setup import register_configs
 from src.cli.jobs import composed, train_methods
 from src.cli.specs import baseline_key, resolved
+from src.core import schema
 from src.core.errors import UserError
 from src.core.paths import ROOT, git_commit
 from src.reproduce.tables import LAYOUTS, markdown, quant_summary_text
@@ -140,7 +142,7 @@ def write_outputs(out: Path, name: str, spec, table, text, provenance, blocks) -
     runs = pd.concat(
         [frame.assign(block=block) for block, frame in blocks.items()], ignore_index=True
     )
-    columns = ["block", "tags.method", "tags.fold", "run_id", "status"]
+    columns = ["block", col.tag(schema.METHOD), col.tag(schema.FOLD), col.RUN_ID, col.STATUS]
     paths = [out / f"{name}.md", out / f"{name}.csv", out / f"{name}_runs.csv"]
     paths[0].write_text("\n".join(page).replace("\n\n\n", "\n\n") + "\n")
     paths[1].write_text("".join(f"# {p}\n" for p in provenance) + table.to_csv(index=False))

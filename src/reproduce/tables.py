@@ -11,17 +11,21 @@ import re
 import numpy as np
 import pandas as pd
 
+from src.board import columns as col
 from src.board.render import markdown_table
 from src.core import schema
 from src.core.errors import UserError
 
 RULE = "=" * 80
+_METHOD, _FOLD = col.tag(schema.METHOD), col.tag(schema.FOLD)  # the block's runs' columns
+AUROC = "test/auroc"  # the fold table's metric (DyAD's)
+_BATCH = re.compile(r"ms_p50_bs(\d+)$")  # the batch size of a schema.latency_p50 name
 
 
 def stats(rows: pd.DataFrame, method: str, metric: str) -> tuple[float, float, int]:
     """Mean, std (ddof=1; 0 for one value) and n of ``metric`` over ``method``'s runs."""
-    column = f"metrics.{metric}"
-    values = rows.loc[rows["tags.method"] == method, column] if column in rows else pd.Series()
+    column = col.metric(metric)
+    values = rows.loc[rows[_METHOD] == method, column] if column in rows else pd.Series()
     values = values.dropna().astype(float)
     if values.empty:
         return float("nan"), float("nan"), 0
@@ -36,13 +40,13 @@ def cell(mean: float, std: float, n: int, fmt: str) -> str:
 
 def batch_latency_metric(rows: pd.DataFrame) -> str:
     """``latency/ms_p50_bs<N>`` with the largest N the runs measured (the per-batch time)."""
-    sizes = [int(m.group(1)) for c in rows for m in [re.search(r"ms_p50_bs(\d+)$", c)] if m]
-    return f"latency/ms_p50_bs{max(sizes)}" if sizes else "latency/ms_p50_bs1"
+    sizes = [int(m.group(1)) for c in rows for m in [_BATCH.search(c)] if m]
+    return schema.latency_p50(max(sizes)) if sizes else schema.LATENCY_BS1
 
 
 def primary_metric(rows: pd.DataFrame) -> str:
     """The one ``primary_metric`` the block's runs were tagged with by their task."""
-    column = f"tags.{schema.PRIMARY_METRIC}"
+    column = col.tag(schema.PRIMARY_METRIC)
     found = set(rows[column].dropna()) if column in rows else set()
     if len(found) != 1:
         raise UserError(
@@ -66,10 +70,10 @@ def dyad_dynamic(spec, blocks: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for method in spec.blocks[0].methods:
         ours = {"Model": spec.labels[method], "Source": f"ours (n={_n(rows, method)})"}
         published = {"Model": spec.labels[method], "Source": "published"}
-        for col in spec.columns:
-            ours[col.header] = cell(*stats(rows, method, col.metric), col.fmt)
-            value = spec.published.get(method, {}).get(col.metric)
-            published[col.header] = "—" if value is None else f"{value:{col.fmt}}"
+        for column in spec.columns:
+            ours[column.header] = cell(*stats(rows, method, column.metric), column.fmt)
+            value = spec.published.get(method, {}).get(column.metric)
+            published[column.header] = "—" if value is None else f"{value:{column.fmt}}"
         table += [ours, published]
     return pd.DataFrame(table)
 
@@ -160,21 +164,21 @@ def dyad_folds(spec, blocks: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = blocks[spec.blocks[0].name]
     table = []
     for method in spec.blocks[0].methods:
-        mine = rows[rows["tags.method"] == method].sort_values("tags.fold")
-        mean, std, n = stats(rows, method, "test/auroc")
+        mine = rows[rows[_METHOD] == method].sort_values(_FOLD)
+        mean, std, n = stats(rows, method, AUROC)
         entry = {
             "Method": spec.labels[method],
             "AUROC (%)": cell(100 * mean, 100 * std, n, ".1f"),
             "n folds": n,
         }
         for _, run in mine.iterrows():
-            entry[f"fold {run['tags.fold']}"] = f"{run['metrics.test/auroc']:.3f}"
+            entry[f"fold {run[_FOLD]}"] = f"{run[col.metric(AUROC)]:.3f}"
         table.append(entry)
     return pd.DataFrame(table)
 
 
 def _n(rows: pd.DataFrame, method: str) -> int:
-    return int((rows["tags.method"] == method).sum())
+    return int((rows[_METHOD] == method).sum())
 
 
 LAYOUTS = {"dyad_dynamic": dyad_dynamic, "quant_summary": quant_summary, "dyad_folds": dyad_folds}

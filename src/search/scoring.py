@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from src.board import columns as col
 from src.board.pareto import pareto_front
 from src.board.verdict import NON_INFERIOR, verdict_of
 from src.core import schema
@@ -116,8 +117,8 @@ class Scoring:
     def verdict(self, metrics: dict) -> str:
         """The trial's paired verdict on the test units at the goal's margin (or the task's)."""
         delta = schema.delta_of(self.primary)
-        row = {"method": "trial", "delta:ci_low": metrics.get(f"{delta}_ci_low", np.nan),
-               "delta:ci_high": metrics.get(f"{delta}_ci_high", np.nan)}  # fmt: skip
+        low, high = (metrics.get(name, np.nan) for name in schema.interval(delta))
+        row = {col.METHOD: "trial", col.DELTA_CI_LOW: low, col.DELTA_CI_HIGH: high}
         margin = self.goals.max_drop if self.goals.max_drop is not None else self.margin
         return verdict_of(row, margin, self.higher_is_better)
 

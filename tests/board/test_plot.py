@@ -6,8 +6,9 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from src.board.columns import SCORE
 from src.board.plot import draw_pareto
-from src.board.rank import SCORE, SIZE_RATIO, SPEEDUP
+from src.board.rank import SIZE_RATIO, SPEEDUP
 
 
 def _rows() -> pd.DataFrame:
