@@ -88,7 +88,7 @@ def stat(name: str, statistic: str = MEAN) -> str:
 
 
 # ---- ratios against each run's own baseline: per_run as metrics, rows as statistics -------
-VS_BASELINE = "vs_baseline/"  # the area of these ratios (one of schema.BOARD_AREAS)
+VS_BASELINE = schema.VS_BASELINE  # the area of these ratios (one of schema.BOARD_AREAS)
 
 
 def vs_baseline(name: str) -> str:

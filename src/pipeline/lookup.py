@@ -14,7 +14,7 @@ from src.core.errors import UserError, first_line
 from src.pipeline.checkpoint import last_checkpoint
 from src.pipeline.specs import RunSpec
 from src.tracking.liveness import reap_orphans
-from src.tracking.store import FINISHED, RunStore, clause
+from src.tracking.store import FINISHED, RunStore, tag_clause
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def baseline_runs(spec: RunSpec, store: RunStore) -> list:
     """Every baseline run of this config (any status), newest first; none before the
     experiment exists."""
     key = {schema.METHOD: schema.BASELINE, schema.BASELINE_KEY: spec.baseline_key}
-    clauses = [clause(f"tags.{k}", v) for k, v in key.items()]
+    clauses = [tag_clause(k, v) for k, v in key.items()]
     try:
         return store.search(clauses, spec.tracking.experiment, ["attributes.start_time DESC"])
     except UserError:  # no experiment yet

@@ -120,8 +120,7 @@ def _speedup(base, treated, example, timing: LatencySpec) -> dict[str, float]:
     return {
         "ms_p50_bs1": p50["treated"],
         "speedup_bs1": p50["fp32"] / p50["treated"],
-        "speedup_bs1_ci_low": interval[low],
-        "speedup_bs1_ci_high": interval[high],
+        **dict(zip(schema.interval("speedup_bs1"), (interval[low], interval[high]), strict=True)),
     }
 
 

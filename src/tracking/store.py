@@ -63,6 +63,11 @@ def clause(column: str, value: object) -> str:
     return f"{kind}.`{name}` = '{value}'"
 
 
+def tag_clause(tag: str, value: object) -> str:
+    """:func:`clause` on run tag ``tag`` (a name of :mod:`src.core.schema`)."""
+    return clause(f"tags.{tag}", value)
+
+
 class RunStore:
     """An MLflow tracking store (a SQLite file or a server).
 
@@ -212,7 +217,7 @@ class RunStore:
         """
         if experiment is not None and self.client.get_experiment_by_name(experiment) is None:
             return None
-        clauses = [clause(f"tags.{k}", v) for k, v in tags.items()]
+        clauses = [tag_clause(k, v) for k, v in tags.items()]
         if status is not None:
             clauses.append(f"attributes.status = '{status}'")
         runs = self.search(clauses, experiment, ["attributes.start_time DESC"], max_results=1)
@@ -248,7 +253,7 @@ class RunStore:
     def sweep_parent(self, sweep_id: str, running: bool = False) -> str:
         """Run id of the parent run of sweep ``sweep_id`` (tagged ``sweep_id``, no parent);
         ``running``: the open one (a job asking for its sweep's parent)."""
-        clauses = [clause(f"tags.{schema.SWEEP_ID}", sweep_id)]
+        clauses = [tag_clause(schema.SWEEP_ID, sweep_id)]
         if running:
             clauses.append(f"attributes.status = '{schema.RUNNING}'")
         runs = self.search(clauses)

@@ -74,8 +74,7 @@ class AnomalyTask(Task):
         MetricSpec("test/f1", True, ".3f", headline=True),
         MetricSpec("test/precision", True, ".3f"),
         MetricSpec("test/auroc_mean", True, ".3f"),
-        MetricSpec("test/auroc_ci_low", True, ".3f"),
-        MetricSpec("test/auroc_ci_high", True, ".3f"),
+        *(MetricSpec(end, True, ".3f") for end in schema.interval("test/auroc")),
     )
 
     def __post_init__(self) -> None:

@@ -16,6 +16,8 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from src.core import schema
+
 H_GRID: tuple[int, ...] = tuple(range(50, 1000, 50))
 REFERENCE_N_GRID: tuple[int, ...] = tuple(range(1, 100))
 # ``normal_max`` (the default) and ``youden`` choose a car-level threshold on car-level scores;
@@ -292,10 +294,11 @@ def _test_metrics(
 ) -> dict[str, float]:
     y = labels.loc[robust.index]
     low, high = bootstrap_auroc_ci(robust, labels, **boot)
+    low_name, high_name = schema.interval("auroc")
     return {
         "auroc": float(roc_auc_score(y, robust)),
-        "auroc_ci_low": low,
-        "auroc_ci_high": high,
+        low_name: low,
+        high_name: high,
         "auroc_mean": float(roc_auc_score(y, mean.loc[robust.index])),
         **binary_metrics(robust, labels, threshold),
         "n_flagged": float((robust > threshold).sum()),
