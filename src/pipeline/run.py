@@ -1,4 +1,5 @@
-"""One job from its specs: train the baseline, or compress it; evaluate, measure, record.
+"""One job from its specs: train the baseline, or compress it; evaluate, measure, record (what a
+run writes and reads back: :mod:`src.pipeline.record`).
 
 A method run needs the fp32 baseline of the same config: it reuses the newest FINISHED baseline
 run with the same ``baseline_key`` (or the one ``method.baseline_run_id`` names), or trains it
@@ -25,15 +26,16 @@ from src.data.sources import build_datamodule
 from src.measure.precision import coverage_report
 from src.measure.report import measure, size_of
 from src.methods import MethodContext, apply_method
-from src.pipeline.artifact import BrokenArtifact, load, log_model
+from src.pipeline.artifact import BrokenArtifact, load
 from src.pipeline.checkpoint import LAST
 from src.pipeline.deploy import BaselineRef, check_parity, deploy_all, log_deployments
 from src.pipeline.fit import Fitter
 from src.pipeline.lookup import check_trainer_alive, find_baseline, find_resumable
+from src.pipeline.record import log_config, log_results, logged_result, open_run
 from src.pipeline.specs import RunSpec
 from src.tasks import EvalResult
 from src.tracking.liveness import reap_orphans
-from src.tracking.mlflow_run import TrackedRun, tracked_run
+from src.tracking.mlflow_run import TrackedRun
 from src.tracking.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -159,23 +161,6 @@ def record_broken_baseline(spec: RunSpec, store: RunStore, run_id: str, err) -> 
         return error
 
 
-def logged_result(store: RunStore, run_id: str, spec: RunSpec) -> EvalResult | None:
-    """The baseline run's own evaluation, when it was made under this job's protocol (the same
-    ``task.evaluation.*`` and seed): its test metrics and per-unit table. Scoring a reused
-    baseline again would give the same numbers at the cost of a full pass over the test set."""
-    run = store.get(run_id)
-    protocol = {k: v for k, v in spec.config.params.items()
-                if k.startswith("task.evaluation.") or k == "seed"}  # fmt: skip
-    if any(run.data.params.get(k) != str(v) for k, v in protocol.items()):
-        return None
-    units = store.read_table(run_id, schema.UNITS_TABLE)
-    if units is None:
-        return None
-    kept = (schema.TEST, schema.TUNING)
-    metrics = {k: v for k, v in run.data.metrics.items() if k.startswith(kept)}
-    return EvalResult(metrics, {}, units)
-
-
 def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
     """Compress the baseline, then evaluate and measure both side by side in this process."""
     with open_run(spec, store, baseline_run_id=baseline.run_id) as run:
@@ -211,46 +196,6 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
         result.metrics[schema.INT8_FRACTION] = int8_fraction
         log_results(run, spec, model, data, result)
     return Outcome(run.run_id, model, data, result, spec.task.primary)
-
-
-def open_run(
-    spec: RunSpec, store: RunStore, baseline_run_id: str | None = None, resume: str | None = None
-):
-    """The job's MLflow run, tagged by the run schema."""
-    tags = schema.run_tags(
-        spec.identity,
-        primary_metric=spec.task.primary,
-        metric_specs=spec.task.metrics,
-        baseline_key=spec.baseline_key,
-        baseline_run_id=baseline_run_id,
-        parent_run_id=spec.parent_run_id,
-        sweep_id=spec.sweep_id,
-        extra={
-            **spec.data_tags,
-            schema.TORCH_VERSION: torch.__version__,
-            schema.TRAIN_THREADS: spec.trainer.threads or torch.get_num_threads(),
-        },
-    )
-    return tracked_run(store, spec.tracking.experiment, run_name(spec), tags, resume=resume)
-
-
-def run_name(spec: RunSpec) -> str:
-    """``static-dyad-brand3-f0-s0``: method, model, data set, fold, seed tell runs apart."""
-    if spec.tracking.run_name:
-        return spec.tracking.run_name
-    i = spec.identity
-    fold = "" if i.fold == schema.NO_FOLD else f"-f{i.fold}"
-    return f"{i.method}-{i.model}-{i.data_variant or i.data}{fold}-s{i.seed}"
-
-
-def log_config(run: TrackedRun, spec: RunSpec, with_method: bool) -> None:
-    """The resolved config as params and YAML, plus Hydra's own ``.hydra/`` folder. A baseline
-    logs it without the method, which would otherwise make it look like a variant."""
-    record = spec.config
-    run.log_params(record.params if with_method else record.baseline_params)
-    run.log_text(record.yaml if with_method else record.baseline_yaml, schema.CONFIG_ARTIFACT)
-    if record.hydra_dir is not None and record.hydra_dir.is_dir():
-        run.log_artifact(record.hydra_dir, schema.HYDRA_ARTIFACT)
 
 
 def fitter(spec: RunSpec, data, run: TrackedRun) -> Fitter:
@@ -337,13 +282,3 @@ def deltas(metrics: dict, baseline: dict) -> dict[str, float]:
 
 def _is_bound(key: str) -> bool:
     return key.endswith((schema.CI_LOW, schema.CI_HIGH))
-
-
-def log_results(run: TrackedRun, spec: RunSpec, model, data, result: EvalResult) -> None:
-    run.log_metrics(result.metrics)
-    run.log_params({f"data_stats.{k}": v for k, v in data.describe().items()})
-    for name, table in result.tables.items():
-        run.log_table(name, table)
-    if result.units is not None:
-        run.log_table(schema.UNITS_TABLE, result.units)
-    log_model(run, model, spec.model.name, data.artifact_extras(), spec.method.to_dict())

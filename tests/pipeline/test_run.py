@@ -6,7 +6,7 @@ import mlflow
 import pytest
 
 from src.cli.specs import run_spec
-from src.pipeline.run import logged_result
+from src.pipeline.record import logged_result
 from src.tracking.store import RunStore
 from tests.conftest import FAST, compose_cfg, train_runs
 

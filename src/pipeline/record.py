@@ -1,0 +1,84 @@
+"""What a job writes to its MLflow run, and what it reads back from an earlier one: the run
+opened with the schema's tags, its config, its results and model, and a baseline run's own
+evaluation when it can stand in for scoring the baseline again.
+
+:mod:`src.pipeline.run` (the job's flow) and :mod:`src.pipeline.sensitivity` record through here.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from src.core import schema
+from src.pipeline.artifact import log_model
+from src.pipeline.specs import RunSpec
+from src.tasks import EvalResult
+from src.tracking.mlflow_run import TrackedRun, tracked_run
+from src.tracking.store import RunStore
+
+
+def logged_result(store: RunStore, run_id: str, spec: RunSpec) -> EvalResult | None:
+    """The baseline run's own evaluation, when it was made under this job's protocol (the same
+    ``task.evaluation.*`` and seed): its test metrics and per-unit table. Scoring a reused
+    baseline again would give the same numbers at the cost of a full pass over the test set."""
+    run = store.get(run_id)
+    protocol = {k: v for k, v in spec.config.params.items()
+                if k.startswith("task.evaluation.") or k == "seed"}  # fmt: skip
+    if any(run.data.params.get(k) != str(v) for k, v in protocol.items()):
+        return None
+    units = store.read_table(run_id, schema.UNITS_TABLE)
+    if units is None:
+        return None
+    kept = (schema.TEST, schema.TUNING)
+    metrics = {k: v for k, v in run.data.metrics.items() if k.startswith(kept)}
+    return EvalResult(metrics, {}, units)
+
+
+def open_run(
+    spec: RunSpec, store: RunStore, baseline_run_id: str | None = None, resume: str | None = None
+):
+    """The job's MLflow run, tagged by the run schema."""
+    tags = schema.run_tags(
+        spec.identity,
+        primary_metric=spec.task.primary,
+        metric_specs=spec.task.metrics,
+        baseline_key=spec.baseline_key,
+        baseline_run_id=baseline_run_id,
+        parent_run_id=spec.parent_run_id,
+        sweep_id=spec.sweep_id,
+        extra={
+            **spec.data_tags,
+            schema.TORCH_VERSION: torch.__version__,
+            schema.TRAIN_THREADS: spec.trainer.threads or torch.get_num_threads(),
+        },
+    )
+    return tracked_run(store, spec.tracking.experiment, run_name(spec), tags, resume=resume)
+
+
+def run_name(spec: RunSpec) -> str:
+    """``static-dyad-brand3-f0-s0``: method, model, data set, fold, seed tell runs apart."""
+    if spec.tracking.run_name:
+        return spec.tracking.run_name
+    i = spec.identity
+    fold = "" if i.fold == schema.NO_FOLD else f"-f{i.fold}"
+    return f"{i.method}-{i.model}-{i.data_variant or i.data}{fold}-s{i.seed}"
+
+
+def log_config(run: TrackedRun, spec: RunSpec, with_method: bool) -> None:
+    """The resolved config as params and YAML, plus Hydra's own ``.hydra/`` folder. A baseline
+    logs it without the method, which would otherwise make it look like a variant."""
+    record = spec.config
+    run.log_params(record.params if with_method else record.baseline_params)
+    run.log_text(record.yaml if with_method else record.baseline_yaml, schema.CONFIG_ARTIFACT)
+    if record.hydra_dir is not None and record.hydra_dir.is_dir():
+        run.log_artifact(record.hydra_dir, schema.HYDRA_ARTIFACT)
+
+
+def log_results(run: TrackedRun, spec: RunSpec, model, data, result: EvalResult) -> None:
+    run.log_metrics(result.metrics)
+    run.log_params({f"data_stats.{k}": v for k, v in data.describe().items()})
+    for name, table in result.tables.items():
+        run.log_table(name, table)
+    if result.units is not None:
+        run.log_table(schema.UNITS_TABLE, result.units)
+    log_model(run, model, spec.model.name, data.artifact_extras(), spec.method.to_dict())
