@@ -102,8 +102,9 @@ def arch_setup(name: str, tmp: Path):
     data, task, student = family_setup(name, tmp)
     torch.manual_seed(0)
     base = create_model(name, **_arch_kwargs(name)).eval()
-    trainer = TrainerSpec(1, {"limit_train_batches": 2, "enable_progress_bar": False,
-                              "enable_model_summary": False})  # fmt: skip
+    trainer = TrainerSpec(
+        1, {"limit_train_batches": 2, "enable_progress_bar": False, "enable_model_summary": False}
+    )
     tuner = Fitter(task, data, OptimSpec(lr=1e-3), trainer, None, tmp)
     return data, base, MethodContext(data, tuner.fit, task=task), student
 
@@ -145,9 +146,10 @@ def run_arch(dyad_batch: int) -> None:
             Path(tmp),
         )
         rows += arch_rows(
-            "cnn", LatencySpec(batch_sizes=(1, 64), warmup=3, iters=10, rounds=3, threads=2),
+            "cnn",
+            LatencySpec(batch_sizes=(1, 64), warmup=3, iters=10, rounds=3, threads=2),
             Path(tmp),
-        )  # fmt: skip
+        )
     print_table(
         f"architectures: size and speed vs fp32 (DyAD bsN={dyad_batch}, CNN bsN=64)",
         rows,

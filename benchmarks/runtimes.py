@@ -37,16 +37,20 @@ METHODS = {
         {"name": "dynamic"},
         {"name": "static"},
         {"name": "qat"},
-        {"name": "distill_dynamic", "kind": "chain",
-         "steps": [{"name": "distill"}, {"name": "dynamic"}]},
+        {
+            "name": "distill_dynamic",
+            "kind": "chain",
+            "steps": [{"name": "distill"}, {"name": "dynamic"}],
+        },
     ],
     "cnn": [{"name": "dynamic"}, {"name": "static"}, {"name": "qat"}],
-}  # fmt: skip
+}
 SPECS = {
-    "dyad_brand2": LatencySpec(batch_sizes=(1, 128), warmup=1, iters=5, rounds=2, threads=2,
-                               block_seconds=2.0),
+    "dyad_brand2": LatencySpec(
+        batch_sizes=(1, 128), warmup=1, iters=5, rounds=2, threads=2, block_seconds=2.0
+    ),
     "cnn": LatencySpec(batch_sizes=(1, 64), warmup=3, iters=10, rounds=3, threads=2),
-}  # fmt: skip
+}
 RUNTIMES = ("eager", "onnxruntime", "compile")
 TARGETS = (
     "DyAD brand 2: fastest deployable variant >= 30x fp32 eager at bs1 and bs128; static/QAT "
@@ -60,8 +64,13 @@ def variants(name: str, tmp: Path):
     made = {}
     for values in METHODS[name]:
         if values.get("kind") == "chain":
-            values = {**values, "steps": [{**s, "student": student} if s["name"] == "distill"
-                                          else s for s in values["steps"]]}  # fmt: skip
+            values = {
+                **values,
+                "steps": [
+                    {**s, "student": student} if s["name"] == "distill" else s
+                    for s in values["steps"]
+                ],
+            }
         made[values["name"]] = apply_method(base, method_config(values), context).eval()
     return data, base, made
 
@@ -100,9 +109,15 @@ def ort_own(base, example, calibration, tmp: Path, threads: int, int8: dict) -> 
     out = {}
     dyn, qdq = tmp / "own" / "dynamic.onnx", tmp / "own" / "static.onnx"
     quantize_dynamic(fp32, dyn, weight_type=QuantType.QInt8)
-    quantize_static(fp32, qdq, CalibrationReader("x", calibration), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8)  # fmt: skip
+    quantize_static(
+        fp32,
+        qdq,
+        CalibrationReader("x", calibration),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
     for label, path in (("ORT's own dynamic", dyn), ("ORT's own static QDQ", qdq)):
         optimized = path.with_suffix(".opt.onnx")
         runtime = OrtModel(path, threads, optimized_path=optimized)
@@ -123,12 +138,17 @@ def rows(name: str, tmp: Path) -> list[tuple[str, ...]]:
         ci = speedup_intervals(timings, "fp32 eager", label)
         ms1, msn = (summary[label][f"latency/ms_p50_bs{b}"] for b in (1, largest))
         ref1, refn = (summary["fp32 eager"][f"latency/ms_p50_bs{b}"] for b in (1, largest))
-        out.append((
-            name, label, f"{ms1:.2f}", f"{msn:.1f}",
-            _ratio(ref1 / ms1, ci, "latency/speedup_bs1"),
-            _ratio(refn / msn, ci, "latency/speedup_bsN"),
-            "" if int8.get(label) is None else str(int8[label]),
-        ))  # fmt: skip
+        out.append(
+            (
+                name,
+                label,
+                f"{ms1:.2f}",
+                f"{msn:.1f}",
+                _ratio(ref1 / ms1, ci, "latency/speedup_bs1"),
+                _ratio(refn / msn, ci, "latency/speedup_bsN"),
+                "" if int8.get(label) is None else str(int8[label]),
+            )
+        )
     return out
 
 
@@ -146,8 +166,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             table += rows(name, Path(tmp) / name)
-    header = ("arch", "variant x runtime", "p50 ms bs1", "p50 ms bsN", "vs fp32 eager bs1",
-              "vs fp32 eager bsN", "int8 kernels")  # fmt: skip
+    header = (
+        "arch",
+        "variant x runtime",
+        "p50 ms bs1",
+        "p50 ms bsN",
+        "vs fp32 eager bs1",
+        "vs fp32 eager bsN",
+        "int8 kernels",
+    )
     print_table(f"Runtimes, side by side (targets: {TARGETS})", table, header)
     write_csv("runtimes", [args.part, f"t{SPECS[names[0]].threads}"], table, header)
 

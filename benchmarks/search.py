@@ -63,9 +63,16 @@ def run_grid(train: list[str], out: Path, score: Scoring, uri: str, reuse: bool)
             continue
         metrics = metrics_of[method]
         low, high = (metrics.get(name) for name in schema.interval("delta/auroc"))
-        rows.append({"method": method, **score.objectives(metrics),
-                     "verdict": score.verdict(metrics), "meets": not score.unmet(metrics),
-                     "ci_low": low, "ci_high": high})  # fmt: skip
+        rows.append(
+            {
+                "method": method,
+                **score.objectives(metrics),
+                "verdict": score.verdict(metrics),
+                "meets": not score.unmet(metrics),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -79,8 +86,15 @@ def _logged(uri: str, method: str) -> dict | None:
 def run_search(train: list[str], trials: int, uri: str, out: Path) -> pd.DataFrame:
     """``python -m src.search`` as users run it; its trial table from the parent run."""
     sweep = out / f"search-{int(time.time())}"
-    cmd = [sys.executable, "-m", "src.search", *train, *SETUP, f"search.trials={trials}",
-           f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.search",
+        *train,
+        *SETUP,
+        f"search.trials={trials}",
+        f"hydra.sweep.dir={sweep}",
+    ]
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     parent = RunStore(uri).sweep_parent(sweep.name)
@@ -120,26 +134,51 @@ def main() -> None:
 
 def report(grid: pd.DataFrame, found: pd.DataFrame, score: Scoring) -> None:
     hv_grid, hv_search, reference = volumes(grid, found)
-    rows = [(f"grid: {r.method}", f"{r.task:+.3f}", f"{r.speedup:.2f}x", f"{r.size:.2f}",
-             r.verdict, "yes" if r.meets else "") for r in grid.itertuples()]  # fmt: skip
-    rows += [(f"trial {r.trial}: {r.method} {r.params if isinstance(r.params, str) else ''}",
-              f"{r.task:+.3f}", f"{r.speedup:.2f}x", f"{r.size:.2f}", str(r.verdict),
-              "yes" if r.meets_goals is True else "") for r in found.itertuples()]  # fmt: skip
+    rows = [
+        (
+            f"grid: {r.method}",
+            f"{r.task:+.3f}",
+            f"{r.speedup:.2f}x",
+            f"{r.size:.2f}",
+            r.verdict,
+            "yes" if r.meets else "",
+        )
+        for r in grid.itertuples()
+    ]
+    rows += [
+        (
+            f"trial {r.trial}: {r.method} {r.params if isinstance(r.params, str) else ''}",
+            f"{r.task:+.3f}",
+            f"{r.speedup:.2f}x",
+            f"{r.size:.2f}",
+            str(r.verdict),
+            "yes" if r.meets_goals is True else "",
+        )
+        for r in found.itertuples()
+    ]
     header = ("candidate", "d tuning", "speedup bs1", "size", "test verdict", "goals")
     print_table("grid of shipped recipes vs search (objectives from each run)", rows, header)
     write_csv("search", [f"grid{len(grid)}", f"trials{len(found)}"], rows, header)
     met = found.index[found.meets_goals.astype(bool)] if "meets_goals" in found else []
     print(f"goals: {score.goals}")
-    print(f"hypervolume (reference {np.round(reference, 3).tolist()}, minimised): grid "
-          f"{hv_grid:.4g} over {len(grid)} runs, search {hv_search:.4g} over {len(found)} "
-          f"trials; ratio search/grid {hv_search / max(hv_grid, 1e-12):.3f}")  # fmt: skip
-    print(f"trials to meet the goals: {met[0] + 1 if len(met) else 'not met'} "
-          f"(grid recipes meeting them: {list(grid.method[grid.meets])})")  # fmt: skip
+    print(
+        f"hypervolume (reference {np.round(reference, 3).tolist()}, minimised): grid "
+        f"{hv_grid:.4g} over {len(grid)} runs, search {hv_search:.4g} over {len(found)} "
+        f"trials; ratio search/grid {hv_search / max(hv_grid, 1e-12):.3f}"
+    )
+    print(
+        f"trials to meet the goals: {met[0] + 1 if len(met) else 'not met'} "
+        f"(grid recipes meeting them: {list(grid.method[grid.meets])})"
+    )
     pair = grid.set_index("method").reindex(["dynamic", "mixed"])
-    print("mixed vs uniform dynamic int8: " + "; ".join(
-        f"{m}: d tuning AUROC {r['task']:+.3f}, test interval [{r['ci_low']:+.3f}, "
-        f"{r['ci_high']:+.3f}], {r['speedup']:.2f}x, size {r['size']:.2f}"
-        for m, r in pair.iterrows()))  # fmt: skip
+    print(
+        "mixed vs uniform dynamic int8: "
+        + "; ".join(
+            f"{m}: d tuning AUROC {r['task']:+.3f}, test interval [{r['ci_low']:+.3f}, "
+            f"{r['ci_high']:+.3f}], {r['speedup']:.2f}x, size {r['size']:.2f}"
+            for m, r in pair.iterrows()
+        )
+    )
 
 
 if __name__ == "__main__":

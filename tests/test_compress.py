@@ -114,8 +114,9 @@ def test_cnn_every_method(tmp_path):
 
 def test_bad_method_values_are_rejected_before_training(tmp_path):
     with pytest.raises(ConfigError, match="method.observer='kl'"):
-        run_spec(compose_cfg("+method=static", "method.observer=kl", "model=dyad_tiny",
-                             tmp=tmp_path))  # fmt: skip
+        run_spec(
+            compose_cfg("+method=static", "method.observer=kl", "model=dyad_tiny", tmp=tmp_path)
+        )
     assert not (tmp_path / "mlflow.db").exists()
 
 
@@ -164,8 +165,13 @@ def test_dyad_mixed_and_sensitivity_allocated_pruning(tiny_root, tmp_path):
     # reloaded model must score exactly as the run did
     mixed = ["method.scheme=static", "method.budget=0.001", "method.subsample=8"]
     train_runs(*common, *mixed, methods=["mixed"], tmp=tmp_path)
-    allocated = ["method.allocation=sensitivity", "method.sparsity=0.6", "method.epochs=0",
-                 "method.ladder=[0.5,0.9]", "method.subsample=8"]  # fmt: skip
+    allocated = [
+        "method.allocation=sensitivity",
+        "method.sparsity=0.6",
+        "method.epochs=0",
+        "method.ladder=[0.5,0.9]",
+        "method.subsample=8",
+    ]
     train_runs(*common, *allocated, methods=["prune"], tmp=tmp_path)
     client, runs = _by_method(tmp_path)
     mixed, prune = runs["mixed"], runs["prune"]

@@ -33,8 +33,9 @@ from tests.conftest import compose_cfg
 EXPERIMENTS = [None, *sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))]
 # The brand-1 and brand-2 architectures are large (seconds to build with every method): slow tier.
 LARGE = {"dyad_brand1", "dyad_brand2"}
-EXPERIMENT_CASES = [pytest.param(e, marks=pytest.mark.slow) if e in LARGE else e
-                    for e in EXPERIMENTS]  # fmt: skip
+EXPERIMENT_CASES = [
+    pytest.param(e, marks=pytest.mark.slow) if e in LARGE else e for e in EXPERIMENTS
+]
 METHODS = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
 STEPS = 8  # time steps of a sequence input: a decomposed GRU steps through them in Python

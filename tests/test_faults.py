@@ -24,9 +24,13 @@ pytestmark = pytest.mark.slow
 PHASES = {
     "training": ["trainer.max_epochs=400", "task.evaluation.n_boot=50"],
     "evaluating": ["trainer.max_epochs=1", "task.evaluation.n_boot=400000"],
-    "measuring": ["trainer.max_epochs=1", "task.evaluation.n_boot=50", "benchmark.iters=4000",
-                  "benchmark.batch_sizes=[1,8]"],
-}  # fmt: skip
+    "measuring": [
+        "trainer.max_epochs=1",
+        "task.evaluation.n_boot=50",
+        "benchmark.iters=4000",
+        "benchmark.batch_sizes=[1,8]",
+    ],
+}
 
 
 def _start(tmp, tiny_root, *overrides: str, uri: str = "", env=None) -> subprocess.Popen:
@@ -124,10 +128,11 @@ def test_a_sigkilled_run_is_marked_failed_by_the_next_run(tiny_root, tmp_path):
 def test_two_sweeps_started_together_on_a_fresh_store_lose_nothing(tiny_root, tmp_path):
     common = ["trainer.max_epochs=1", "task.evaluation.n_boot=50"]
     sweeps = [
-        _start(tmp_path, tiny_root, "-m", f"seed={seeds}", f"hydra.sweep.dir={tmp_path}/m{i}",
-               *common)
+        _start(
+            tmp_path, tiny_root, "-m", f"seed={seeds}", f"hydra.sweep.dir={tmp_path}/m{i}", *common
+        )
         for i, seeds in enumerate(("0,1", "2,3"))
-    ]  # fmt: skip
+    ]
     for proc in sweeps:
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, out[-3000:]
@@ -179,8 +184,9 @@ def test_a_server_that_dies_mid_training_leaves_the_run_to_resume(tiny_root, tmp
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 2, out[-3000:]
         last = out.strip().splitlines()[-1]
-        assert last.startswith(f"error: the MLflow store {server.uri} stopped answering during "
-                               "training"), last  # fmt: skip
+        assert last.startswith(
+            f"error: the MLflow store {server.uri} stopped answering during training"
+        ), last
         client, runs = job_runs(tmp_path)
         assert [r.info.status for r in runs] == ["RUNNING"]  # it could not be marked
         run_id = runs[0].info.run_id

@@ -123,10 +123,15 @@ def test_orphans_are_marked_failed_and_not_counted(tmp_path):
     store = new_store(tmp_path / "store")
     base = store.run(method="baseline", metrics={"test/auroc": 0.9})
     store.run(method="dynamic", baseline_run_id=base, metrics={"test/auroc": 0.88})
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()  # fmt: skip
-    orphan = store.run(method="static", baseline_run_id=base, status="RUNNING",
-                       tags={schema.PROCESS: f"{socket.gethostname()}:{gone}"})  # fmt: skip
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    orphan = store.run(
+        method="static",
+        baseline_run_id=base,
+        status="RUNNING",
+        tags={schema.PROCESS: f"{socket.gethostname()}:{gone}"},
+    )
     paths, error = run_main(store.uri, f"out_dir={tmp_path}/out")
     assert error is None and paths
     run = store.client.get_run(orphan)

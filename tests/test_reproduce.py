@@ -36,10 +36,15 @@ def _log(store, spec, block_name, metrics_of, task="anomaly", model="dyad", data
         base = None
         for method in block.methods:
             run_id = store.run(
-                method=method, fold="none" if fold is None else fold, task=task, model=model,
-                data=data, metrics=metrics_of(method, fold), baseline_run_id=base,
+                method=method,
+                fold="none" if fold is None else fold,
+                task=task,
+                model=model,
+                data=data,
+                metrics=metrics_of(method, fold),
+                baseline_run_id=base,
                 tags={"baseline_key": key, **LATENCY},
-            )  # fmt: skip
+            )
             base = base or run_id
 
 
@@ -73,8 +78,17 @@ def test_dyad_dynamic_renders_ours_beside_published(tmp_path, capsys):
     store = new_store(tmp_path / "s")
     spec = load_spec("dyad_dynamic")
     _log(store, spec, "dyad", _dyad_metrics)
-    assert main(["table=dyad_dynamic", "run=false", f"logger.tracking_uri={store.uri}",
-                 f"out_dir={tmp_path}/o"]) is None  # fmt: skip
+    assert (
+        main(
+            [
+                "table=dyad_dynamic",
+                "run=false",
+                f"logger.tracking_uri={store.uri}",
+                f"out_dir={tmp_path}/o",
+            ]
+        )
+        is None
+    )
     table = pd.read_csv(tmp_path / "o" / "dyad_dynamic.csv", comment="#")
     ours = table[table.Source.str.startswith("ours")].set_index("Model")
     assert ours.loc["Dynamic int8", "AUC"] == 0.78 and ours.loc["FP32", "Model size (MB)"] == 4.0
@@ -92,8 +106,12 @@ def test_quant_summary_prints_the_seed_layout_per_family(tmp_path, capsys):
     _log(store, spec, "dyad", _dyad_metrics)
 
     def cnn(method, fold):
-        return {"test/accuracy": 0.9, "size/mb": 18.31 if method == "baseline" else 4.6,
-                "latency/ms_p50_bs64": 30.0, "latency/speedup_bsN": 1.9}  # fmt: skip
+        return {
+            "test/accuracy": 0.9,
+            "size/mb": 18.31 if method == "baseline" else 4.6,
+            "latency/ms_p50_bs64": 30.0,
+            "latency/speedup_bsN": 1.9,
+        }
 
     _log(store, spec, "cnn", cnn, task="classification", model="cnn", data="digits")
     main(
@@ -138,8 +156,10 @@ def test_missing_runs_and_unknown_tables_are_one_line_errors(tmp_path):
     assert "no FINISHED ['baseline', 'dynamic'] run(s)" in error and "drop run=false" in error
     proc = subprocess.run(
         [sys.executable, "-m", "src.reproduce", "table=nope"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: no table 'nope'")
 
 

@@ -23,8 +23,9 @@ def test_every_layer_alone_on_the_tuning_vehicles_only(tiny_root, tmp_path, monk
         return original(self, cars, per_car)
 
     settings = ["sensitivity.treatments=[static]", "sensitivity.sparsities=[0.9]"]
-    cfg = compose_cfg(*TINY, f"data.root={tiny_root}", *settings, tmp=tmp_path,
-                      config="sensitivity")  # fmt: skip
+    cfg = compose_cfg(
+        *TINY, f"data.root={tiny_root}", *settings, tmp=tmp_path, config="sensitivity"
+    )
     monkeypatch.setattr(BatteryDataModule, "score_dataloader", spy)
     run_id, table = analyse(cfg)
     # 14 layers x (static, prune 0.9); every one scored on tuning cars
@@ -66,7 +67,8 @@ def test_cnn_layers_and_a_static_mixture_on_the_validation_images(tmp_path):
     assert "tuning/accuracy" in table and table["delta_tuning/accuracy"].notna().all()
     from tests.conftest import train_runs
 
-    done = train_runs(*common, "method.scheme=static", "method.budget=0.01", methods=["mixed"],
-                      tmp=tmp_path)  # fmt: skip
+    done = train_runs(
+        *common, "method.scheme=static", "method.budget=0.01", methods=["mixed"], tmp=tmp_path
+    )
     metrics = done["mixed"].result.metrics
     assert 0 < metrics["quant/int8_fraction"] <= 1 and "tuning/accuracy" in metrics

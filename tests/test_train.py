@@ -74,8 +74,10 @@ def test_baseline_run_is_logged_and_reloads(tiny_root, tmp_path):
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config", "model", "tables", "checkpoint"} <= artifacts
     (checkpoint,) = client.list_artifacts(run.info.run_id, "checkpoint")
-    state = torch.load(client.download_artifacts(run.info.run_id, checkpoint.path, str(tmp_path)),
-                       weights_only=True)  # fmt: skip
+    state = torch.load(
+        client.download_artifacts(run.info.run_id, checkpoint.path, str(tmp_path)),
+        weights_only=True,
+    )
     assert state["epoch"] == 0 and "optimizer_states" in state and "rng_state" in state
     assert "loss" not in run.data.metrics and "train/loss_epoch" in run.data.metrics
     reload_and_rescore(run.info.run_id, client, tiny_root, tmp_path)
@@ -93,8 +95,9 @@ def test_bad_input_is_one_line_before_any_run_opens(tmp_path):
 
 def test_file_store_is_refused_with_the_fix(tiny_root, tmp_path):
     entry.clear()
-    cfg = compose_cfg(*TINY, f"data.root={tiny_root}", f"logger.tracking_uri={tmp_path}/mlruns",
-                      tmp=tmp_path)  # fmt: skip
+    cfg = compose_cfg(
+        *TINY, f"data.root={tiny_root}", f"logger.tracking_uri={tmp_path}/mlruns", tmp=tmp_path
+    )
     assert math.isnan(job(cfg)) and "sqlite:///" in entry.failures()[-1]
     entry.clear()
 
@@ -135,8 +138,7 @@ def test_cnn_on_cifar10_files(tmp_path):
 
     write_cifar(tmp_path / "cifar", per_batch=20)
     common = ["experiment=cnn_cifar10", "model=cnn_tiny", *FAST]
-    train(compose_cfg(*common, f"data.root={tmp_path}/cifar", "trainer.max_epochs=1",
-                      tmp=tmp_path))  # fmt: skip
+    train(compose_cfg(*common, f"data.root={tmp_path}/cifar", "trainer.max_epochs=1", tmp=tmp_path))
     _, runs = job_runs(tmp_path)
     assert runs[0].info.status == "FINISHED" and runs[0].data.metrics["test/n_samples"] == 20
     entry.clear()
@@ -157,8 +159,16 @@ def test_detects_clear_faults(tmp_path):
     from src.data.synth import generate
 
     generate("clear", tmp_path / "clear", seed=0)
-    train(compose_cfg("model=dyad", f"data.root={tmp_path}/clear", "data.batch_size=32",
-                      "trainer.max_epochs=20", *FAST, tmp=tmp_path))  # fmt: skip
+    train(
+        compose_cfg(
+            "model=dyad",
+            f"data.root={tmp_path}/clear",
+            "data.batch_size=32",
+            "trainer.max_epochs=20",
+            *FAST,
+            tmp=tmp_path,
+        )
+    )
     _, runs = job_runs(tmp_path)
     assert runs[0].data.metrics["test/auroc"] >= 0.8
 

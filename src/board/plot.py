@@ -62,8 +62,16 @@ def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bo
             color = "tab:red" if on_front else "0.35"
             label = (verdict or "no verdict") + (" (front)" if on_front else "")
             face = color if filled else "none"
-            ax.scatter(x[pick], y[pick], s=sizes[pick], marker=marker, facecolors=face,
-                       edgecolors=color, label=label, zorder=3)  # fmt: skip
+            ax.scatter(
+                x[pick],
+                y[pick],
+                s=sizes[pick],
+                marker=marker,
+                facecolors=face,
+                edgecolors=color,
+                label=label,
+                zorder=3,
+            )
     names = rows[col.VARIANT].astype(str).tolist()
     for name, xi, yi, dy in zip(names, x, y, _label_offsets(ax, x, y, names), strict=True):
         ax.annotate(name, (xi, yi), xytext=(7, dy), textcoords="offset points", fontsize=8)

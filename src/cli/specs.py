@@ -55,8 +55,10 @@ def resolved(cfg: DictConfig) -> dict:
     try:
         values = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:
-        raise ConfigError(f"the config does not resolve: {str(err).splitlines()[0]} "
-                          f"(key {getattr(err, 'full_key', '?')})") from None  # fmt: skip
+        raise ConfigError(
+            f"the config does not resolve: {str(err).splitlines()[0]} "
+            f"(key {getattr(err, 'full_key', '?')})"
+        ) from None
     values.pop("hydra", None)
     return values
 
@@ -126,8 +128,12 @@ def run_spec(cfg: DictConfig) -> RunSpec:
 
 # Numeric keys that no typed spec below owns (the data modules take them as they come), with the
 # smallest value that works; None allowed where the key says "null: the default".
-DATA_NUMBERS = {"batch_size": (1, False), "eval_batch_size": (1, True), "num_workers": (0, False),
-                "cache_workers": (0, True)}  # fmt: skip
+DATA_NUMBERS = {
+    "batch_size": (1, False),
+    "eval_batch_size": (1, True),
+    "num_workers": (0, False),
+    "cache_workers": (0, True),
+}
 SEED_MAX = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything feeds
 
 

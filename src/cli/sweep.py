@@ -86,8 +86,11 @@ class MlflowSweep(Callback):
             return
         self._stop_heartbeat()
         client = self.store.client
-        outcomes = [v for k, v in client.get_run(self.run_id).data.tags.items()
-                    if k.startswith(schema.SWEEP_JOB_PREFIX)]  # fmt: skip
+        outcomes = [
+            v
+            for k, v in client.get_run(self.run_id).data.tags.items()
+            if k.startswith(schema.SWEEP_JOB_PREFIX)
+        ]
         done, failed = outcomes.count("done"), outcomes.count("failed")
         client.set_tag(self.run_id, schema.SWEEP_JOBS_FAILED, str(failed))
         client.set_tag(self.run_id, schema.SWEEP_JOBS_FINISHED, str(done))

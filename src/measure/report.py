@@ -110,8 +110,10 @@ def runtime_latency(timings, summary, names: list[str]) -> dict[str, float]:
         for ref, prefix in pairs:
             if ref == variant:  # the baseline run in eager: 1.0 by definition, not measured
                 continue
-            found = {**speedups(summary[ref], summary[variant]),
-                     **speedup_intervals(timings, ref, variant)}  # fmt: skip
+            found = {
+                **speedups(summary[ref], summary[variant]),
+                **speedup_intervals(timings, ref, variant),
+            }
             out.update({k.replace(schema.SPEEDUP, prefix, 1): v for k, v in found.items()})
     return out
 

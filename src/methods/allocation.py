@@ -57,8 +57,10 @@ def allocate(layers: list[Layer], curves: pd.DataFrame, target: float) -> dict[s
     points = [_curve(curves[curves.layer == layer.name]) for layer in layers]
     reach = float(sizes @ [s[-1] for s, _ in points] / sizes.sum())
     if target > reach + 1e-9:
-        raise ConfigError(f"method.sparsity={target} is beyond what method.ladder reaches "
-                          f"({reach:.3f}); add higher sparsities to the ladder")  # fmt: skip
+        raise ConfigError(
+            f"method.sparsity={target} is beyond what method.ladder reaches "
+            f"({reach:.3f}); add higher sparsities to the ladder"
+        )
 
     def spread(tau: float) -> np.ndarray:
         return np.array([_within(s, rise, tau) for s, rise in points])

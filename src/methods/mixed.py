@@ -105,8 +105,9 @@ def choose_keep(model: nn.Module, config: MixedConfig, context: MethodContext) -
     base = decomposed(model)
     layers = [layer for layer in weight_layers(base) if layer.takes(config.scheme)]
     fp32 = loss(base)
-    alone = scan(base, layers, config.scheme, lambda m: {LOSS: loss(m)}, context.data,
-                 config.quantization)  # fmt: skip
+    alone = scan(
+        base, layers, config.scheme, lambda m: {LOSS: loss(m)}, context.data, config.quantization
+    )
     ranked = sorted(layers, key=lambda layer: alone[layer.name][LOSS], reverse=True)
     limit, most = fp32 * (1 + float(config.budget)), len(ranked)
     if config.max_keep is not None:
@@ -118,8 +119,14 @@ def choose_keep(model: nn.Module, config: MixedConfig, context: MethodContext) -
         curve.append(loss(build(model, trial, context.data)))
         if curve[-1] <= limit:
             break
-    log.info("mixed: %d of %d layers kept in fp32 (tuning loss %.4g, fp32 %.4g, limit %.4g)",
-             k, len(ranked), curve[-1], fp32, limit)  # fmt: skip
+    log.info(
+        "mixed: %d of %d layers kept in fp32 (tuning loss %.4g, fp32 %.4g, limit %.4g)",
+        k,
+        len(ranked),
+        curve[-1],
+        fp32,
+        limit,
+    )
     context.record("mixed_choice", _choice_table(ranked, alone, curve, fp32))
     return keep
 
@@ -142,12 +149,20 @@ def _choice_table(ranked, alone, curve, fp32) -> pd.DataFrame:
             "loss_alone_rel": alone[layer.name][LOSS] / fp32 - 1,
             "loss_keeping_to_here": curve[i + 1] if i + 1 < len(curve) else None,
             "kept_fp32": i + 1 < len(curve),
-        }  # fmt: skip
+        }
         for i, layer in enumerate(ranked)
     ]
     head = {"rank": 0, "layer": "(none kept)", "loss_keeping_to_here": curve[0], "kept_fp32": False}
-    columns = ["rank", "layer", "kind", "params", "loss_alone", "loss_alone_rel",
-               "loss_keeping_to_here", "kept_fp32"]  # fmt: skip
+    columns = [
+        "rank",
+        "layer",
+        "kind",
+        "params",
+        "loss_alone",
+        "loss_alone_rel",
+        "loss_keeping_to_here",
+        "kept_fp32",
+    ]
     return pd.DataFrame([head, *rows], columns=columns).assign(fp32_loss=fp32)
 
 

@@ -67,8 +67,10 @@ class PruneConfig(MethodConfig):
         if self.allocation not in ALLOCATIONS:
             raise ConfigError(f"method.allocation={self.allocation!r}; choose one of {ALLOCATIONS}")
         if self.allocation == "sensitivity" and self.structured:
-            raise ConfigError("method.allocation=sensitivity spreads single weights; use it with "
-                              "method.structured=false")  # fmt: skip
+            raise ConfigError(
+                "method.allocation=sensitivity spreads single weights; use it with "
+                "method.structured=false"
+            )
         if not self.ladder or not all(0 < float(s) < 1 for s in self.ladder):
             raise ConfigError(f"method.ladder={self.ladder} must list sparsities in (0, 1)")
 

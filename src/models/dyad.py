@@ -164,13 +164,31 @@ def dyad(config: DyadConfig) -> DynamicVAE:
 
 # The reference JSON configs (model_params_battery_brand{1,2,3}.json), architecture part.
 REFERENCE = {
-    1: dict(channels=CHANNELS_BRAND_A, num_inputs=2, hidden_size=128, num_layers=2,
-            latent_size=8, noise_scale=1.0),
-    2: dict(channels=CHANNELS_BRAND_B, num_inputs=4, hidden_size=1024, num_layers=1,
-            latent_size=24, noise_scale=0.01),
-    3: dict(channels=CHANNELS_BRAND_A, num_inputs=2, hidden_size=256, num_layers=1,
-            latent_size=16, noise_scale=0.01),
-}  # fmt: skip
+    1: dict(
+        channels=CHANNELS_BRAND_A,
+        num_inputs=2,
+        hidden_size=128,
+        num_layers=2,
+        latent_size=8,
+        noise_scale=1.0,
+    ),
+    2: dict(
+        channels=CHANNELS_BRAND_B,
+        num_inputs=4,
+        hidden_size=1024,
+        num_layers=1,
+        latent_size=24,
+        noise_scale=0.01,
+    ),
+    3: dict(
+        channels=CHANNELS_BRAND_A,
+        num_inputs=2,
+        hidden_size=256,
+        num_layers=1,
+        latent_size=16,
+        noise_scale=0.01,
+    ),
+}
 
 
 @register_model(DyadConfig, **REFERENCE[1])

@@ -73,9 +73,12 @@ def checkpointing(folder: Path) -> tuple[list, list]:
     # save_last alone writes only when training ends; one "top" file named last, no metric to
     # rank by, is rewritten every epoch
     every_epoch = ModelCheckpoint(
-        dirpath=str(folder), filename=Path(LAST).stem, save_top_k=1, every_n_epochs=1,
+        dirpath=str(folder),
+        filename=Path(LAST).stem,
+        save_top_k=1,
+        every_n_epochs=1,
         enable_version_counter=False,
-    )  # fmt: skip
+    )
     return [every_epoch, RngState()], [AtomicCheckpointIO()]
 
 

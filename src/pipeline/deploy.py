@@ -155,8 +155,11 @@ def check_parity(
         if moved > tolerance:
             log.warning(
                 "runtime %s fails parity: %s moves by %.4f (> %.4f); it takes no part in verdicts",
-                name, task.primary, moved, tolerance,
-            )  # fmt: skip
+                name,
+                task.primary,
+                moved,
+                tolerance,
+            )
         metrics[schema.runtime_check(name, "max_abs_diff")] = diff
         metrics[schema.runtime_check(name, "parity")] = float(moved <= tolerance)
         own = {k: v for k, v in found.metrics.items() if k.startswith(schema.TEST)}

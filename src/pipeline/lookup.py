@@ -26,9 +26,11 @@ def find_resumable(spec: RunSpec, store: RunStore, fingerprint: str):
         return None
     for run in baseline_runs(spec, store):
         tags = run.data.tags
-        if (run.info.status in schema.STOPPED
-                and tags.get(schema.DATA_FINGERPRINT) == fingerprint
-                and last_checkpoint(tags.get(schema.CHECKPOINTS))):  # fmt: skip
+        if (
+            run.info.status in schema.STOPPED
+            and tags.get(schema.DATA_FINGERPRINT) == fingerprint
+            and last_checkpoint(tags.get(schema.CHECKPOINTS))
+        ):
             log.info("resuming run %s from %s", run.info.run_id, tags[schema.CHECKPOINTS])
             return run
     return None

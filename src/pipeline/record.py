@@ -22,8 +22,11 @@ def logged_result(store: RunStore, run_id: str, spec: RunSpec) -> EvalResult | N
     ``task.evaluation.*`` and seed): its test metrics and per-unit table. Scoring a reused
     baseline again would give the same numbers at the cost of a full pass over the test set."""
     run = store.get(run_id)
-    protocol = {k: v for k, v in spec.config.params.items()
-                if k.startswith("task.evaluation.") or k == "seed"}  # fmt: skip
+    protocol = {
+        k: v
+        for k, v in spec.config.params.items()
+        if k.startswith("task.evaluation.") or k == "seed"
+    }
     if any(run.data.params.get(k) != str(v) for k, v in protocol.items()):
         return None
     units = store.read_table(run_id, schema.UNITS_TABLE)

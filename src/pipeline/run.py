@@ -151,8 +151,10 @@ def record_broken_baseline(spec: RunSpec, store: RunStore, run_id: str, err) -> 
         fix = "name another baseline run, or drop method.baseline_run_id to use this config's"
     else:
         store.client.set_tag(run_id, schema.ARTIFACT_BROKEN, str(err)[:1000])
-        fix = ("the next run of this config skips it and trains a new baseline (or pass "
-               "method.baseline_run_id=<another baseline run>)")  # fmt: skip
+        fix = (
+            "the next run of this config skips it and trains a new baseline (or pass "
+            "method.baseline_run_id=<another baseline run>)"
+        )
     error = UserError(f"{err}; {fix}")
     try:
         with open_run(spec, store, baseline_run_id=run_id):
@@ -260,9 +262,12 @@ def measure_into(
             )
         with phase(f"measuring size and latency (batch sizes {list(spec.latency.batch_sizes)})"):
             metrics, tags = measure(
-                model, data.example_inputs, spec.latency,
-                None if baseline is None else baseline.model, deployments.modules(),
-            )  # fmt: skip
+                model,
+                data.example_inputs,
+                spec.latency,
+                None if baseline is None else baseline.model,
+                deployments.modules(),
+            )
         run.set_tags(tags)
         log_deployments(run, deployments)
     return {**metrics, **checks}

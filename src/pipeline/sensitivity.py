@@ -80,8 +80,12 @@ def run_sensitivity(spec: RunSpec, settings: SensitivitySpec) -> tuple[str, pd.D
         run.log_table(TABLE, table)
         run.log_metrics(summary(table, spec.task.tuning_primary))
         worst = table.loc[table.loss_rise.idxmax()]
-        run.set_tags({schema.MOST_SENSITIVE: f"{worst.layer} ({worst.treatment}: tuning loss "
-                                              f"{worst.loss_rise:+.1%})"})  # fmt: skip
+        run.set_tags(
+            {
+                schema.MOST_SENSITIVE: f"{worst.layer} ({worst.treatment}: tuning loss "
+                f"{worst.loss_rise:+.1%})"
+            }
+        )
         run.log_artifact(heat_map(table, spec.output_dir / "sensitivity.png"), schema.PLOTS_DIR)
     return run.run_id, table
 
@@ -95,21 +99,30 @@ def analyze(model, data, spec: RunSpec, settings: SensitivitySpec) -> pd.DataFra
     timing = dataclasses.replace(spec.latency, batch_sizes=(1,))
     example = data.example_inputs(1)
     layers, rows = weight_layers(base), []
-    todo = [(layer, t) for t in settings.all_treatments() for layer in layers
-            if layer.takes(t.split(":")[0])]  # fmt: skip
+    todo = [
+        (layer, t)
+        for t in settings.all_treatments()
+        for layer in layers
+        if layer.takes(t.split(":")[0])
+    ]
     with phase(f"treating {len(layers)} layers one at a time ({len(todo)} models)"):
         for layer, treatment in progress(todo, "sensitivity"):
             treated = treat(base, layer, treatment, data)
             figures = task.tune(treated, data, spec.seed, settings.subsample)
-            row = {"layer": layer.name, "kind": layer.kind, "params": layer.params,
-                   "treatment": treatment, metric: figures[metric],
-                   f"delta_{metric}": figures[metric] - fp32[metric],
-                   LOSS: figures[LOSS], "loss_rise": figures[LOSS] / fp32[LOSS] - 1}  # fmt: skip
+            row = {
+                "layer": layer.name,
+                "kind": layer.kind,
+                "params": layer.params,
+                "treatment": treatment,
+                metric: figures[metric],
+                f"delta_{metric}": figures[metric] - fp32[metric],
+                LOSS: figures[LOSS],
+                "loss_rise": figures[LOSS] / fp32[LOSS] - 1,
+            }
             if settings.latency and not treatment.startswith(PRUNE):
                 row.update(_speedup(base, treated, example, timing))
             rows.append(row)
-    return pd.DataFrame(rows).assign(**{f"fp32_{metric}": fp32[metric],
-                                        f"fp32_{LOSS}": fp32[LOSS]})  # fmt: skip
+    return pd.DataFrame(rows).assign(**{f"fp32_{metric}": fp32[metric], f"fp32_{LOSS}": fp32[LOSS]})
 
 
 def _speedup(base, treated, example, timing: LatencySpec) -> dict[str, float]:

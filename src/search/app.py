@@ -38,8 +38,11 @@ def job(cfg: DictConfig) -> dict:
         cfg.pop("search", None)  # the search's own settings are not the trial's params
     spec = run_spec(cfg)
     outcome = run(spec)
-    return {"run_id": outcome.run_id, "metrics": dict(outcome.result.metrics),
-            "method": spec.method.to_dict()}  # fmt: skip
+    return {
+        "run_id": outcome.run_id,
+        "metrics": dict(outcome.result.metrics),
+        "method": spec.method.to_dict(),
+    }
 
 
 @entry.guard

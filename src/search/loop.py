@@ -80,8 +80,10 @@ class SearchSpec:
         if self.methods is not None:
             unknown = sorted(set(self.methods) - set(self.space))
             if unknown or not self.methods:
-                raise ConfigError(f"search.methods={self.methods} must name methods of "
-                                  f"search.space: {sorted(self.space)}")  # fmt: skip
+                raise ConfigError(
+                    f"search.methods={self.methods} must name methods of "
+                    f"search.space: {sorted(self.space)}"
+                )
             object.__setattr__(self, "space", {m: self.space[m] for m in self.methods})
         if not self.space:
             raise ConfigError("search.space is empty; name at least one method, e.g. {dynamic: {}}")
@@ -102,14 +104,17 @@ def distributions(params: dict | None, where: str, prefix: str = "") -> dict[str
         if _is_distribution(value):
             bad = not value if isinstance(value, list) else not value["low"] < value["high"]
             if bad:
-                raise ConfigError(f"{where}.{name}={value!r}: give a non-empty list of choices "
-                                  "or {low, high[, log, step]} with low < high")  # fmt: skip
+                raise ConfigError(
+                    f"{where}.{name}={value!r}: give a non-empty list of choices "
+                    "or {low, high[, log, step]} with low < high"
+                )
             flat[name] = value
         elif isinstance(value, dict):
             flat.update(distributions(value, where, f"{name}."))
         else:
-            raise ConfigError(f"{where}.{name}={value!r}: give a list of choices or "
-                              "{low, high[, log, step]}")  # fmt: skip
+            raise ConfigError(
+                f"{where}.{name}={value!r}: give a list of choices or {{low, high[, log, step]}}"
+            )
     return flat
 
 
@@ -256,8 +261,13 @@ def trial_table(trials: list[Trial], scoring: Scoring) -> pd.DataFrame:
     for trial in trials:
         method = next(o.split("=", 1)[1] for o in trial.overrides if o.startswith("+method="))
         params = [o for o in trial.overrides if o.startswith("method.") or o.startswith("student.")]
-        row = {"trial": trial.number, "method": method, "params": " ".join(params),
-               "run_id": trial.run_id, "error": trial.error}  # fmt: skip
+        row = {
+            "trial": trial.number,
+            "method": method,
+            "params": " ".join(params),
+            "run_id": trial.run_id,
+            "error": trial.error,
+        }
         if trial.run_id is not None:
             row.update(scoring.objectives(trial.metrics))
             row["verdict"] = scoring.verdict(trial.metrics)

@@ -77,9 +77,11 @@ def ready_command(trial: Trial, base: list[str]) -> str:
     (mixed's fp32 layers) so that the command rebuilds exactly that model."""
     own = ("benchmark.runtimes=", "search.", "hydra")  # the search's, not the model's
     asked = [o for o in trial.overrides if not o.startswith(own)]
-    settled = [f"method.{k}={json.dumps(v, separators=(',', ':'))}"
-               for k, v in trial.method.items()
-               if k == "keep" and v is not None]  # fmt: skip
+    settled = [
+        f"method.{k}={json.dumps(v, separators=(',', ':'))}"
+        for k, v in trial.method.items()
+        if k == "keep" and v is not None
+    ]
     return shlex.join(["python", "-m", "src.train", *asked, *settled])
 
 
@@ -93,9 +95,13 @@ def log_report(report: SearchReport, store: RunStore, parent_run_id: str, out_di
     tags = {"search.trials": str(len(report.trials)), "search.chosen_why": report.why}
     if report.chosen is not None:
         met = bool(report.chosen.get("meets_goals", False))
-        tags.update({"search.chosen_run_id": report.chosen["run_id"],
-                     "search.chosen_command": report.command[:5000],
-                     "search.met_goals": str(met)})  # fmt: skip
+        tags.update(
+            {
+                "search.chosen_run_id": report.chosen["run_id"],
+                "search.chosen_command": report.command[:5000],
+                "search.met_goals": str(met),
+            }
+        )
     for key, value in tags.items():
         store.client.set_tag(parent_run_id, key, value)
 

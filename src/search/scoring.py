@@ -29,8 +29,11 @@ from src.core.errors import ConfigError
 
 DIRECTIONS = {"task": "max", "speedup": "max", "size": "min"}
 _DROP = re.compile(r"^max_(?P<metric>\w+)_drop$")
-_BOUNDS = {"min_speedup_bs1": "speedup_bs1", "min_speedup_bsN": "speedup_bsN",
-           "max_size_ratio": "size"}  # fmt: skip
+_BOUNDS = {
+    "min_speedup_bs1": "speedup_bs1",
+    "min_speedup_bsN": "speedup_bsN",
+    "max_size_ratio": "size",
+}
 
 
 @dataclass(frozen=True)

@@ -152,8 +152,12 @@ class Task(ABC):
         table = base.merge(var, on=["unit", "label"], suffixes=("_b", "_v"))
         table = table.rename(columns={"value_b": "baseline", "value_v": "variant"})
         spec = self.metric(self.primary)
-        cell = PairedCell(table.unit.to_numpy(), table.label.to_numpy(),
-                          table.baseline.to_numpy(), table.variant.to_numpy())  # fmt: skip
+        cell = PairedCell(
+            table.unit.to_numpy(),
+            table.label.to_numpy(),
+            table.baseline.to_numpy(),
+            table.variant.to_numpy(),
+        )
         estimate = paired_difference([cell], spec.paired, n_boot=n_boot, seed=seed)
         delta = schema.delta_of(self.primary)
         low, high = schema.interval(delta)

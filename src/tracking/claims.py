@@ -78,8 +78,10 @@ def _acquire(client: MlflowClient, name: str, deadline: float, poll_s: float) ->
             log.warning("claim %s: its holder %s is gone (%s); taking it over", name, holder, dead)
             _release(client, held.experiment_id, name)
         elif time.monotonic() > deadline:
-            raise ClaimTimeout(f"{name} is still held by {holder} after the wait allowed; "
-                               "raise trainer.baseline_wait_s, or stop that job")  # fmt: skip
+            raise ClaimTimeout(
+                f"{name} is still held by {holder} after the wait allowed; "
+                "raise trainer.baseline_wait_s, or stop that job"
+            )
         else:
             if not waiting:
                 log.info("waiting for %s, held by %s", name, holder)

@@ -97,8 +97,11 @@ def tracked_run(
         with Heartbeat(client, run_id):  # a SIGKILLed run is found by its silence
             yield handle
     except Interrupted as stop:  # pre-empted or Ctrl+C: KILLED, saying when
-        tags = {schema.ERROR: str(stop), schema.STOP_SIGNAL: stop.signal_name,
-                schema.STOP_PHASE: stop.phase}  # fmt: skip
+        tags = {
+            schema.ERROR: str(stop),
+            schema.STOP_SIGNAL: stop.signal_name,
+            schema.STOP_PHASE: stop.phase,
+        }
         if _store_answers(store, run_id, stop):
             _end(handle, "KILLED", tags)
         raise

@@ -163,30 +163,55 @@ def _template() -> Path:
 # Pareto over (auroc max, latency min, size min): baseline (best auroc), dynamic, static are on
 # the front; fp16 is dominated by dynamic (lower auroc, slower, bigger).
 BATTERY = {
-    "baseline": {"test/auroc": [0.90, 0.80, 0.85], "latency/ms_p50_bs1": [2.0, 2.2, 2.4],
-                 "size/mb": [1.0, 1.0, 1.0], "test/recall": [0.8, 0.7, 0.75]},
-    "dynamic": {"test/auroc": [0.88, 0.79, 0.85], "latency/ms_p50_bs1": [1.0, 1.1, 1.2],
-                "size/mb": [0.3, 0.3, 0.3], "size/ratio": [0.3, 0.3, 0.3],
-                "latency/speedup_bs1": [2.0, 2.1, 2.2], "latency/speedup_bsN": [1.5, 1.6, 1.7],
-                "test/recall": [0.8, 0.6, 0.7]},
-    "static": {"test/auroc": [0.80, 0.78, 0.82], "latency/ms_p50_bs1": [0.8, 0.9, 1.0],
-               "size/mb": [0.25, 0.25, 0.25], "size/ratio": [0.25, 0.25, 0.25],
-               "latency/speedup_bs1": [2.5, 2.4, 2.4], "latency/speedup_bsN": [2.0, 2.0, 2.0],
-               "test/recall": [0.7, 0.7, 0.7]},
+    "baseline": {
+        "test/auroc": [0.90, 0.80, 0.85],
+        "latency/ms_p50_bs1": [2.0, 2.2, 2.4],
+        "size/mb": [1.0, 1.0, 1.0],
+        "test/recall": [0.8, 0.7, 0.75],
+    },
+    "dynamic": {
+        "test/auroc": [0.88, 0.79, 0.85],
+        "latency/ms_p50_bs1": [1.0, 1.1, 1.2],
+        "size/mb": [0.3, 0.3, 0.3],
+        "size/ratio": [0.3, 0.3, 0.3],
+        "latency/speedup_bs1": [2.0, 2.1, 2.2],
+        "latency/speedup_bsN": [1.5, 1.6, 1.7],
+        "test/recall": [0.8, 0.6, 0.7],
+    },
+    "static": {
+        "test/auroc": [0.80, 0.78, 0.82],
+        "latency/ms_p50_bs1": [0.8, 0.9, 1.0],
+        "size/mb": [0.25, 0.25, 0.25],
+        "size/ratio": [0.25, 0.25, 0.25],
+        "latency/speedup_bs1": [2.5, 2.4, 2.4],
+        "latency/speedup_bsN": [2.0, 2.0, 2.0],
+        "test/recall": [0.7, 0.7, 0.7],
+    },
     # no size/ratio logged: the board derives it from the baseline run's size/mb (0.5 / 1.0)
-    "fp16": {"test/auroc": [0.84, 0.82, 0.83], "latency/ms_p50_bs1": [1.1, 1.2, 1.3],
-             "size/mb": [0.5, 0.5, 0.5], "latency/speedup_bs1": [1.8, 1.8, 1.9],
-             "test/recall": [0.7, 0.7, 0.7]},
-}  # fmt: skip
+    "fp16": {
+        "test/auroc": [0.84, 0.82, 0.83],
+        "latency/ms_p50_bs1": [1.1, 1.2, 1.3],
+        "size/mb": [0.5, 0.5, 0.5],
+        "latency/speedup_bs1": [1.8, 1.8, 1.9],
+        "test/recall": [0.7, 0.7, 0.7],
+    },
+}
 SETTINGS = {"dynamic": {"dtype": "int8"}, "static": {"observer": "histogram"}, "fp16": {}}
 # Digits: cnn_tiny, fold 'none', seeds 0 and 1.
 DIGITS = {
-    "baseline": {"test/accuracy": [0.95, 0.97], "latency/ms_p50_bs1": [0.5, 0.6],
-                 "size/mb": [0.2, 0.2]},
-    "dynamic": {"test/accuracy": [0.94, 0.96], "latency/ms_p50_bs1": [0.4, 0.5],
-                "size/mb": [0.06, 0.06], "size/ratio": [0.3, 0.3],
-                "latency/speedup_bs1": [1.2, 1.3]},
-}  # fmt: skip
+    "baseline": {
+        "test/accuracy": [0.95, 0.97],
+        "latency/ms_p50_bs1": [0.5, 0.6],
+        "size/mb": [0.2, 0.2],
+    },
+    "dynamic": {
+        "test/accuracy": [0.94, 0.96],
+        "latency/ms_p50_bs1": [0.4, 0.5],
+        "size/mb": [0.06, 0.06],
+        "size/ratio": [0.3, 0.3],
+        "latency/speedup_bs1": [1.2, 1.3],
+    },
+}
 
 
 @dataclass

@@ -162,8 +162,11 @@ def test_direction_and_headline_come_from_the_runs_metric_specs(demo):
 
 def test_a_spec_that_says_lower_is_better_ranks_ascending(store):
     base = store.run(metrics={"test/auroc": 0.9, "test/false_alarm_rate": 0.3})
-    store.run(method="static", baseline_run_id=base,
-              metrics={"test/auroc": 0.8, "test/false_alarm_rate": 0.1})  # fmt: skip
+    store.run(
+        method="static",
+        baseline_run_id=base,
+        metrics={"test/auroc": 0.8, "test/false_alarm_rate": 0.1},
+    )
     board = build_board(load_runs(store.uri), metric="test/false_alarm_rate")
     assert board.higher_is_better is False
     assert list(board.rows["variant"]) == ["static", "baseline"]
@@ -180,12 +183,21 @@ def test_runs_without_task_tags_need_the_metric_named(store):
 
 
 def test_float_noise_is_a_tie_not_a_rank(store):
-    base = store.run(metrics={"test/auroc": 0.7083333333333333, "latency/ms_p50_bs1": 1.0,
-                              "size/mb": 1.0})  # fmt: skip
-    store.run(method="static", baseline_run_id=base,
-              metrics={"test/auroc": 0.7083333333333332, "delta/auroc": -1.1e-16,
-                       "delta/auroc_ci_low": -0.01, "delta/auroc_ci_high": 0.01,
-                       "latency/speedup_bs1": 1.0, "size/ratio": 1.0})  # fmt: skip
+    base = store.run(
+        metrics={"test/auroc": 0.7083333333333333, "latency/ms_p50_bs1": 1.0, "size/mb": 1.0}
+    )
+    store.run(
+        method="static",
+        baseline_run_id=base,
+        metrics={
+            "test/auroc": 0.7083333333333332,
+            "delta/auroc": -1.1e-16,
+            "delta/auroc_ci_low": -0.01,
+            "delta/auroc_ci_high": 0.01,
+            "latency/speedup_bs1": 1.0,
+            "size/ratio": 1.0,
+        },
+    )
     rows = build_board(load_runs(store.uri)).rows.set_index("variant")
     assert rows.loc["baseline", "rank"] == rows.loc["static", "rank"] == 1
     assert rows["pareto"].all()  # neither dominates the other by 1e-16
@@ -208,16 +220,36 @@ def test_runs_on_other_data_are_another_data_set_never_a_newer_rerun(store):
 def test_a_variant_is_ranked_against_its_baseline_on_the_folds_it_has(store):
     """The reviewer's case: the baseline over 3 folds, the variant over 1 (its weakest for the
     baseline). Its raw mean looks better; on its own fold it is worse than its baseline."""
-    bases = [store.run(fold=f, metrics={"test/auroc": a, "latency/ms_p50_bs1": 10.0})
-             for f, a in enumerate((0.9, 0.9, 0.6))]  # fmt: skip
-    store.run(method="static", fold=2, baseline_run_id=bases[2],
-              metrics={"test/auroc": 0.65, "delta/auroc": 0.05,  # better on fold 2
-                       "delta/auroc_ci_low": 0.02, "delta/auroc_ci_high": 0.08,
-                       "latency/speedup_bs1": 2.0, "size/ratio": 0.3})  # fmt: skip
-    store.run(method="dynamic", fold=0, baseline_run_id=bases[0],
-              metrics={"test/auroc": 0.85, "delta/auroc": -0.05,  # worse on fold 0
-                       "delta/auroc_ci_low": -0.09, "delta/auroc_ci_high": -0.03,
-                       "latency/speedup_bs1": 1.5, "size/ratio": 0.3})  # fmt: skip
+    bases = [
+        store.run(fold=f, metrics={"test/auroc": a, "latency/ms_p50_bs1": 10.0})
+        for f, a in enumerate((0.9, 0.9, 0.6))
+    ]
+    store.run(
+        method="static",
+        fold=2,
+        baseline_run_id=bases[2],
+        metrics={
+            "test/auroc": 0.65,
+            "delta/auroc": 0.05,  # better on fold 2
+            "delta/auroc_ci_low": 0.02,
+            "delta/auroc_ci_high": 0.08,
+            "latency/speedup_bs1": 2.0,
+            "size/ratio": 0.3,
+        },
+    )
+    store.run(
+        method="dynamic",
+        fold=0,
+        baseline_run_id=bases[0],
+        metrics={
+            "test/auroc": 0.85,
+            "delta/auroc": -0.05,  # worse on fold 0
+            "delta/auroc_ci_low": -0.09,
+            "delta/auroc_ci_high": -0.03,
+            "latency/speedup_bs1": 1.5,
+            "size/ratio": 0.3,
+        },
+    )
     rows = build_board(load_runs(store.uri)).rows.set_index("variant")
     assert rows.loc["dynamic", "test/auroc:mean"] > rows.loc["baseline", "test/auroc:mean"]
     assert rows.loc["dynamic", "score"] == pytest.approx(0.8 - 0.05)  # baseline mean + paired

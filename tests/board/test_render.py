@@ -21,10 +21,14 @@ def written(demo, tmp_path_factory):
     runs = load_runs(store.uri, filters={"data": "battery"})
     board = build_board(runs)
     meta = collect_meta(
-        runs, board.per_run, tracking_uri=store.uri, selection={"data": "battery"},
-        metric=board.metric, higher_is_better=board.higher_is_better,
+        runs,
+        board.per_run,
+        tracking_uri=store.uri,
+        selection={"data": "battery"},
+        metric=board.metric,
+        higher_is_better=board.higher_is_better,
         command=command_line("src.leaderboard", ["data=battery", "out_dir=/tmp/x y"]),
-    )  # fmt: skip
+    )
     return board, meta, write_outputs(board, tmp_path_factory.mktemp("out") / "lb", meta)
 
 

@@ -11,34 +11,46 @@ M = "metrics."
 def _runs():
     """A baseline and two int8 variants, each timed in eager and ONNX Runtime."""
     base = {
-        "run_id": "b", M + "latency/ms_p50_bs1": 10.0, M + "latency/eager/ms_p50_bs1": 10.0,
-        M + "latency/onnxruntime/ms_p50_bs1": 4.0, M + "latency/onnxruntime/speedup_bs1": 2.5,
+        "run_id": "b",
+        M + "latency/ms_p50_bs1": 10.0,
+        M + "latency/eager/ms_p50_bs1": 10.0,
+        M + "latency/onnxruntime/ms_p50_bs1": 4.0,
+        M + "latency/onnxruntime/speedup_bs1": 2.5,
         M + "latency/onnxruntime/speedup_bs1_ci_low": 2.4,
         M + "latency/onnxruntime/speedup_bs1_ci_high": 2.6,
-        M + "runtime/onnxruntime/parity": 1.0, M + "runtime/onnxruntime/test/auroc": 0.9,
-    }  # fmt: skip
+        M + "runtime/onnxruntime/parity": 1.0,
+        M + "runtime/onnxruntime/test/auroc": 0.9,
+    }
     good = {
-        "run_id": "d", M + "latency/eager/speedup_bs1": 1.5,
-        M + "latency/eager/speedup_bs1_ci_low": 1.4, M + "latency/eager/speedup_bs1_ci_high": 1.6,
+        "run_id": "d",
+        M + "latency/eager/speedup_bs1": 1.5,
+        M + "latency/eager/speedup_bs1_ci_low": 1.4,
+        M + "latency/eager/speedup_bs1_ci_high": 1.6,
         M + "latency/onnxruntime/speedup_bs1": 3.0,
         M + "latency/onnxruntime/speedup_bs1_ci_low": 2.9,
         M + "latency/onnxruntime/speedup_bs1_ci_high": 3.1,
         M + "latency/onnxruntime/vs_fp32_bs1": 1.2,
         M + "latency/onnxruntime/vs_fp32_bs1_ci_low": 1.1,
         M + "latency/onnxruntime/vs_fp32_bs1_ci_high": 1.3,
-        M + "runtime/onnxruntime/parity": 1.0, M + "runtime/onnxruntime/test/auroc": 0.9,
+        M + "runtime/onnxruntime/parity": 1.0,
+        M + "runtime/onnxruntime/test/auroc": 0.9,
         M + "runtime/onnxruntime/int8_ops": 12.0,
         # Its own paired interval against the baseline, within the margin 0.02:
         M + "runtime/onnxruntime/delta/auroc_ci_low": -0.01,
         M + "runtime/onnxruntime/delta/auroc_ci_high": 0.01,
-    }  # fmt: skip
+    }
     broken = {
-        "run_id": "s", M + "latency/eager/speedup_bs1": 0.5,
-        M + "latency/onnxruntime/speedup_bs1": 9.0, M + "runtime/onnxruntime/parity": 0.0,
+        "run_id": "s",
+        M + "latency/eager/speedup_bs1": 0.5,
+        M + "latency/onnxruntime/speedup_bs1": 9.0,
+        M + "runtime/onnxruntime/parity": 0.0,
         M + "runtime/onnxruntime/test/auroc": 0.6,
-    }  # fmt: skip
-    half = {"run_id": "h", M + "latency/eager/speedup_bs1": 0.9,
-            "tags.runtime.onnxruntime.skipped": "half-precision weights"}  # fmt: skip
+    }
+    half = {
+        "run_id": "h",
+        M + "latency/eager/speedup_bs1": 0.9,
+        "tags.runtime.onnxruntime.skipped": "half-precision weights",
+    }
     per_run = pd.DataFrame([base, good, broken, half])
     per_run["method"] = ["baseline", "dynamic", "static", "half"]
     rows = pd.DataFrame(
@@ -50,7 +62,7 @@ def _runs():
             "run_ids": ["b", "d", "s", "h"],
             "verdict": ["baseline", "inconclusive", "non-inferior", "inconclusive"],
             "test/auroc:mean": [0.9, 0.9, 0.9, 0.9],
-        }  # fmt: skip
+        }
     )
     return rows, per_run
 

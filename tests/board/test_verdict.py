@@ -11,9 +11,13 @@ from src.board import PairedTables, build_board, load_runs
 
 def _units(baseline, variant, labels, prefix="car"):
     return pd.DataFrame(
-        {"unit": [f"{prefix}{i}" for i in range(len(labels))], "label": labels,
-         "baseline": baseline, "variant": variant}
-    )  # fmt: skip
+        {
+            "unit": [f"{prefix}{i}" for i in range(len(labels))],
+            "label": labels,
+            "baseline": baseline,
+            "variant": variant,
+        }
+    )
 
 
 def _fleet(n, faulty, seed):
@@ -35,8 +39,7 @@ def _method(store, base, method, units, speed=(1.0, 0.9, 1.1), size=1.0, fold=0)
         "latency/speedup_bs1_ci_high": high,
         "size/ratio": size,
     }
-    return store.run(method=method, fold=fold, baseline_run_id=base, metrics=metrics,
-                     units=units)  # fmt: skip
+    return store.run(method=method, fold=fold, baseline_run_id=base, metrics=metrics, units=units)
 
 
 def test_identical_scores_are_non_inferior_and_tie_the_baseline(store):

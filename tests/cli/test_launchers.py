@@ -17,8 +17,15 @@ pytestmark = pytest.mark.slow
 
 # Two seeds x (baseline, two methods), seed slowest: the first two jobs, seed 0's baseline job
 # and its dynamic job, start together and race to train the one baseline they share.
-SWEEP = ["-m", "seed=0,1", "+method=baseline,dynamic,static", "model=dyad_tiny",
-         "trainer.max_epochs=1", "task.evaluation.n_boot=50", *FAST]  # fmt: skip
+SWEEP = [
+    "-m",
+    "seed=0,1",
+    "+method=baseline,dynamic,static",
+    "model=dyad_tiny",
+    "trainer.max_epochs=1",
+    "task.evaluation.n_boot=50",
+    *FAST,
+]
 LAUNCHERS = {
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     "submitit_local": ["hydra/launcher=submitit_local"],

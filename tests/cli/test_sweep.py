@@ -56,10 +56,12 @@ def test_a_sweep_without_its_parent_run_fails_every_job_in_one_line(tmp_path, mo
     from tests.conftest import compose_cfg
 
     monkeypatch.setenv(schema.SWEEP_ERROR_ENV, "")  # restored (unset) after the test
-    config = OmegaConf.create({
-        "logger": {"tracking_uri": f"file:{tmp_path}/mlruns", "experiment_name": "x"},
-        "hydra": {"sweep": {"dir": str(tmp_path / "sweep")}, "overrides": {"task": []}},
-    })  # fmt: skip
+    config = OmegaConf.create(
+        {
+            "logger": {"tracking_uri": f"file:{tmp_path}/mlruns", "experiment_name": "x"},
+            "hydra": {"sweep": {"dir": str(tmp_path / "sweep")}, "overrides": {"task": []}},
+        }
+    )
     MlflowSweep().on_multirun_start(config)  # Hydra would only warn if this raised
     with pytest.raises(ConfigError, match="could not open its MLflow parent run.*file store"):
         run_spec(compose_cfg(tmp=tmp_path))

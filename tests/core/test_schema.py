@@ -40,8 +40,13 @@ def fake(tmp_path_factory):
     store = new_store(tmp_path_factory.mktemp("fake"))
     base = store.run(model="dyad_tiny", metrics={"test/auroc": 0.5, "size/mb": 1.0})
     metrics = {"test/auroc": 0.5, "size/ratio": 0.3}
-    store.run(method="dynamic", model="dyad_tiny", baseline_run_id=base,
-              settings={"dtype": "int8"}, metrics=metrics)  # fmt: skip
+    store.run(
+        method="dynamic",
+        model="dyad_tiny",
+        baseline_run_id=base,
+        settings={"dtype": "int8"},
+        metrics=metrics,
+    )
     runs = RunStore.open(store.uri).search()
     return {r.data.tags[schema.METHOD]: r for r in runs}
 
@@ -73,9 +78,12 @@ def test_metric_specs_round_trip_and_bad_tags_give_none():
 def test_run_tags_never_let_extra_tags_override_identity():
     identity = schema.RunIdentity("dynamic", "dyad", "battery", "brand3", "anomaly", 0, "1")
     tags = schema.run_tags(
-        identity, primary_metric="test/auroc", metric_specs=[], baseline_key="k",
+        identity,
+        primary_metric="test/auroc",
+        metric_specs=[],
+        baseline_key="k",
         extra={"method": "spoofed", "brand": 3},
-    )  # fmt: skip
+    )
     assert tags["method"] == "dynamic" and tags["brand"] == "3" and tags["fold"] == "1"
     assert schema.BASELINE_RUN_ID not in tags and schema.PARENT_RUN_ID not in tags
     assert schema.delta_of("test/auroc") == "delta/auroc"

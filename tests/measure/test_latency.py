@@ -266,8 +266,9 @@ def test_block_seconds_shortens_only_blocks_of_slow_calls():
 
 
 def test_capped_blocks_time_every_model_alike(models):
-    slow = LatencySpec(batch_sizes=(1, 64), warmup=2, iters=12, threads=1, rounds=2,
-                       block_seconds=1e-6)  # fmt: skip
+    slow = LatencySpec(
+        batch_sizes=(1, 64), warmup=2, iters=12, threads=1, rounds=2, block_seconds=1e-6
+    )
     timings = time_interleaved(models, small_input, slow)
     assert {b: {n: t.shape for n, t in m.items()} for b, m in timings.items()} == {
         1: {"light": (2, 5), "heavy": (2, 5)},

@@ -19,8 +19,9 @@ def _curves(rises: dict[str, list[float]], ladder=(0.25, 0.5, 0.75, 0.9)) -> pd.
 
 def test_insensitive_layers_take_more_of_the_cut_and_the_mean_hits_the_target():
     layers = [Layer("a", "linear", 1000), Layer("b", "linear", 1000), Layer("c", "linear", 2000)]
-    curves = _curves({"a": [0, 0, 0.001, 0.002], "b": [0.01, 0.1, 0.5, 2.0],
-                      "c": [0.001, 0.01, 0.05, 0.2]})  # fmt: skip
+    curves = _curves(
+        {"a": [0, 0, 0.001, 0.002], "b": [0.01, 0.1, 0.5, 2.0], "c": [0.001, 0.01, 0.05, 0.2]}
+    )
     rates = allocate(layers, curves, 0.6)
     assert rates["a"] > rates["c"] > rates["b"]
     mean = (1000 * rates["a"] + 1000 * rates["b"] + 2000 * rates["c"]) / 4000
@@ -49,8 +50,9 @@ def test_prune_spreads_the_target_by_sensitivity():
     model, task, data = dyad_setup()
     tables = {}
     context = MethodContext(data=data, task=task, log_table=lambda n, f: tables.update({n: f}))
-    config = method_config({"name": "prune", "allocation": "sensitivity", "sparsity": 0.6,
-                            "epochs": 0, "rounds": 2})  # fmt: skip
+    config = method_config(
+        {"name": "prune", "allocation": "sensitivity", "sparsity": 0.6, "epochs": 0, "rounds": 2}
+    )
     pruned = apply_method(model, config, context)
     table = tables["prune_allocation"].set_index("layer")
     assert table.sparsity.std() > 0.1  # not uniform

@@ -17,10 +17,19 @@ def test_ddp_on_two_cpu_processes_trains_what_one_process_does(tiny_root, tmp_pa
     sampler shards one permutation), so they take the same steps on the same data; what still
     differs is the VAE's noise (each rank draws its own stream), which moves the trained weights
     slightly: the threshold by about 1 %, the ranking of the test vehicles not at all."""
-    single = train(compose_cfg(*TINY, f"data.root={tiny_root}", "data.batch_size=32",
-                               tmp=tmp_path / "single"))  # fmt: skip
-    ddp = train(compose_cfg(*TINY, f"data.root={tiny_root}", "data.batch_size=16", "trainer=ddp",
-                            "trainer.accelerator=cpu", tmp=tmp_path / "ddp"))  # fmt: skip
+    single = train(
+        compose_cfg(*TINY, f"data.root={tiny_root}", "data.batch_size=32", tmp=tmp_path / "single")
+    )
+    ddp = train(
+        compose_cfg(
+            *TINY,
+            f"data.root={tiny_root}",
+            "data.batch_size=16",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            tmp=tmp_path / "ddp",
+        )
+    )
     expected = {k: v for k, v in single.result.metrics.items() if k.startswith("test/")}
     got = {k: v for k, v in ddp.result.metrics.items() if k.startswith("test/")}
     threshold = "test/threshold"

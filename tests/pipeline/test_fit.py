@@ -29,8 +29,14 @@ def test_fine_tuning_trains_in_train_mode_with_its_threads_and_restores_them(tmp
     bn.register_forward_pre_hook(lambda m, _: seen.append((m.training, torch.get_num_threads())))
     with torch_threads(2):
         trainer = TrainerSpec(1, QUIET, threads=1)
-        fitter = Fitter(create_task({"name": "classification"}), data, OptimSpec(lr=1e-3),
-                        trainer, None, tmp_path)  # fmt: skip
+        fitter = Fitter(
+            create_task({"name": "classification"}),
+            data,
+            OptimSpec(lr=1e-3),
+            trainer,
+            None,
+            tmp_path,
+        )
         fitter.fit(model)  # a reloaded baseline is in eval mode: BatchNorm must still train
         assert seen and all(training for training, _ in seen)
         assert {threads for _, threads in seen} == {1}

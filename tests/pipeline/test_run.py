@@ -13,8 +13,9 @@ from tests.conftest import FAST, compose_cfg, train_runs
 
 def test_a_reused_baseline_is_paired_from_its_logged_units_not_scored_again(tiny_root, tmp_path):
     common = ["model=dyad_tiny", f"data.root={tiny_root}", "trainer.max_epochs=1", *FAST]
-    done = train_runs(*common, "task.evaluation.n_boot=20", methods=["baseline", "dynamic"],
-                      tmp=tmp_path)  # fmt: skip
+    done = train_runs(
+        *common, "task.evaluation.n_boot=20", methods=["baseline", "dynamic"], tmp=tmp_path
+    )
     store = RunStore(f"sqlite:///{tmp_path}/mlflow.db")
     base = done["baseline"]
     spec = run_spec(compose_cfg(*common, "task.evaluation.n_boot=20", tmp=tmp_path))
@@ -36,8 +37,14 @@ def test_every_run_is_measured_in_onnxruntime_with_parity(tiny_root, tmp_path):
     """Baseline and dynamic int8 in ONNX Runtime: timed beside fp32, parity, the file logged."""
     from src.train import train
 
-    args = ["model=dyad_tiny", "trainer.max_epochs=1", "task.evaluation.n_boot=50", *FAST,
-            "benchmark.runtimes=[eager,onnxruntime]", f"data.root={tiny_root}"]  # fmt: skip
+    args = [
+        "model=dyad_tiny",
+        "trainer.max_epochs=1",
+        "task.evaluation.n_boot=50",
+        *FAST,
+        "benchmark.runtimes=[eager,onnxruntime]",
+        f"data.root={tiny_root}",
+    ]
     outcome = train(compose_cfg(*args, "+method=dynamic", tmp=tmp_path))
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     run = client.get_run(outcome.run_id)
@@ -62,8 +69,13 @@ def test_a_broken_baseline_fails_its_method_run_in_one_line_and_is_skipped_next(
     from src.core.errors import UserError
     from src.train import train
 
-    common = ["model=dyad_tiny", f"data.root={tiny_root}", "trainer.max_epochs=1",
-              "task.evaluation.n_boot=20", *FAST]  # fmt: skip
+    common = [
+        "model=dyad_tiny",
+        f"data.root={tiny_root}",
+        "trainer.max_epochs=1",
+        "task.evaluation.n_boot=20",
+        *FAST,
+    ]
     base = train_runs(*common, tmp=tmp_path)["baseline"]
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     artifact = client.get_run(base.run_id).info.artifact_uri.removeprefix("file://")

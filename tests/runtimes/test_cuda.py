@@ -23,8 +23,9 @@ def test_without_a_gpu_the_runtime_is_one_line_and_the_run_goes_on(tmp_path):
 
 def test_int8_variants_stay_on_the_cpu(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the check comes first
-    variant = apply_method(create_model("cnn_tiny").eval(), method_config({"name": "dynamic"}),
-                           MethodContext())  # fmt: skip
+    variant = apply_method(
+        create_model("cnn_tiny").eval(), method_config({"name": "dynamic"}), MethodContext()
+    )
     with pytest.raises(RuntimeUnavailable, match="CPU only"):
         deploy("cuda", variant, _context(tmp_path))
 
@@ -33,8 +34,9 @@ def test_int8_variants_stay_on_the_cpu(tmp_path, monkeypatch):
 @pytest.mark.parametrize("method", ["baseline", "fp16", "bf16"])
 def test_float_variants_run_on_the_gpu_and_answer_on_the_host(method, tmp_path):
     torch.manual_seed(0)
-    variant = apply_method(create_model("cnn_tiny").eval(), method_config({"name": method}),
-                           MethodContext())  # fmt: skip
+    variant = apply_method(
+        create_model("cnn_tiny").eval(), method_config({"name": method}), MethodContext()
+    )
     deployed = deploy("cuda", variant, _context(tmp_path))
     assert "on " in deployed.form and next(variant.parameters()).device.type == "cpu"
     x = torch.randn(3, 3, 32, 32)

@@ -30,8 +30,9 @@ def test_spec_is_validated():
 
 
 def test_suggest_turns_a_trial_into_overrides_of_its_methods_own_parameters():
-    trial = optuna.trial.FixedTrial({"method": "prune", "prune:method.sparsity": 0.5,
-                                     "prune:method.allocation": "sensitivity"})  # fmt: skip
+    trial = optuna.trial.FixedTrial(
+        {"method": "prune", "prune:method.sparsity": 0.5, "prune:method.allocation": "sensitivity"}
+    )
     space = SearchSpec(space=SPACE).space
     assert space["prune"]["method.sparsity"] == {"low": 0.3, "high": 0.9}
     assert suggest(trial, space) == [
@@ -45,10 +46,15 @@ def test_suggest_turns_a_trial_into_overrides_of_its_methods_own_parameters():
 def _metrics(sparsity: float) -> dict:
     """A stand-in trial: more sparsity, more speed and a larger drop."""
     drop = 0.05 * sparsity
-    return {"tuning/auroc": 0.9 - drop, "baseline/tuning/auroc": 0.9,
-            "delta/auroc_ci_low": -drop - 0.01, "delta/auroc_ci_high": -drop + 0.01,
-            "latency/speedup_bs1": 1 + 4 * sparsity, "size/ratio": 1 - sparsity,
-            "latency/onnxruntime/speedup_bs1": 2 + 4 * sparsity}  # fmt: skip
+    return {
+        "tuning/auroc": 0.9 - drop,
+        "baseline/tuning/auroc": 0.9,
+        "delta/auroc_ci_low": -drop - 0.01,
+        "delta/auroc_ci_high": -drop + 0.01,
+        "latency/speedup_bs1": 1 + 4 * sparsity,
+        "size/ratio": 1 - sparsity,
+        "latency/onnxruntime/speedup_bs1": 2 + 4 * sparsity,
+    }
 
 
 class Launcher:
@@ -79,8 +85,11 @@ def test_the_loop_stops_at_the_first_trial_that_meets_every_goal():
     trials = loop.run()
     assert len(trials) < 30 and len(trials) % 2 == 0  # stopped after a whole batch
     assert [first for first, _ in launcher.batches] == list(range(0, len(trials), 2))
-    assert all(b[0] == "model=dyad_tiny" and b[-1] == "benchmark.runtimes=[eager]"
-               for _, batch in launcher.batches for b in batch)  # fmt: skip
+    assert all(
+        b[0] == "model=dyad_tiny" and b[-1] == "benchmark.runtimes=[eager]"
+        for _, batch in launcher.batches
+        for b in batch
+    )
     assert trials[1].error == "boom" and loop.study.trials[1].state.name == "FAIL"
     report = build_report(trials, Scoring("test/auroc", goals=goals), ["model=dyad_tiny"])
     assert report.chosen is not None and bool(report.chosen["meets_goals"])
@@ -91,8 +100,9 @@ def test_the_loop_stops_at_the_first_trial_that_meets_every_goal():
 
 def test_without_a_trial_meeting_the_goals_the_budget_ends_it_and_the_front_is_reported():
     spec = SearchSpec(trials=4, sampler="tpe", space=SPACE, runtime="onnxruntime")
-    scoring = Scoring("test/auroc", runtime="onnxruntime",
-                      goals=Goals(max_drop=0.0001, min_speedup_bs1=100.0))  # fmt: skip
+    scoring = Scoring(
+        "test/auroc", runtime="onnxruntime", goals=Goals(max_drop=0.0001, min_speedup_bs1=100.0)
+    )
     launcher = Launcher()
     trials = SearchLoop(spec, scoring, launcher, []).run()
     assert len(trials) == 4

@@ -10,11 +10,15 @@ from src.core.errors import ConfigError
 from src.search.scoring import Goals, Scoring, as_minimised, front_of, hypervolume
 
 TRIAL = {  # what a trial run logs (test/auroc task, eager runtime)
-    "tuning/auroc": 0.90, "baseline/tuning/auroc": 0.92,
-    "delta/auroc_ci_low": -0.005, "delta/auroc_ci_high": 0.01,
-    "latency/speedup_bs1": 3.0, "latency/speedup_bsN": 1.5,
-    "latency/onnxruntime/speedup_bs1": 5.0, "size/ratio": 0.3,
-}  # fmt: skip
+    "tuning/auroc": 0.90,
+    "baseline/tuning/auroc": 0.92,
+    "delta/auroc_ci_low": -0.005,
+    "delta/auroc_ci_high": 0.01,
+    "latency/speedup_bs1": 3.0,
+    "latency/speedup_bsN": 1.5,
+    "latency/onnxruntime/speedup_bs1": 5.0,
+    "size/ratio": 0.3,
+}
 
 
 def test_goals_are_parsed_for_the_tasks_own_metric():
@@ -58,8 +62,9 @@ def test_hypervolume_matches_a_grid_count_in_three_dimensions():
 
 
 def test_front_and_minimised_view():
-    trials = pd.DataFrame({"task": [0.0, -0.1, -0.01], "speedup": [1.0, 4.0, 0.5],
-                           "size": [1.0, 0.3, 1.0]})  # fmt: skip
+    trials = pd.DataFrame(
+        {"task": [0.0, -0.1, -0.01], "speedup": [1.0, 4.0, 0.5], "size": [1.0, 0.3, 1.0]}
+    )
     assert front_of(trials).tolist() == [True, True, False]
     assert as_minimised(trials)[1].tolist() == [0.1, -4.0, 0.3]
 
@@ -68,15 +73,21 @@ def test_an_analysis_is_listed_for_its_task_and_never_counted():
     from src.board import is_counted
     from src.board.meta import analysis_notes
 
-    runs = pd.DataFrame({
-        "run_id": ["a", "b", "c"], "status": ["FINISHED"] * 3,
-        "tags.method": ["sensitivity", "dynamic", "sensitivity"],
-        "tags.analysis": ["sensitivity", None, "sensitivity"],
-        "tags.task": ["anomaly", "anomaly", "classification"],
-        "tags.baseline_run_id": ["base", "base", "other"],
-        "tags.sensitivity.most_sensitive": ["outputs2embedding (prune:0.9: tuning loss +7.8%)",
-                                            None, None],
-    })  # fmt: skip
+    runs = pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c"],
+            "status": ["FINISHED"] * 3,
+            "tags.method": ["sensitivity", "dynamic", "sensitivity"],
+            "tags.analysis": ["sensitivity", None, "sensitivity"],
+            "tags.task": ["anomaly", "anomaly", "classification"],
+            "tags.baseline_run_id": ["base", "base", "other"],
+            "tags.sensitivity.most_sensitive": [
+                "outputs2embedding (prune:0.9: tuning loss +7.8%)",
+                None,
+                None,
+            ],
+        }
+    )
     assert is_counted(runs).tolist() == [False, True, False]
     (note,) = analysis_notes(runs, pd.DataFrame({"task": ["anomaly"]}))
     assert note.startswith("sensitivity of baseline run base: run a") and "+7.8%" in note

@@ -47,8 +47,9 @@ def test_build_module_takes_the_optimiser_and_epochs():
 def test_classification_distillation_is_softened_kl_times_t_squared():
     teacher = create_model("cnn_tiny").eval()
     task = create_task({"name": "classification"})
-    loss = task.distill_loss(teacher, create_model("cnn_tiny"), alpha=0.5, temperature=2.0,
-                             beta=0.0)  # fmt: skip
+    loss = task.distill_loss(
+        teacher, create_model("cnn_tiny"), alpha=0.5, temperature=2.0, beta=0.0
+    )
     x = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         same = loss(x, teacher(x))

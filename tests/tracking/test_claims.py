@@ -18,8 +18,9 @@ from src.tracking.store import RunStore
 
 
 def _dead_pid() -> str:
-    return subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
 
 
 def test_a_held_claim_waits_then_times_out_and_a_released_one_is_free(tmp_path):

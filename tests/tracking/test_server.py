@@ -24,25 +24,40 @@ from tests.servers import mlflow_server, postgres
 
 pytestmark = pytest.mark.slow
 
-COMMON = ["model=dyad_tiny", "trainer.max_epochs=1", "task.evaluation.n_boot=50", *FAST,
-          "trainer.enable_progress_bar=false"]  # fmt: skip
+COMMON = [
+    "model=dyad_tiny",
+    "trainer.max_epochs=1",
+    "task.evaluation.n_boot=50",
+    *FAST,
+    "trainer.enable_progress_bar=false",
+]
 SWEEPS = {  # 6 jobs on 2 joblib workers, and 2 jobs on the basic launcher, at the same time
     "parallel": [
         "+method=dynamic,static,prune",
         "seed=0,1",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
-    ],  # fmt: skip
+    ],
     "sequential": ["+method=dynamic,fp16", "seed=2"],
 }
 
 
 def _start(name: str, args: list[str], uri: str, tmp, tiny_root) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "src.train", "-m", *args, *COMMON, f"data.root={tiny_root}",
-           f"paths.data_dir={tmp}/data", f"hydra.sweep.dir={tmp}/{name}",
-           f"logger.tracking_uri={uri}"]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.train",
+        "-m",
+        *args,
+        *COMMON,
+        f"data.root={tiny_root}",
+        f"paths.data_dir={tmp}/data",
+        f"hydra.sweep.dir={tmp}/{name}",
+        f"logger.tracking_uri={uri}",
+    ]
+    return subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _copy_to_sqlite(source: MlflowClient, uri: str, tmp) -> None:
@@ -60,14 +75,19 @@ def _copy_to_sqlite(source: MlflowClient, uri: str, tmp) -> None:
             ids[run.info.run_id] = copy.info.run_id
             runs.append((run, copy.info.run_id))
     for run, new_id in runs:
-        tags = {k: ids.get(v, v) if k in (schema.PARENT_RUN_ID, schema.BASELINE_RUN_ID) else v
-                for k, v in run.data.tags.items()}  # fmt: skip
+        tags = {
+            k: ids.get(v, v) if k in (schema.PARENT_RUN_ID, schema.BASELINE_RUN_ID) else v
+            for k, v in run.data.tags.items()
+        }
         params = {k: ids.get(v, v) for k, v in run.data.params.items()}
         metrics = [Metric(k, v, 0, 0) for k, v in run.data.metrics.items()]
         for start in range(0, len(metrics), 500):
             target.log_batch(new_id, metrics=metrics[start : start + 500])
-        target.log_batch(new_id, params=[Param(k, v) for k, v in params.items()],
-                         tags=[RunTag(k, v) for k, v in tags.items()])  # fmt: skip
+        target.log_batch(
+            new_id,
+            params=[Param(k, v) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
         if any(a.path == "tables" for a in source.list_artifacts(run.info.run_id)):
             local = source.download_artifacts(run.info.run_id, "tables", str(tmp / new_id))
             target.log_artifacts(new_id, local, "tables")
@@ -83,8 +103,10 @@ def _board(uri: str, out) -> pd.DataFrame:
 def test_two_sweeps_on_a_postgres_backed_server_lose_nothing(tiny_root, tmp_path):
     with postgres() as database, mlflow_server(database.uri, tmp_path / "artifacts") as server:
         started = time.monotonic()
-        procs = {name: _start(name, args, server.uri, tmp_path, tiny_root)
-                 for name, args in SWEEPS.items()}  # fmt: skip
+        procs = {
+            name: _start(name, args, server.uri, tmp_path, tiny_root)
+            for name, args in SWEEPS.items()
+        }
         for name, proc in procs.items():
             out, _ = proc.communicate(timeout=1200)
             assert proc.returncode == 0, f"{name}:\n{out[-4000:]}"

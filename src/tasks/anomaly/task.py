@@ -106,9 +106,12 @@ class AnomalyTask(Task):
         metrics[self.tuning_primary] = float(result.tuning_auroc)
         test = result.scores[result.scores.role == "test"]
         units = pd.DataFrame(
-            {"unit": test.car.to_numpy(), "label": test.label.to_numpy(),
-             "value": test.robust_score.to_numpy()}
-        )  # fmt: skip
+            {
+                "unit": test.car.to_numpy(),
+                "label": test.label.to_numpy(),
+                "value": test.robust_score.to_numpy(),
+            }
+        )
         return EvalResult(metrics, {"vehicle_scores": result.scores}, units)
 
     def tune(self, model: nn.Module, data, seed: int, subsample: int | None = None) -> dict:
