@@ -1,4 +1,12 @@
-"""Compression methods. Importing this package registers every method."""
+"""Compression methods, torchao style: a config dataclass per method, a handler keyed by its type,
+one verb (``apply_method``). Importing this package registers every method.
+
+``base`` (the registry, ``method_config``, ``method_defaults``, the static int8 defaults);
+``dynamic``, ``static``, ``qat``, ``half``, ``prune`` (magnitude, unstructured or structured
+through the models' surgery), ``distill``, ``mixed`` (per-layer precision from sensitivity) and
+``chain`` (steps in order); ``layers`` and ``allocation``: the per-layer scan machinery that
+``mixed``, sensitivity-allocated pruning and ``python -m src.sensitivity`` share.
+"""
 
 from src.methods import (  # noqa: F401  (registration)
     chain,

@@ -1,4 +1,10 @@
-"""Model registry: ``create_model(name, **kw)`` like timm, DyAD and tiny test variants included."""
+"""Model registry: ``create_model(name, **kw)`` like timm, DyAD and tiny test variants included.
+
+``registry`` (variants and their defaults), ``dyad``, ``cnn``, ``gru`` (the decomposed GRU that
+static int8 and pruning reach into); per family, what other packages ask without naming an
+architecture: ``surgery/`` (structured pruning) and ``export`` (rewrites before a runtime exports
+or compiles a model).
+"""
 
 from src.models import cnn as _cnn  # noqa: F401  (registers the CNN variants)
 from src.models import dyad as _dyad  # noqa: F401  (registers the DyAD variants)
