@@ -19,7 +19,8 @@ from src.board.columns import RUNTIME_COLUMNS
 from src.board.verdict import speed_verdict, verdict_of
 from src.core import schema
 
-EAGER = "eager"
+EAGER = schema.EAGER
+LEGACY_FILE_RUNTIME = "onnxruntime"  # the one runtime that shipped a file before file_mb
 FAILED_PARITY = "failed parity"
 
 
@@ -82,9 +83,18 @@ def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: tupl
         col.PARITY_DELTA: np.nan if name == EAGER else moved,
         col.MAX_DIFF: _mean(runs, schema.runtime_check(name, "max_abs_diff"), np.nan),
         col.INT8_OPS: _mean(runs, schema.runtime_check(name, "int8_ops"), np.nan),
-        col.FILE_MB: _mean(runs, schema.SIZE_ONNX_MB, np.nan) if name != EAGER else np.nan,
+        col.FILE_MB: _file_mb(runs, name),
         col.NOTE: "" if parity_ok else f"{metric} moved {moved:+.3g} in this runtime",
     }
+
+
+def _file_mb(runs: pd.DataFrame, name: str) -> float:
+    """The file the runtime ships (``runtime/<name>/file_mb``); runs logged before that metric
+    existed had one such file, ONNX Runtime's (``size/onnx_mb``)."""
+    shipped = _mean(runs, schema.runtime_check(name, schema.RUNTIME_FILE_MB), np.nan)
+    if np.isnan(shipped) and name == LEGACY_FILE_RUNTIME:
+        return _mean(runs, schema.SIZE_ONNX_MB, np.nan)
+    return shipped
 
 
 def _verdict(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: tuple) -> str:

@@ -87,6 +87,7 @@ SETUP_TAGS = (
 
 # ---- values -----------------------------------------------------------------------------
 BASELINE = "baseline"  # METHOD of an fp32 baseline run
+EAGER = "eager"  # the reference runtime: the model itself in PyTorch (src.runtimes.eager)
 RUNNING = "RUNNING"  # MLflow's status of an open run
 STOPPED = ("KILLED", "FAILED")  # MLflow's statuses of a run that ended unfinished
 NO_FOLD = "none"
@@ -132,6 +133,7 @@ SIZE_PARAMS = "size/params"
 SIZE_NONZERO = "size/nonzero"
 SIZE_RATIO = "size/ratio"
 SIZE_ONNX_MB = "size/onnx_mb"  # the ONNX file ONNX Runtime runs (int8 variants: ORT's int8 form)
+RUNTIME_FILE_MB = "file_mb"  # runtime/<name>/file_mb: the file any runtime ships, in MB
 SPEEDUP = "latency/speedup"
 SPEEDUP_BS1 = "latency/speedup_bs1"
 SPEEDUP_BSN = "latency/speedup_bsN"

@@ -179,6 +179,8 @@ def _kernels_and_file(name: str, variant: Deployed) -> dict[str, float]:
     if variant.int8_ops is not None:
         out[schema.runtime_check(name, "int8_ops")] = variant.int8_ops
         out[schema.runtime_check(name, "float_ops")] = variant.float_ops
+    if variant.artifact is not None:  # the board's file column, whatever the runtime
+        out[schema.runtime_check(name, schema.RUNTIME_FILE_MB)] = variant.size_mb
     size_metric = RUNTIMES.get(name).size_metric
     if variant.artifact is not None and size_metric is not None:
         out[size_metric] = variant.size_mb

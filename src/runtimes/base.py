@@ -27,11 +27,12 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_flatten
 
+from src.core import schema
 from src.core.errors import ConfigError, UserError
 from src.core.metrics import MetricSpec
 from src.core.registry import Registry
 
-EAGER = "eager"
+EAGER = schema.EAGER
 # The built-in runtimes, imported on first use (each module registers its deploy function).
 BUILT_IN = {
     EAGER: "src.runtimes.eager:deploy",

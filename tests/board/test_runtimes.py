@@ -102,3 +102,17 @@ def test_the_runtime_plot_is_written(tmp_path):
     rows, per_run = _runs()
     path = save_runtime_plot(runtime_rows(rows, per_run, "test/auroc"), tmp_path / "r.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_file_column_is_each_runtimes_own_file():
+    rows, per_run = _runs()
+    per_run[M + "size/onnx_mb"] = [1.0, 0.5, np.nan, np.nan]  # runs logged before file_mb
+    per_run[M + "latency/compile/ms_p50_bs1"] = [5.0, 2.5, 2.5, np.nan]  # ships no file
+    per_run[M + "latency/compile/speedup_bs1"] = [2.0, 4.0, 4.0, np.nan]
+    per_run[M + "runtime/compile/parity"] = [1.0, 1.0, 1.0, np.nan]
+    per_run[M + "runtime/onnxruntime/file_mb"] = [np.nan, np.nan, 0.25, np.nan]
+    table = runtime_rows(rows, per_run, "test/auroc").set_index(["variant", "runtime"])
+    assert table.loc[("dynamic", "onnxruntime"), "file MB"] == 0.5  # the legacy metric
+    assert table.loc[("static", "onnxruntime"), "file MB"] == 0.25  # its own, where logged
+    assert np.isnan(table.loc[("dynamic", "compile"), "file MB"])  # never another's file
+    assert np.isnan(table.loc[("dynamic", "eager"), "file MB"])

@@ -80,6 +80,7 @@ def test_a_runtime_registered_outside_src_runs_through_train_jobs(toy_runtime, t
         shipped = {a.path: a.file_size for a in client.list_artifacts(run.info.run_id, "model")}
         assert shipped[ARTIFACT] > 0  # under the name it declared
         assert metrics[SIZE_METRIC] == pytest.approx(shipped[ARTIFACT] / 1e6)
+        assert metrics[schema.runtime_check(TOY, schema.RUNTIME_FILE_MB)] == metrics[SIZE_METRIC]
     method = client.get_run(done["dynamic"].run_id).data.metrics
     assert method[schema.runtime_vs_fp32(TOY) + "_bs1"] > 0  # beside the baseline in the runtime
     assert schema.runtime_check(TOY, "delta/auroc") in method
