@@ -35,9 +35,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class RngState(Callback):
-    """The random state of training saved in the checkpoint: torch, numpy and Python's global
-    generators (dropout, sampling, augmentation; the batch order is a function of seed and
-    epoch, :mod:`src.data.sampling`). Put back when the resumed epoch starts:
+    """The random state of training saved in the checkpoint: torch (and every CUDA device's,
+    where training draws on a GPU), numpy and Python's global generators (dropout, a VAE's
+    samples, augmentation; the batch order is a function of seed and epoch,
+    :mod:`src.data.sampling`). Put back when the resumed epoch starts:
     not at restore time, since Lightning's sanity check draws numbers in between that an
     uninterrupted run drew before its first epoch."""
 
@@ -52,6 +53,7 @@ class RngState(Callback):
             "torch": torch.get_rng_state(),
             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
             "python": _to_lists(random.getstate()),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         }
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
@@ -66,6 +68,9 @@ class RngState(Callback):
         np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
         version, internal, gauss_next = state["python"]
         random.setstate((version, tuple(internal), gauss_next))
+        cuda = state.get("cuda") or []  # absent in checkpoints of earlier versions
+        if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def checkpointing(folder: Path) -> tuple[list, list]:

@@ -31,6 +31,7 @@ from src.core import schema
 from src.core.errors import ConfigError, UserError
 from src.core.metrics import MetricSpec
 from src.core.registry import Registry
+from src.models.util import input_dtype
 
 EAGER = schema.EAGER
 # The built-in runtimes, imported on first use (each module registers its deploy function).
@@ -258,8 +259,9 @@ def max_abs_diff(model: nn.Module, runtime, inputs: Sequence[torch.Tensor]) -> f
     model.eval()
     worst = 0.0
     try:
+        dtype = input_dtype(model)  # a half-precision model is fed as it computes
         for x in inputs:
-            expected, _ = tree_flatten(model(x))
+            expected, _ = tree_flatten(model(x.to(dtype) if x.is_floating_point() else x))
             got, _ = tree_flatten(runtime(x))
             if len(got) != len(expected):
                 raise RuntimeUnavailable(

@@ -18,22 +18,40 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_map
 
+from src.models.util import input_dtype
 from src.quant.introspect import holds_packed_weights
-from src.runtimes.base import DeployContext, Deployed, RuntimeUnavailable, register_runtime
+from src.runtimes.base import (
+    BehindEager,
+    DeployContext,
+    Deployed,
+    RuntimeUnavailable,
+    register_runtime,
+)
 
 
-class OnDevice(nn.Module):
-    """``model`` on ``device``, called with host tensors and answering with host tensors."""
+class OnDevice(BehindEager):
+    """``model`` on ``device``, called with host tensors and answering with host tensors.
 
-    def __init__(self, model: nn.Module, device: torch.device) -> None:
-        super().__init__()
-        self.model, self.device = model, device
+    Float inputs are cast to the model's own dtype on the way (a half-precision variant is fed
+    as a deployment would feed it), and what the eager model has besides ``forward`` (DyAD's
+    ``split_target``, which the task's evaluation calls) comes from the eager model.
+    """
+
+    def __init__(self, model: nn.Module, device: torch.device, eager: nn.Module) -> None:
+        super().__init__(eager)
+        self.model, self.device, self.dtype = model, device, input_dtype(model)
 
     @torch.no_grad()
     def forward(self, *args):
-        moved = tree_map(lambda t: t.to(self.device) if torch.is_tensor(t) else t, args)
+        moved = tree_map(self._to_device, args)
         out = self.model(*moved)
         return tree_map(lambda t: t.cpu() if torch.is_tensor(t) else t, out)
+
+    def _to_device(self, value):
+        if not torch.is_tensor(value):
+            return value
+        dtype = self.dtype if value.is_floating_point() else value.dtype
+        return value.to(self.device, dtype, non_blocking=True)
 
 
 @register_runtime("cuda")
@@ -58,7 +76,10 @@ def on_cuda(model: nn.Module) -> tuple[nn.Module, str]:
         )
     device = torch.device("cuda", 0)
     moved = copy.deepcopy(model).to(device).eval()
+    for module in moved.modules():
+        if isinstance(module, nn.RNNBase):  # one contiguous weight chunk, not a copy per call
+            module.flatten_parameters()
     dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in moved.parameters()})
-    return OnDevice(moved, device), f"PyTorch eager on {torch.cuda.get_device_name(device)} " + (
-        f"({', '.join(dtypes)})"
+    return OnDevice(moved, device, model), (
+        f"PyTorch eager on {torch.cuda.get_device_name(device)} ({', '.join(dtypes)})"
     )
