@@ -10,6 +10,7 @@ from torch.ao import quantization as tq
 from torch.nn.utils import prune
 
 from src.measure import count_weights, size_metrics, state_dict_bytes
+from tests.quant.nets import GruNet
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -24,19 +25,6 @@ def numel(model: nn.Module) -> int:
 def mlp() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
-
-
-class GruNet(nn.Module):
-    """DyAD-like: a bidirectional 2-layer GRU between Linear layers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = nn.Linear(6, 12)
-        self.gru = nn.GRU(12, 16, num_layers=2, bidirectional=True, batch_first=True)
-        self.head = nn.Linear(32, 6)
-
-    def forward(self, x):
-        return self.head(self.gru(self.embed(x))[0])
 
 
 class SmallCnn(nn.Module):
