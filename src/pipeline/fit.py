@@ -69,6 +69,7 @@ class Fitter:
         with torch_threads(self.trainer.threads):
             try:
                 callbacks, plugins = checkpointing(checkpoints) if checkpoints else ([], [])
+                callbacks = [*callbacks, EpochsTrained()]
                 trainer = pl.Trainer(
                     **{**self.trainer.options, "max_epochs": epochs},
                     logger=lightning_logger(self.run) if self.run else False,
@@ -86,10 +87,31 @@ class Fitter:
         if self.run is None:
             return
         self.run.set_tags({schema.TRAIN_DEVICE: _device(trainer)})
-        seen = len(self.data.train_dataloader().dataset) * trainer.current_epoch
+        seen = len(self.data.train_dataloader().dataset) * EpochsTrained.of(trainer)
         self.run.log_metrics(
             {schema.FIT_SECONDS: seconds, schema.TRAIN_THROUGHPUT: seen / max(seconds, 1e-9)}
         )
+
+
+class EpochsTrained(pl.Callback):
+    """How many epochs this ``fit`` trained (a resumed one counts from its checkpoint), kept in
+    ``trainer.callback_metrics``: the one part of a spawned DDP worker's trainer state that
+    Lightning hands back to the launching process, whose own epoch counter stays at 0 (its
+    throughput read 0 samples/s under ``trainer=ddp``)."""
+
+    KEY = "fit/epochs_trained"
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module) -> None:
+        self.first = trainer.current_epoch
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module) -> None:
+        trained = float(trainer.current_epoch - self.first)
+        trainer.callback_metrics[self.KEY] = torch.tensor(trained)
+
+    @classmethod
+    def of(cls, trainer: pl.Trainer) -> float:
+        """The epochs ``trainer``'s fit trained, in this process or in its spawned workers."""
+        return float(trainer.callback_metrics.get(cls.KEY, trainer.current_epoch))
 
 
 def _device(trainer: pl.Trainer) -> str:

@@ -42,3 +42,9 @@ def test_ddp_on_two_cpu_processes_trains_what_one_process_does(tiny_root, tmp_pa
     assert alone.data.tags[schema.TRAIN_DEVICE] == "cpu"
     losses = [run.data.metrics["train/loss_epoch"], alone.data.metrics["train/loss_epoch"]]
     assert losses[0] == pytest.approx(losses[1], rel=0.05)
+    # Both trained the same snippets; the spawned workers' epochs are counted in the launcher.
+    seen = [
+        r.data.metrics[schema.TRAIN_THROUGHPUT] * r.data.metrics[schema.FIT_SECONDS]
+        for r in (run, alone)
+    ]
+    assert seen[0] > 0 and seen[0] == pytest.approx(seen[1], rel=1e-6)
