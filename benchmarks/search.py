@@ -29,14 +29,13 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import print_table, write_csv
-from src.board import columns as col
 from src.cli.jobs import compose_train, train_methods
 from src.core import schema
 from src.core.paths import ROOT
 from src.search.app import scoring_of, search_spec
 from src.search.report import TABLE
 from src.search.scoring import Scoring, as_minimised, front_of, hypervolume
-from src.tracking.store import RunStore, clause
+from src.tracking.store import RunStore, tag_clause
 
 GRID = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml") if p.stem != "baseline")
 SETUP = ["trainer.threads=2", "benchmark.runtimes=[eager]"]
@@ -77,7 +76,7 @@ def run_grid(train: list[str], out: Path, score: Scoring, uri: str, reuse: bool)
 
 
 def _logged(uri: str, method: str) -> dict | None:
-    finished = [clause(col.tag(schema.METHOD), method), "attributes.status = 'FINISHED'"]
+    finished = [tag_clause(schema.METHOD, method), "attributes.status = 'FINISHED'"]
     runs = RunStore(uri).search(finished, order_by=["attributes.start_time DESC"])
     runs = [r for r in runs if schema.PARENT_RUN_ID not in r.data.tags]
     return dict(runs[0].data.metrics) if runs else None

@@ -15,7 +15,7 @@ from mlflow.entities import Run
 
 from src.board import columns as col
 from src.core import schema
-from src.tracking.store import RunStore, clause
+from src.tracking.store import RunStore, clause, tag_clause
 
 # MLflow's SQL store loads a page's runs with all their tags, params and metrics as ORM objects
 # (about 0.4 MB a run measured); 50 a page keeps that transient small (a board of 1,000 runs
@@ -69,7 +69,7 @@ def load_runs(
     store = store or RunStore.open(tracking_uri)
     clauses, local = _split_filters(dict(filters or {}))
     if parent_run_id:
-        clauses.append(clause(col.tag(schema.PARENT_RUN_ID), parent_run_id))
+        clauses.append(tag_clause(schema.PARENT_RUN_ID, parent_run_id))
     if params is not None:
         named = [k for k in filters or {} if isinstance(k, str) and k.startswith(col.PARAMS)]
         params = (*params, *(k.removeprefix(col.PARAMS) for k in named))
