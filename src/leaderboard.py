@@ -153,7 +153,7 @@ def describe(
         metric=board.metric,
         higher_is_better=board.higher_is_better,
         parent_run_id=parent_run_id,
-        verdicts=verdict_note(board.margin, board.resampled, board.higher_is_better),
+        verdicts=verdict_note(board),
     )
 
 

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from src.board import columns as col
+from src.board.fidelity import with_fidelity
 from src.board.rank import COMPARE, rank_and_mark
 from src.board.runtimes import runtime_rows
 from src.board.variants import IDENTITY, label_runs, newest_per_cell
-from src.board.verdict import TableSource, judge
+from src.board.verdict import Judgement, TableSource, judge
 from src.core import schema
 from src.core.errors import UserError
 from src.core.metrics import MetricSpec, measured_direction, specs_from_json
@@ -40,7 +41,8 @@ class Board:
         higher_is_better: Its direction.
         headline: Task metrics shown beside the ranking metric (from the runs' metric specs).
         margin: The non-inferiority margin of the verdicts (None: no verdicts).
-        resampled: How the verdicts' intervals were made, in words.
+        judgement: How the verdicts were reached: what was resampled, the interval methods,
+            alpha and the family size (:class:`src.board.verdict.Judgement`).
         runtimes: One row per variant and deployment runtime (:mod:`src.board.runtimes`).
     """
 
@@ -50,8 +52,13 @@ class Board:
     higher_is_better: bool
     headline: list[str]
     margin: float | None = None
-    resampled: str = ""
+    judgement: Judgement = field(default_factory=Judgement)
     runtimes: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def resampled(self) -> str:
+        """What the verdicts' intervals resampled, in words."""
+        return self.judgement.resampled
 
 
 def build_board(
@@ -85,17 +92,18 @@ def build_board(
     metric = resolve_metric(per_run, metric)
     if higher_is_better is None:
         higher_is_better = metric_direction(per_run, metric)
-    rows, resampled = aggregate(per_run, metric), ""
+    rows, judgement = aggregate(per_run, metric), Judgement()
     spec = next((s for s in metric_specs(per_run) if s.name == metric), None)
     if spec is not None and spec.paired:  # verdicts exist for metrics the runs pair
         margin = spec.margin if margin is None else margin
-        rows, resampled = judge(rows, per_run, spec, margin, tables, n_boot)
+        rows, judgement = judge(rows, per_run, spec, margin, tables, n_boot)
+        rows = with_fidelity(rows, per_run)
     else:
         margin = None
     rows = rank_and_mark(rows, metric, higher_is_better)
     headline = headline_metrics(per_run, metric)
     by_runtime = runtime_rows(rows, per_run, metric, margin, higher_is_better)
-    return Board(per_run, rows, metric, higher_is_better, headline, margin, resampled, by_runtime)
+    return Board(per_run, rows, metric, higher_is_better, headline, margin, judgement, by_runtime)
 
 
 def build_boards(runs: pd.DataFrame, metric: str | None = None, **options) -> list[Board]:
@@ -234,6 +242,11 @@ def _stats(groups, column: str) -> pd.DataFrame:
             col.stat(name, col.COUNT): values.count(),
         }
     )
+    # An interval's ends also keep their widest value: a row of several runs shows the envelope.
+    if name.endswith(schema.CI_LOW):
+        frame[col.stat(name, col.MIN)] = values.min()
+    elif name.endswith(schema.CI_HIGH):
+        frame[col.stat(name, col.MAX)] = values.max()
     return frame.reset_index(drop=True)
 
 

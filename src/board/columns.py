@@ -78,6 +78,7 @@ SEEDS = "seeds"  # rows: their seeds, "0,1"
 RUN_IDS = "run_ids"  # rows: their run ids, space-separated
 ROW_COUNTS = (N_RUNS, FOLDS, SEEDS, RUN_IDS)
 MEAN, STD, COUNT = "mean", "std", "n"  # rows: the statistics of every board metric
+MIN, MAX = "min", "max"  # rows: the widest ends of an interval's per-run bounds (_ci_low/_high)
 STATS = (MEAN, STD, COUNT)
 
 
@@ -107,12 +108,27 @@ DELTA_ESTIMATE = "delta:estimate"  # rows: the paired difference from the own ba
 DELTA_CI_LOW = "delta:ci_low"  # rows: its 95% interval's low end (NaN: none)
 DELTA_CI_HIGH = "delta:ci_high"  # rows: its high end
 DELTA_INTERVAL = (DELTA_ESTIMATE, DELTA_CI_LOW, DELTA_CI_HIGH)
-VERDICT = "verdict"  # rows, runtimes: baseline, non-inferior, inconclusive, inferior, ...
+INTERVAL = "interval"  # rows: how that interval was made (DeLong-t, joint bootstrap, ...)
+P_NI = "p_ni"  # rows: one-sided p-value of "worse by the margin or more"
+PAIRS_WORSE = "pairs worse"  # rows: cross-class pairs (or units) the variant made worse
+PAIRS_BETTER = "pairs better"  # rows: ... made better
+PAIRS_TOTAL = "pairs"  # rows: all cross-class pairs (or units) over the cells
+UNITS_MOVED = "units moved"  # rows: distinct units in at least one changed pair
+DISCORDANCE = (PAIRS_WORSE, PAIRS_BETTER, PAIRS_TOTAL, UNITS_MOVED)
+N_UNITS = "units"  # rows: distinct units the interval rests on (vehicles, images)
+N_POSITIVE = "positive units"  # rows: of them faulty (AUROC); NaN for accuracy
+VERDICT = "verdict"  # rows, runtimes: baseline, superior, non-inferior, inconclusive, ...
+FAMILY_K = "k judged"  # rows: the variants judged against the same baseline (multiplicity)
+VERDICT_HOLM = "verdict (Holm)"  # rows: the verdict once the k claims are Holm-adjusted
+POWER = "power"  # rows: what an inconclusive AUROC verdict would need to decide
+FIDELITY = "fidelity"  # rows: behaves like its baseline / differs / not shown (label-free)
 SPEED = "speed"  # rows, runtimes: faster, same or slower at batch 1 (or "—": no interval)
 REASON = "reason"  # rows: the verdict in one line a reader can act on
 SCORE = "score"  # rows: the baseline's mean + the row's paired difference
 RANK = "rank"  # rows: 1 = best within one data set and baseline
 PARETO = "pareto"  # rows: on the Pareto front of its data set and baseline
+COMPARE = (DATA, DATA_VARIANT, DATA_FINGERPRINT)  # rows: one data set
+GROUP = (*COMPARE, MODEL, CONTEXT)  # rows: one baseline; ranks, fronts and families within it
 
 # ---- runtimes: one row per variant and deployment runtime (src.board.runtimes) -----------
 RUNTIME = "runtime"  # runtimes: eager, onnxruntime, ...

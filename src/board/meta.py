@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from src.board import columns as col
-from src.board.aggregate import is_counted
+from src.board.aggregate import Board, is_counted
 from src.core import schema
 from src.core.paths import git_commit
 
@@ -143,17 +143,27 @@ def latency_setup(runs: pd.DataFrame) -> str:
     return "; ".join(setup) if setup else "not tagged"
 
 
-def verdict_note(margin: float | None, resampled: str, higher_is_better: bool = True) -> str:
-    """The verdict rule and what its intervals resampled, for a board's provenance."""
-    if margin is None:
+def verdict_note(board: Board) -> str:
+    """The verdict rule and the error rate it carries, for a board's provenance: the interval
+    methods, the one-sided alpha of each verdict, how many variants were judged against one
+    baseline and how that family is adjusted, and what an interval conditions on."""
+    if board.margin is None:
         return ""
-    loss = "decrease" if higher_is_better else "increase"
+    how = board.judgement
+    loss = "decrease" if board.higher_is_better else "increase"
+    methods = "; ".join(how.methods) or "each run's own interval"
     return (
-        f"verdicts: non-inferior when the whole 95% interval of the paired difference from the"
-        f" own baseline keeps any {loss} within the margin {margin:g}, inferior when it lies"
-        f" wholly beyond, else inconclusive; ranked by verdict, then score; intervals: "
-        f"percentile bootstrap of the mean paired difference over folds and seeds, resampling"
-        f" {resampled or 'each run' + chr(39) + 's test units'}"
+        f"verdicts: one-sided alpha = {how.alpha:g} per variant (each end of a two-sided"
+        f" {1 - 2 * how.alpha:.0%} interval); superior when the interval of the paired difference"
+        f" from the own baseline lies above 0, non-inferior when any {loss} stays within the"
+        f" margin {board.margin:g} (non-inferior but worse when it also lies below 0), inferior"
+        f" when it lies wholly beyond, identical when no pair of units changed order (no"
+        f" interval possible), else inconclusive; k = {how.k} variants judged per baseline:"
+        f" column 'verdict' is unadjusted, column 'verdict (Holm)' holds the family-wise error"
+        f" at {how.alpha:g} (Holm on the non-inferiority p-values); ranked by verdict, then"
+        f" fidelity, then score; intervals: {methods}; resampling"
+        f" {how.resampled or 'each run' + chr(39) + 's test units'}; they condition on the trained"
+        f" models of the listed seeds (training randomness beyond them is not in the interval)"
     )
 
 

@@ -25,7 +25,10 @@ _AREA = (40.0, 900.0)  # marker area range (points^2) for the smallest / largest
 # Marker and fill by verdict: the baseline a star, non-inferior filled, the rest hollow or a cross.
 MARKERS = {
     "baseline": ("*", True),
+    "superior": ("^", True),
     "non-inferior": ("o", True),
+    "non-inferior but worse": ("v", True),
+    "identical": ("D", False),
     "inconclusive": ("s", False),
     "no interval": ("o", False),
     "inferior": ("X", True),
@@ -52,7 +55,8 @@ def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bo
     low, high = _error_bars(rows, metric)
     ax.errorbar(x, y, yerr=[low, high], fmt="none", ecolor="0.6", elinewidth=1, zorder=1)
     sizes = _areas(rows.get(SIZE_RATIO, pd.Series(np.nan, index=rows.index)))
-    verdicts = rows.get(col.VERDICT, pd.Series("", index=rows.index))
+    verdicts = rows.get(col.VERDICT, pd.Series("", index=rows.index)).astype(str)
+    verdicts = verdicts.str.replace(r" on \d+ units$", "", regex=True)  # identical on n units
     front = rows[col.PARETO].astype(bool)
     for verdict, (marker, filled) in MARKERS.items():
         for on_front in (False, True):

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from src.board import columns as col
+from src.board.fidelity import fidelity_order
 from src.board.pareto import pareto_front
-from src.board.verdict import NON_INFERIOR, TIERS
+from src.board.verdict import NON_INFERIOR, tier_of
 from src.core import schema
 
-COMPARE = (col.DATA, col.DATA_VARIANT, col.DATA_FINGERPRINT)  # one data set
-GROUP = (*COMPARE, col.MODEL, col.CONTEXT)  # one baseline: ranks and fronts are taken within it
+COMPARE, GROUP = col.COMPARE, col.GROUP  # one data set; one baseline
 DECIMALS = 9  # scores compare at this precision: float noise is no difference
 SPEEDUP = col.stat(col.VS_SPEEDUP_BS1)  # the mean side-by-side speedup at batch 1
 SIZE_RATIO = col.stat(col.VS_SIZE)  # the mean size ratio
@@ -50,10 +50,12 @@ def rank_and_mark(board: pd.DataFrame, metric: str, higher_is_better: bool) -> p
     """``score``, ``rank`` and ``pareto`` within each baseline's group, plus the derived latency.
 
     With verdicts (:func:`src.board.verdict.judge`) rows rank by verdict first (the baseline and
-    non-inferior variants, then inconclusive ones and those without an interval, then inferior
-    ones), then by score; a non-inferior variant whose interval contains 0 ties with its
-    baseline. The Pareto front is then over speedup and size among the baseline and the
-    non-inferior variants only. Without verdicts: by score, front over score, speedup and size.
+    the variants shown non-inferior, then identical, inconclusive ones and those without an
+    interval, then inferior ones), then by fidelity (behaves like its baseline, not shown,
+    differs: :mod:`src.board.fidelity`), then by score; a non-inferior variant whose interval
+    contains 0 ties with its baseline. The Pareto front is then over speedup and size among the
+    baseline and the variants shown non-inferior only. Without verdicts: by score, front over
+    score, speedup and size.
     Scores compare at :data:`DECIMALS` decimals, so float noise is a tie."""
     board = board.copy()
     board[col.SCORE] = paired_score(board, metric)
@@ -67,8 +69,9 @@ def rank_and_mark(board: pd.DataFrame, metric: str, higher_is_better: bool) -> p
     if col.VERDICT in board:
         baseline_key = _baseline_value(board, col.SCORE).round(DECIMALS) * sign
         key = key.where(~_ties_baseline(board), baseline_key)
-        tier = board[col.VERDICT].map(TIERS).fillna(1)
+        tier = board[col.VERDICT].astype(str).map(tier_of)
         eligible = tier == 0
+        tier = tier * 10 + fidelity_order(board)
         objectives.pop(col.SCORE)
     board[col.RANK] = _lexicographic_rank(board, tier, key).astype("Int64")
     compared = board[[c for c in objectives if c in board]].round(DECIMALS)

@@ -41,20 +41,49 @@ def display_table(rows: pd.DataFrame, metric: str, headline: Sequence[str] = ())
     """
     table = pd.DataFrame({col.RANK: rows[col.RANK].astype(str).replace("<NA>", "–")})
     table[col.DATA] = data_labels(rows)
-    for name in (col.MODEL, col.VARIANT, col.N_RUNS, col.VERDICT):
+    for name in (col.MODEL, col.VARIANT, col.N_RUNS, col.VERDICT, col.VERDICT_HOLM, col.FIDELITY):
         if name in rows:
             table[name] = rows[name].astype(str)
     shown = [(metric, metric), *((m, m) for m in headline if m != metric), *MEASURED]
     for column, template in shown:
         header = template.format(metric=metric)
         if column == col.VS_DELTA and col.DELTA_CI_LOW in rows:
-            table[f"Δ {metric} [95% CI]"] = [_interval(r) for _, r in rows.iterrows()]
+            table[interval_header(metric)] = [_interval(r) for _, r in rows.iterrows()]
+        elif _has_interval(rows, column):
+            table[f"{header} [95% CI]"] = interval_cells(rows, column)
         elif col.stat(column) in rows and rows[col.stat(column)].notna().any():
             table[header] = [_cell(m, s) for m, s in _mean_std(rows, column)]
     if col.SPEED in rows:
         table[col.SPEED] = rows[col.SPEED].astype(str)
     table[col.PARETO] = np.where(rows[col.PARETO].astype(bool), "✓", "")
     return table
+
+
+def _has_interval(rows: pd.DataFrame, column: str) -> bool:
+    low = col.stat(schema.interval(column)[0])
+    return low in rows and rows[low].notna().any() and col.stat(column) in rows
+
+
+def interval_cells(rows: pd.DataFrame, column: str) -> list[str]:
+    """``0.700 [0.348, 0.933]``: a metric with the interval its runs logged (recall and false
+    alarms: exact Clopper-Pearson over the test vehicles); over several runs, the mean ± std and
+    the widest of their intervals (vehicles recur across folds: no pooled interval is claimed)."""
+    ends = schema.interval(column)
+    low, high = col.stat(ends[0], col.MIN), col.stat(ends[1], col.MAX)
+    lows = rows.get(low, rows[col.stat(schema.interval(column)[0])])
+    highs = rows.get(high, rows[col.stat(schema.interval(column)[1])])
+    cells = []
+    for (mean, std), lo, hi, n in zip(
+        _mean_std(rows, column), lows, highs, rows[col.stat(column, col.COUNT)], strict=True
+    ):
+        bounds = f" [{lo:.3g}, {hi:.3g}]" if pd.notna(lo) and pd.notna(hi) else ""
+        cells.append((_cell(mean, std if n > 1 else np.nan) + bounds) if pd.notna(mean) else "–")
+    return cells
+
+
+def interval_header(metric: str) -> str:
+    """The interval column's header: which interval, at which error rate."""
+    return f"Δ {metric} [95% CI; α=0.025 each side]"
 
 
 def _interval(row: pd.Series) -> str:
@@ -89,7 +118,7 @@ def write_outputs(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = display_table(board.rows, board.metric, board.headline)
-    note = f"commit {meta.commit} · {meta.command}"
+    note = f"commit {meta.commit} · {meta.command}" + plot_verdict_note(board)
     paths = {
         "png": save_pareto_plot(
             board.rows, out / f"{stem}_pareto.png", board.metric, board.higher_is_better, note
@@ -109,6 +138,18 @@ def write_outputs(
             md.write("\n## By runtime\n\n" + markdown_table(shown, RUNTIME_TEXT) + "\n\n")
             md.write(f"![Speedup by runtime]({stem}_runtimes.png)\n")
     return paths
+
+
+def plot_verdict_note(board: Board) -> str:
+    """The error rate behind the plot's markers, on its own line under the panels."""
+    how = board.judgement
+    if board.margin is None:
+        return ""
+    return (
+        f"\nverdicts: one-sided α = {how.alpha:g} each, margin {board.margin:g}, k = {how.k}"
+        " variants per baseline, unadjusted (the tables' 'verdict (Holm)' adjusts for k);"
+        f" error bars: {'; '.join(how.methods) or 'the runs own intervals'}"
+    )
 
 
 def markdown_table(table: pd.DataFrame, text_columns) -> str:
@@ -173,7 +214,16 @@ def to_html(table: pd.DataFrame, meta: BoardMeta, stem: str = STEM) -> str:
 
 
 # Left-aligned: the labels and words (numbers align right).
-TEXT = (col.DATA, col.MODEL, col.VARIANT, col.VERDICT, col.SPEED, col.PARETO)
+TEXT = (
+    col.DATA,
+    col.MODEL,
+    col.VARIANT,
+    col.VERDICT,
+    col.VERDICT_HOLM,
+    col.FIDELITY,
+    col.SPEED,
+    col.PARETO,
+)
 # What the terminal shows (the files keep every column): the verdict and what it rests on.
 TERMINAL = (col.RANK, col.N_RUNS, *TEXT, "speedup bs1", "size vs base")
 

@@ -15,7 +15,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from src.board.verdict import NON_INFERIOR
+from src.board.verdict import SHOWN_NON_INFERIOR
 from src.core import schema
 from src.search.loop import Trial, trial_table
 from src.search.scoring import DIRECTIONS, Scoring, front_of
@@ -60,7 +60,7 @@ def choose(done: pd.DataFrame) -> tuple[pd.Series | None, str]:
     if len(met):
         return met.iloc[0], "the first trial that met every goal with a non-inferior verdict"
     front = done[done.on_front]
-    safe = front[front.verdict == NON_INFERIOR]
+    safe = front[front.verdict.isin(SHOWN_NON_INFERIOR)]
     if len(safe):
         return safe.loc[
             safe.speedup.idxmax()

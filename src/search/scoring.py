@@ -23,7 +23,7 @@ import pandas as pd
 
 from src.board import columns as col
 from src.board.pareto import pareto_front
-from src.board.verdict import NON_INFERIOR, verdict_of
+from src.board.verdict import SHOWN_NON_INFERIOR, verdict_of
 from src.core import schema
 from src.core.errors import ConfigError
 
@@ -131,7 +131,7 @@ class Scoring:
         if goals.max_drop is not None:
             if not values["task"] >= -goals.max_drop:
                 missed.append(f"{self.select_on} drop {-values['task']:.3g} > {goals.max_drop:g}")
-            if self.verdict(metrics) != NON_INFERIOR:
+            if self.verdict(metrics) not in SHOWN_NON_INFERIOR:
                 missed.append(f"test verdict {self.verdict(metrics)} at margin {goals.max_drop:g}")
         for goal, bound in (
             (goals.min_speedup_bs1, values["speedup"]),

@@ -42,22 +42,46 @@ def _method(store, base, method, units, speed=(1.0, 0.9, 1.1), size=1.0, fold=0)
     return store.run(method=method, fold=fold, baseline_run_id=base, metrics=metrics, units=units)
 
 
-def test_identical_scores_are_non_inferior_and_tie_the_baseline(store):
+def test_identical_scores_are_identical_never_non_inferior(store):
+    # No faulty/normal pair changes order: the [0, 0] interval shows no variation, not its
+    # absence, and the verdict says what it cannot show (audit D1).
     labels, scores, _ = _fleet(60, 20, 0)
     base = store.run(metrics={"test/auroc": 0.8})
     _method(store, base, "fp16", _units(scores, scores, labels), speed=(2.0, 1.8, 2.2), size=0.5)
     rows = _board(store).rows.set_index("variant")
-    assert rows.loc["fp16", "verdict"] == "non-inferior"
-    assert rows.loc["fp16", ["delta:estimate", "delta:ci_low", "delta:ci_high"]].tolist() == [
-        0,
-        0,
-        0,
-    ]
-    assert rows.loc["fp16", "rank"] == rows.loc["baseline", "rank"] == 1  # a tie, not a win
-    assert rows.loc["fp16", "speed"] == "faster" and rows.loc["fp16", "pareto"]
+    assert rows.loc["fp16", "verdict"] == "identical on 60 units"
+    assert rows.loc["fp16", ["pairs worse", "pairs better", "pairs"]].tolist() == [0, 0, 800]
+    assert rows.loc["fp16", "rank"] == 2 and not rows.loc["fp16", "pareto"]  # proved nothing
+    assert rows.loc["fp16", "speed"] == "faster"
     assert rows.loc["fp16", "reason"] == (
-        "non-inferior (Δ +0.000 [+0.000, +0.000], margin 0.02), 2x faster at bs1, 0.5x size"
+        "identical on 60 units (0/800 pairs reordered; no interval possible; up to 17% of the 20"
+        " faulty units could be affected unseen), 2x faster at bs1, 0.5x size"
     )
+
+
+def test_a_superior_variant_and_a_non_inferior_one_that_is_still_worse(store):
+    labels, scores, rng = _fleet(400, 200, 5)
+    better = scores + 0.8 * labels  # separates the classes further
+    worse = scores + rng.normal(0, 0.12, 400)  # a little noise: a small, certain loss
+    base = store.run(metrics={"test/auroc": 0.8})
+    _method(store, base, "qat", _units(scores, better, labels))
+    _method(store, base, "static", _units(scores, worse, labels))
+    rows = _board(store, margin=0.05).rows.set_index("variant")
+    assert rows.loc["qat", "verdict"] == "superior" and rows.loc["qat", "delta:ci_low"] > 0
+    low, high = rows.loc["static", ["delta:ci_low", "delta:ci_high"]]
+    assert rows.loc["static", "verdict"] == "non-inferior but worse" and -0.05 < low < high < 0
+    assert "DeLong-t" in rows.loc["static", "interval"] and rows.loc["static", "p_ni"] < 0.025
+
+
+def test_every_variant_on_one_baseline_counts_in_the_family(store):
+    labels, scores, rng = _fleet(60, 20, 6)
+    base = store.run(metrics={"test/auroc": 0.8})
+    for name, noise in (("qat", 0.05), ("static", 0.45)):
+        _method(store, base, name, _units(scores, scores + rng.normal(0, noise, 60), labels))
+    board = _board(store, margin=0.1)
+    rows = board.rows.set_index("variant")
+    assert rows.loc[["qat", "static"], "k judged"].tolist() == [2, 2] and board.judgement.k == 2
+    assert rows["verdict (Holm)"].notna().all()
 
 
 def test_a_variant_that_lost_the_ranking_is_inferior(store):
@@ -81,8 +105,9 @@ def test_few_vehicles_and_a_small_difference_are_inconclusive_and_never_outrank(
     assert rows.loc["qat", "verdict"] == "inconclusive" and low < -0.02 < high
     assert rows.loc["qat", "rank"] == 2  # below its baseline, whatever its raw difference
     assert rows.loc["qat", "speed"] == "slower"
-    assert rows.loc["qat", "reason"].endswith("2x slower at bs1, 0.3x size, smaller but not faster")
-    assert board.margin == 0.02 and "stratified by label" in board.resampled
+    expected = ", 2x slower at bs1, 0.3x size, smaller but not faster, power: "
+    assert expected in rows.loc["qat", "reason"]
+    assert board.margin == 0.02 and "DeLong-t" in board.judgement.methods[0]
 
 
 def test_folds_are_recombined_over_shared_vehicles_and_the_margin_is_configurable(store):
