@@ -179,22 +179,24 @@ def _cluster_interval(
 
 
 def output_fidelity(
+    base_pred: np.ndarray,
+    var_pred: np.ndarray,
     base_logp: np.ndarray,
     var_logp: np.ndarray,
-    base_correct: np.ndarray,
-    var_correct: np.ndarray,
+    labels: np.ndarray,
 ) -> dict[str, float]:
     """Fidelity of two classifiers on the same images (rows aligned).
 
     Args:
-        base_logp, var_logp: Log-probabilities, images x classes; the class is their argmax.
-        base_correct, var_correct: 1/0 per image, right or wrong (McNemar only).
+        base_pred, var_pred: Each model's predicted class per image.
+        base_logp, var_logp: Their log-probabilities, images x classes.
+        labels: The true class per image (McNemar on correctness only).
     """
     lb, lv = np.asarray(base_logp, dtype=float), np.asarray(var_logp, dtype=float)
     if lb.shape != lv.shape or lb.ndim != 2:
         raise ValueError("base_logp and var_logp must be aligned (images x classes) arrays")
     n = len(lb)
-    metrics = flip_counts(lb.argmax(axis=1), lv.argmax(axis=1), schema.FIDELITY_FLIPS)
+    metrics = flip_counts(base_pred, var_pred, schema.FIDELITY_FLIPS)
     metrics[schema.FIDELITY_N_UNITS] = float(n)
     rate = metrics[schema.FIDELITY_FLIPS] / n if n else math.nan
     metrics[schema.FIDELITY_FLIP_RATE], metrics[schema.FIDELITY_AGREEMENT] = rate, 1 - rate
@@ -202,7 +204,10 @@ def output_fidelity(
     with np.errstate(invalid="ignore"):  # a class the baseline gives 0 adds nothing
         terms = np.where(p_b > 0, p_b * (lb - lv), 0.0)
     metrics[schema.FIDELITY_KL] = float(terms.sum(axis=1).mean()) if n else math.nan
-    metrics[schema.FIDELITY_MCNEMAR] = mcnemar_exact(base_correct, var_correct)
+    y = np.asarray(labels)
+    metrics[schema.FIDELITY_MCNEMAR] = mcnemar_exact(
+        np.asarray(base_pred) == y, np.asarray(var_pred) == y
+    )
     return metrics
 
 

@@ -121,13 +121,13 @@ def test_output_fidelity_flips_agreement_and_kl():
     noisy = logits + rng.normal(0, 0.5, logits.shape)
     var = noisy - np.log(np.exp(noisy).sum(1, keepdims=True))
     y = rng.integers(0, 5, 200)
-    found = output_fidelity(base, var, base.argmax(1) == y, var.argmax(1) == y)
+    found = output_fidelity(base.argmax(1), var.argmax(1), base, var, y)
     k = int((base.argmax(1) != var.argmax(1)).sum())
     assert found[schema.FIDELITY_FLIPS] == k and found[schema.FIDELITY_N_UNITS] == 200
     assert found[schema.FIDELITY_AGREEMENT] == pytest.approx(1 - k / 200)
     expected = stats.entropy(np.exp(base), np.exp(var), axis=1).mean()
     assert found[schema.FIDELITY_KL] == pytest.approx(expected, rel=1e-9)
-    same = output_fidelity(base, base, base.argmax(1) == y, base.argmax(1) == y)
+    same = output_fidelity(base.argmax(1), base.argmax(1), base, base, y)
     assert same[schema.FIDELITY_FLIPS] == 0 and same[schema.FIDELITY_KL] == 0.0
 
 
