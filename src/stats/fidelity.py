@@ -225,12 +225,14 @@ _FLIP_COUNTS = (
 def fidelity_verdict(values: Mapping[str, float]) -> tuple[str, str]:
     """The fidelity verdict of one method run from its logged ``fidelity/*`` metrics.
 
-    ``behaves like its baseline`` when the 97.5 % Clopper-Pearson bound of the flip rate is at
-    most :data:`FIDELITY_LIMIT` for every flip count logged (each model at its own threshold,
-    and the variant at the baseline's), and, where margins exist (vehicle scores), the largest
-    margin shift is below the smallest baseline margin. Otherwise ``differs`` when a unit flips,
-    or ``not shown`` when none does but the units are too few (or the margins too tight) to
-    bound it; ``not measured`` without fidelity metrics (a baseline, an older run).
+    ``behaves like its baseline`` when the 97.5 % Clopper-Pearson bound of the share of units
+    whose decision flips (each model at its own threshold: the decisions each would deploy) is
+    at most :data:`FIDELITY_LIMIT` and, where margins exist (vehicle scores), the largest margin
+    shift is below the smallest baseline margin. Otherwise ``differs`` when a unit flips, or
+    ``not shown`` when none does but the units are too few (or the margins too tight) to bound
+    it; ``not measured`` without fidelity metrics (a baseline, an older run). Flips of the
+    variant at the baseline's threshold are stated, not judged: under ``normal_max`` that
+    threshold is one tuning car's own score, which flips whenever that score rises at all.
 
     Returns:
         ``(verdict, reason)``; the reason says what is and is not claimed.
@@ -239,14 +241,14 @@ def fidelity_verdict(values: Mapping[str, float]) -> tuple[str, str]:
     counts = {
         label: (_finite(values, name), _finite(values, schema.flips_bound(name)))
         for label, name in _FLIP_COUNTS
-        if _finite(values, name) is not None
+        if None not in (_finite(values, name), _finite(values, schema.flips_bound(name)))
     }
     if not n or _FLIP_COUNTS[0][0] not in counts:
         return "not measured", "no fidelity/* metrics (a baseline, or a run logged before them)"
-    worst = max(bound for _, bound in counts.values())
+    flips, bound = counts[_FLIP_COUNTS[0][0]]
     said = "; ".join(
-        f"{k:.0f}/{n:.0f} units flip {label} (bound {bound:.3f})"
-        for label, (k, bound) in counts.items()
+        f"{k:.0f}/{n:.0f} units flip {label} (bound {high:.3f})"
+        for label, (k, high) in counts.items()
     )
     shift = _finite(values, schema.FIDELITY_MARGIN_SHIFT)
     margin = _finite(values, schema.FIDELITY_MARGIN_MIN)
@@ -254,14 +256,13 @@ def fidelity_verdict(values: Mapping[str, float]) -> tuple[str, str]:
     if shift is not None and margin is not None:
         sign = ">=" if tight else "<"
         said += f"; largest margin shift {shift:.3g} {sign} smallest baseline margin {margin:.3g}"
-    if worst <= FIDELITY_LIMIT and not tight:
+    if bound <= FIDELITY_LIMIT and not tight:
         return "behaves like its baseline", (
-            f"{said}: the same decisions on units perturbed like these, at most "
-            f"{FIDELITY_LIMIT:.0%} flipping (97.5 % one-sided); not an AUROC or accuracy "
-            "non-inferiority claim"
+            f"{said}: at most {FIDELITY_LIMIT:.0%} of units flip (97.5 % one-sided), assuming "
+            "unseen units are perturbed like these; not an AUROC or accuracy non-inferiority claim"
         )
-    if any(k > 0 for k, _ in counts.values()):
+    if flips > 0:
         return "differs", f"{said}: these units got other answers (which is right is not judged)"
-    if worst > FIDELITY_LIMIT:
+    if bound > FIDELITY_LIMIT:
         return "not shown", f"{said}: bound > {FIDELITY_LIMIT}, too few units to bound the flips"
     return "not shown", f"{said}: a unit nearer the threshold than these could flip"

@@ -156,11 +156,17 @@ def test_fidelity_verdict_cases():
         and "3/72" in reason
         and f"(bound {stats.beta.ppf(0.975, 4, 69):.3f})" in reason
     )
-    # the variant's own threshold keeps every decision, its scores at the baseline's do not
-    assert fidelity_verdict(_logged(0, 400, 30))[0] == "differs"
+    # judged on the decisions each model deploys; its scores at the baseline's cut are stated
+    verdict, reason = fidelity_verdict(_logged(0, 400, 30))
+    assert (
+        verdict == "behaves like its baseline" and "30/400 units flip at the baseline's" in reason
+    )
+    assert fidelity_verdict(_logged(0, 72, 5, shift=0.1, margin=0.3))[0] == verdict
     # images: no margins; 1 flip in 1,000 is bounded well under the limit
     assert fidelity_verdict(_logged(1, 1000))[0] == "behaves like its baseline"
     assert fidelity_verdict(_logged(60, 1000))[0] == "differs"
     assert fidelity_verdict({})[0] == "not measured"
+    no_bound = {schema.FIDELITY_FLIPS: 0.0, schema.FIDELITY_N_UNITS: 72.0}
+    assert fidelity_verdict(no_bound)[0] == "not measured"
     assert fidelity_verdict({"test/auroc": 0.9})[0] == "not measured"
     assert FIDELITY_LIMIT == 0.05
