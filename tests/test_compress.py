@@ -110,6 +110,9 @@ def test_cnn_every_method(tmp_path):
     assert runs["baseline"].data.metrics["test/accuracy"] > 0.8
     for name in ("static", "qat", "dynamic"):
         assert abs(runs[name].data.metrics["delta/accuracy"]) < 0.1, name
+        metrics = runs[name].data.metrics  # fidelity: from the reused baseline's logged outputs
+        assert metrics["fidelity/n_units"] == metrics["test/n_samples"], name
+        assert metrics["fidelity/agreement"] > 0.8 and metrics["fidelity/kl"] >= 0, name
 
 
 def test_bad_method_values_are_rejected_before_training(tmp_path):

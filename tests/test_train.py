@@ -127,6 +127,7 @@ def test_cnn_on_digits_reaches_90_percent(tmp_path):
     )
     assert tags["data_variant"] == "" and tags["primary_metric"] == "test/accuracy"
     assert [a.path for a in client.list_artifacts(run.info.run_id, "tables")] == [
+        "tables/image_outputs.csv",  # per test image, class and log-probabilities: fidelity
         "tables/per_class_accuracy.csv",
         "tables/units.csv",  # per test image, right or wrong: what variants pair with
     ]

@@ -150,6 +150,33 @@ SUMMARY_AREAS = (TEST, SIZE, LATENCY, DELTA, QUANT)
 
 CI_LOW, CI_HIGH = "_ci_low", "_ci_high"  # suffixes of an interval's ends
 
+# ---- fidelity/<name>: does a variant answer like its baseline, unit by unit (label-free) ----
+FIDELITY = "fidelity/"
+FIDELITY_FLIPS = "fidelity/flips"  # units whose decision flips, each model at its own threshold
+FIDELITY_N_UNITS = "fidelity/n_units"  # the units those flips are counted on
+FIDELITY_FLIP_RATE = "fidelity/flip_rate"  # flips / n_units
+# The variant's scores at the baseline's threshold: how far its scores moved, not its threshold.
+FIDELITY_FLIPS_AT_BASELINE = "fidelity/flips_at_baseline_threshold"
+FIDELITY_KENDALL = "fidelity/kendall_tau"  # Kendall tau-b of the two models' unit scores
+FIDELITY_SPEARMAN = "fidelity/spearman"
+FIDELITY_MARGIN_SHIFT = "fidelity/margin_shift_max"  # max |log(s_v/thr_v) - log(s_b/thr_b)|
+FIDELITY_MARGIN_MIN = "fidelity/margin_min_baseline"  # min |log(s_b/thr_b)| (off the threshold)
+FIDELITY_SNIPPET_MEDIAN = "fidelity/snippet_change_median"  # of |e_v - e_b| / e_b per snippet
+FIDELITY_SNIPPET_P99 = "fidelity/snippet_change_p99"
+FIDELITY_MCNEMAR = "fidelity/mcnemar_p"  # exact McNemar on the labelled test units' correctness
+FIDELITY_AGREEMENT = "fidelity/agreement"  # share of images given the same class
+FIDELITY_KL = "fidelity/kl"  # mean KL(baseline || variant) of the output distributions
+# Tables a task's fidelity reads, logged with every run (a reused baseline reads them back).
+SNIPPET_ERRORS_TABLE = "snippet_errors"  # row, car, error: every scored snippet
+IMAGE_OUTPUTS_TABLE = "image_outputs"  # unit, pred, logp_<class>...: every test image
+VEHICLE_SCORES_TABLE = "vehicle_scores"  # car, label, role, robust_score, ...: every vehicle
+
+
+def flips_bound(flips: str) -> str:
+    """``fidelity/flips`` -> ``fidelity/flips_ci_high``: the one-sided 97.5 % Clopper-Pearson
+    bound of the share of units that flip (``flips / n_units``), logged beside the count."""
+    return interval(flips)[1]
+
 
 def interval(name: str) -> tuple[str, str]:
     """``delta/auroc`` -> (``delta/auroc_ci_low``, ``delta/auroc_ci_high``): the names under

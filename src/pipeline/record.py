@@ -19,8 +19,10 @@ from src.tracking.store import RunStore
 
 def logged_result(store: RunStore, run_id: str, spec: RunSpec) -> EvalResult | None:
     """The baseline run's own evaluation, when it was made under this job's protocol (the same
-    ``task.evaluation.*`` and seed): its test metrics and per-unit table. Scoring a reused
-    baseline again would give the same numbers at the cost of a full pass over the test set."""
+    ``task.evaluation.*`` and seed): its test metrics, per-unit table and the tables the task's
+    fidelity reads (:attr:`Task.fidelity_tables`; a run logged before them has none, and its
+    variants go without ``fidelity/*``). Scoring a reused baseline again would give the same
+    numbers at the cost of a full pass over the test set."""
     run = store.get(run_id)
     protocol = {
         k: v
@@ -34,7 +36,8 @@ def logged_result(store: RunStore, run_id: str, spec: RunSpec) -> EvalResult | N
         return None
     kept = (schema.TEST, schema.TUNING)
     metrics = {k: v for k, v in run.data.metrics.items() if k.startswith(kept)}
-    return EvalResult(metrics, {}, units)
+    tables = {name: store.read_table(run_id, name) for name in spec.task.fidelity_tables}
+    return EvalResult(metrics, {k: v for k, v in tables.items() if v is not None}, units)
 
 
 def open_run(

@@ -192,6 +192,8 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
         result.metrics.update(paired)
         if units is not None:
             result.tables[schema.PAIRED_TABLE] = units
+        with phase("fidelity: the variant's answers against its baseline's, unit by unit"):
+            result.metrics.update(spec.task.fidelity(result, baseline.result, spec.seed))
         result.metrics.update(reference_metrics(baseline))
         table, int8_fraction = coverage_report(model)
         result.tables["int8_coverage"] = table

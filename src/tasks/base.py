@@ -96,11 +96,13 @@ class Task(ABC):
         name: The registered name (``anomaly``, ``classification``).
         metrics: Specs of the test metrics ``evaluate`` returns.
         primary: The metric that ranks variants.
+        fidelity_tables: The :attr:`EvalResult.tables` that :meth:`fidelity` reads.
     """
 
     name: ClassVar[str]
     metrics: ClassVar[tuple[MetricSpec, ...]]
     primary: ClassVar[str]
+    fidelity_tables: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def build_module(
@@ -169,12 +171,28 @@ class Task(ABC):
         return metrics, table
 
     @abstractmethod
+    def fidelity(self, variant: EvalResult, baseline: EvalResult, seed: int) -> dict[str, float]:
+        """How closely the variant answers like its baseline, label-free, on every unit the two
+        results share (``fidelity/*``: flips with their bound, agreement, shifts); see
+        :mod:`src.stats.fidelity`. Empty when either result lacks the tables it needs (a
+        baseline logged before them): the run goes on without them.
+
+        The tables it reads are :attr:`fidelity_tables`, which a reused baseline reads back."""
+
+    @abstractmethod
     def paired_p_value(self, table: pd.DataFrame) -> float:
         """Two-sided p-value of no difference between the table's ``baseline`` and ``variant``."""
 
     def metric(self, name: str) -> MetricSpec | None:
         """The spec of metric ``name``, None when the task does not declare it."""
         return next((m for m in self.metrics if m.name == name), None)
+
+
+def aligned(baseline: pd.DataFrame, variant: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The two models' rows of the same units, joined on ``key`` (compared as text: a reused
+    baseline's table comes back from CSV); the other columns end in ``_b`` and ``_v``."""
+    base, var = (t.astype({key: str}) for t in (baseline, variant))
+    return base.merge(var, on=key, suffixes=("_b", "_v"))
 
 
 TASKS: Registry[type[Task]] = Registry("task")

@@ -22,8 +22,10 @@ from src.core import schema
 from src.core.metrics import MetricSpec
 from src.core.progress import progress
 from src.models.util import input_dtype
-from src.stats import mcnemar_exact
-from src.tasks.base import TASKS, EvalResult, OptimSpec, Task, TeacherLoss, adamw_cosine
+from src.stats import mcnemar_exact, output_fidelity
+from src.tasks.base import TASKS, EvalResult, OptimSpec, Task, TeacherLoss, adamw_cosine, aligned
+
+LOGP = "logp_"  # logp_<class>: a column of the image outputs table
 
 
 class ClassificationModule(pl.LightningModule):
@@ -85,8 +87,9 @@ class ClassificationModule(pl.LightningModule):
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray, float]:
-    """Predicted classes, true labels and mean cross-entropy over ``loader`` (eval mode)."""
+def predict(model: nn.Module, loader, log_probs: list | None = None):
+    """Predicted classes, true labels and mean cross-entropy over ``loader`` (eval mode);
+    ``log_probs``: a list that receives each batch's log-probabilities (float32)."""
     was_training, dtype = model.training, input_dtype(model)
     model.eval()
     preds, labels, loss_sum = [], [], 0.0
@@ -96,10 +99,23 @@ def predict(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray, float]:
             loss_sum += F.cross_entropy(logits, batch["y"], reduction="sum").item()
             preds.append(logits.argmax(dim=1).numpy())
             labels.append(batch["y"].numpy())
+            if log_probs is not None:
+                log_probs.append(F.log_softmax(logits, dim=1).numpy())
     finally:
         model.train(was_training)
     y = np.concatenate(labels)
     return np.concatenate(preds), y, loss_sum / len(y)
+
+
+def outputs_table(pred: np.ndarray, y: np.ndarray, log_probs: np.ndarray) -> pd.DataFrame:
+    """One row per test image: ``unit``, ``label``, ``pred`` and ``logp_<class>`` (float32,
+    which CSV gives back exactly): what :meth:`ClassificationTask.fidelity` compares."""
+    table = pd.DataFrame(log_probs.astype(np.float32))
+    table.columns = [f"{LOGP}{c}" for c in range(log_probs.shape[1])]
+    table.insert(0, "pred", pred)
+    table.insert(0, "label", y)
+    table.insert(0, "unit", np.arange(len(y)))
+    return table
 
 
 def per_class_table(pred: np.ndarray, y: np.ndarray, classes: list[str]) -> pd.DataFrame:
@@ -139,6 +155,7 @@ class ClassificationTask(Task):
     split, touched once after training."""
 
     name: ClassVar[str] = "classification"
+    fidelity_tables: ClassVar[tuple[str, ...]] = (schema.IMAGE_OUTPUTS_TABLE,)
     primary: ClassVar[str] = "test/accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("test/accuracy", True, ".4f", headline=True, paired="accuracy", margin=0.01),
@@ -151,7 +168,8 @@ class ClassificationTask(Task):
 
     def evaluate(self, model: nn.Module, data, seed: int) -> EvalResult:
         """Test accuracy, macro-F1 and loss, and the validation split's figures (``tune``)."""
-        pred, y, loss = predict(model, data.test_dataloader())
+        log_probs: list[np.ndarray] = []
+        pred, y, loss = predict(model, data.test_dataloader(), log_probs)
         metrics = {
             "test/accuracy": float(accuracy_score(y, pred)),
             "test/f1_macro": float(f1_score(y, pred, average="macro")),
@@ -161,7 +179,30 @@ class ClassificationTask(Task):
         }
         table = per_class_table(pred, y, data.splits.classes)
         units = pd.DataFrame({"unit": np.arange(len(y)), "label": y, "value": (pred == y) * 1})
-        return EvalResult(metrics, {"per_class_accuracy": table}, units)
+        outputs = outputs_table(pred, y, np.concatenate(log_probs))
+        tables = {"per_class_accuracy": table, schema.IMAGE_OUTPUTS_TABLE: outputs}
+        return EvalResult(metrics, tables, units)
+
+    def fidelity(self, variant: EvalResult, baseline: EvalResult, seed: int) -> dict[str, float]:
+        """Prediction flips, agreement and mean KL(baseline || variant) over the test images,
+        and McNemar on their correctness."""
+        if any(schema.IMAGE_OUTPUTS_TABLE not in r.tables for r in (baseline, variant)):
+            return {}
+        base, var = (r.tables[schema.IMAGE_OUTPUTS_TABLE] for r in (baseline, variant))
+        classes = [c for c in base.columns if c.startswith(LOGP)]
+        if classes != [c for c in var.columns if c.startswith(LOGP)]:
+            return {}
+        images = aligned(base, var, "unit")
+        if images.empty:
+            return {}
+        # as computed (float32): a logged baseline's outputs compare exactly with fresh ones
+        log_probs = [images[[f"{c}_{s}" for c in classes]].to_numpy(np.float32) for s in "bv"]
+        return output_fidelity(
+            images.pred_b.to_numpy(),
+            images.pred_v.to_numpy(),
+            *log_probs,
+            images.label_b.to_numpy(),
+        )
 
     def tune(self, model: nn.Module, data, seed: int, subsample: int | None = None) -> dict:
         """The validation split (carved from training data): accuracy and mean cross-entropy;

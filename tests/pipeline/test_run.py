@@ -6,6 +6,7 @@ import mlflow
 import pytest
 
 from src.cli.specs import run_spec
+from src.core import schema
 from src.pipeline.record import logged_result
 from src.tracking.store import RunStore
 from tests.conftest import FAST, compose_cfg, train_runs
@@ -30,6 +31,16 @@ def test_a_reused_baseline_is_paired_from_its_logged_units_not_scored_again(tiny
     paired = done["dynamic"].result.tables["paired_units"].set_index("unit")
     scores = logged.units.set_index("unit")["value"]
     assert (paired["baseline"] == scores.loc[paired.index]).all()
+    # fidelity: from the logged baseline's tables, as from the one in memory
+    assert set(logged.tables) == set(spec.task.fidelity_tables)
+    variant = done["dynamic"]
+    fidelity = {k: v for k, v in store.get(variant.run_id).data.metrics.items() if "fidelity/" in k}
+    assert fidelity == spec.task.fidelity(variant.result, base.result, spec.seed)
+    vehicles = base.result.tables[schema.VEHICLE_SCORES_TABLE]
+    assert fidelity[schema.FIDELITY_N_UNITS] == len(vehicles) > len(base.result.units)
+    assert {schema.flips_bound(schema.FIDELITY_FLIPS), schema.FIDELITY_MARGIN_SHIFT} <= set(
+        fidelity
+    )
 
 
 @pytest.mark.slow

@@ -20,10 +20,12 @@ from src.core.errors import ConfigError
 from src.core.metrics import MetricSpec
 from src.core.progress import progress
 from src.models.util import input_dtype
-from src.stats import delong_paired
+from src.stats import delong_paired, snippet_change, vehicle_fidelity
 from src.tasks.anomaly.loss import AnomalyModule, DyadLoss, ResponseDistillLoss
 from src.tasks.anomaly.vehicle import THRESHOLD_RULES, choose_h, evaluate_vehicles
-from src.tasks.base import TASKS, EvalResult, OptimSpec, Task
+from src.tasks.base import TASKS, EvalResult, OptimSpec, Task, aligned
+
+THRESHOLD = f"{schema.TEST}threshold"  # the threshold chosen on tuning vehicles (evaluate)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class AnomalyTask(Task):
     evaluation: VehicleProtocol = field(default_factory=VehicleProtocol)
 
     name: ClassVar[str] = "anomaly"
+    fidelity_tables: ClassVar[tuple[str, ...]] = (
+        schema.VEHICLE_SCORES_TABLE,
+        schema.SNIPPET_ERRORS_TABLE,
+    )
     primary: ClassVar[str] = "test/auroc"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("test/auroc", True, ".3f", headline=True, paired="auroc", margin=0.02),
@@ -88,7 +94,9 @@ class AnomalyTask(Task):
         return AnomalyModule(model, self.loss, optim, max_epochs=epochs, extra_loss=extra_loss)
 
     def evaluate(self, model: nn.Module, data, seed: int) -> EvalResult:
-        """Score tuning and test vehicles; h and the threshold come from the tuning vehicles."""
+        """Score tuning and test vehicles; h and the threshold come from the tuning vehicles.
+        Tables: every vehicle's score and every scored snippet's error (what :meth:`fidelity`
+        compares, about 150 KB as CSV on the default data)."""
         split = data.split
         loader = data.score_dataloader(split.tuning_cars + split.test_cars)
         errors, rows = snippet_errors(model, loader)
@@ -112,7 +120,40 @@ class AnomalyTask(Task):
                 "value": test.robust_score.to_numpy(),
             }
         )
-        return EvalResult(metrics, {"vehicle_scores": result.scores}, units)
+        snippets = pd.DataFrame(
+            {"row": rows, "car": data.store.car[rows], "error": errors.astype(np.float32)}
+        )
+        tables = {schema.VEHICLE_SCORES_TABLE: result.scores, schema.SNIPPET_ERRORS_TABLE: snippets}
+        return EvalResult(metrics, tables, units)
+
+    def fidelity(self, variant: EvalResult, baseline: EvalResult, seed: int) -> dict[str, float]:
+        """Vehicle flips, rank agreement and margin shift over every tuning and test vehicle;
+        McNemar on the test vehicles; the snippet error change over every scored snippet."""
+        results = (baseline, variant)
+        if any(
+            schema.VEHICLE_SCORES_TABLE not in r.tables or THRESHOLD not in r.metrics
+            for r in results
+        ):
+            return {}
+        cars = aligned(*(r.tables[schema.VEHICLE_SCORES_TABLE] for r in results), "car")
+        if cars.empty:
+            return {}
+        metrics = vehicle_fidelity(
+            cars.robust_score_b.to_numpy(float),
+            cars.robust_score_v.to_numpy(float),
+            baseline.metrics[THRESHOLD],
+            variant.metrics[THRESHOLD],
+            labels=cars.label_b.to_numpy(int),
+            is_test=(cars.role_b == "test").to_numpy(),
+        )
+        if all(schema.SNIPPET_ERRORS_TABLE in r.tables for r in results):
+            snippets = aligned(*(r.tables[schema.SNIPPET_ERRORS_TABLE] for r in results), "row")
+            # as scored (float32): a logged baseline's errors compare exactly with fresh ones
+            errors = [snippets[f"error_{s}"].to_numpy(np.float32) for s in "bv"]
+            metrics.update(
+                snippet_change(*errors, snippets.car_b.astype(str).to_numpy(), seed=seed)
+            )
+        return metrics
 
     def tune(self, model: nn.Module, data, seed: int, subsample: int | None = None) -> dict:
         """Tuning vehicles only: the car-level AUROC at the best ``h`` (as :meth:`evaluate`

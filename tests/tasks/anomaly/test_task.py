@@ -1,0 +1,90 @@
+"""The anomaly task's fidelity: ``python -m pytest tests/tasks/anomaly/test_task.py``."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+from src.core import schema
+from src.tasks import EvalResult, create_task
+from src.tasks.anomaly.vehicle import evaluate_vehicles
+
+TASK = create_task({"name": "anomaly"})
+LABEL_FREE = (
+    schema.FIDELITY_FLIPS,
+    schema.FIDELITY_FLIPS_AT_BASELINE,
+    schema.FIDELITY_N_UNITS,
+    schema.FIDELITY_KENDALL,
+    schema.FIDELITY_MARGIN_SHIFT,
+    schema.FIDELITY_MARGIN_MIN,
+    schema.FIDELITY_SNIPPET_MEDIAN,
+    schema.FIDELITY_SNIPPET_P99,
+)
+
+
+def fleet(n_cars: int = 30, per_car: int = 20, seed: int = 0):
+    """Snippet errors of ``n_cars`` vehicles (every third faulty), their labels and roles."""
+    rng = np.random.default_rng(seed)
+    labels = pd.Series((np.arange(n_cars) % 3 == 0).astype(int), index=np.arange(n_cars) + 100)
+    cars = np.repeat(labels.index.to_numpy(), per_car)
+    errors = rng.gamma(2.0, 1.0, cars.size) * (1 + labels.loc[cars].to_numpy())
+    tuning, test = list(labels.index[: n_cars // 2]), list(labels.index[n_cars // 2 :])
+    return errors.astype(np.float32), cars, labels, tuning, test
+
+
+def scored(errors, cars, labels, tuning, test) -> EvalResult:
+    """What ``AnomalyTask.evaluate`` returns for these snippet errors (its fidelity tables)."""
+    found = evaluate_vehicles(errors, cars, labels, tuning, test, n_boot=0)
+    snippets = pd.DataFrame({"row": np.arange(len(errors)), "car": cars, "error": errors})
+    tables = {schema.VEHICLE_SCORES_TABLE: found.scores, schema.SNIPPET_ERRORS_TABLE: snippets}
+    return EvalResult({"test/threshold": found.threshold}, tables)
+
+
+def test_a_variant_identical_to_its_baseline_keeps_every_answer():
+    base = scored(*fleet())
+    found = TASK.fidelity(scored(*fleet()), base, seed=0)
+    assert found[schema.FIDELITY_FLIPS] == 0 and found[schema.FIDELITY_N_UNITS] == 30
+    assert found[schema.FIDELITY_KENDALL] == 1 and found[schema.FIDELITY_MARGIN_SHIFT] == 0
+    assert found[schema.FIDELITY_SNIPPET_P99] == 0 and found[schema.FIDELITY_MCNEMAR] == 1
+    low, high = schema.interval(schema.FIDELITY_SNIPPET_MEDIAN)
+    assert {low, high, schema.FIDELITY_SPEARMAN, schema.FIDELITY_FLIP_RATE} <= set(found)
+    assert all(k.startswith(schema.FIDELITY) for k in found)
+
+
+def test_flips_follow_the_scores_and_labels_do_not_matter():
+    errors, cars, labels, tuning, test = fleet()
+    base = scored(errors, cars, labels, tuning, test)
+    noisy = errors * np.random.default_rng(1).lognormal(0, 0.5, errors.size).astype(np.float32)
+    var = scored(noisy, cars, labels, tuning, test)
+    found = TASK.fidelity(var, base, seed=0)
+    table = var.tables[schema.VEHICLE_SCORES_TABLE].set_index("car")
+    own = (table.robust_score > var.metrics["test/threshold"]).to_numpy()
+    ref = base.tables[schema.VEHICLE_SCORES_TABLE].set_index("car").loc[table.index]
+    expected = np.sum(own != (ref.robust_score > base.metrics["test/threshold"]).to_numpy())
+    assert found[schema.FIDELITY_FLIPS] == expected > 0
+    assert found[schema.FIDELITY_SNIPPET_MEDIAN] > 0
+    for result in (base, var):  # the same permutation of the vehicles' labels in both tables
+        scores = result.tables[schema.VEHICLE_SCORES_TABLE]
+        scores["label"] = np.random.default_rng(5).permutation(scores.label.to_numpy())
+    again = TASK.fidelity(var, base, seed=0)
+    assert {k: again[k] for k in LABEL_FREE} == {k: found[k] for k in LABEL_FREE}
+
+
+def test_a_logged_baseline_gives_the_same_figures_and_one_without_tables_none():
+    errors, cars, labels, tuning, test = fleet()
+    base = scored(errors, cars, labels, tuning, test)
+    var = scored(errors * np.float32(1.01), cars, labels, tuning, test)
+    # as RunStore.read_table gives a logged table back
+    logged = {
+        name: pd.read_csv(io.StringIO(table.to_csv(index=False)), dtype={"unit": str})
+        for name, table in base.tables.items()
+    }
+    read_back = EvalResult(dict(base.metrics), logged)
+    assert TASK.fidelity(var, read_back, seed=3) == TASK.fidelity(var, base, seed=3)
+    older = EvalResult(dict(base.metrics), {})  # logged before these tables existed
+    assert TASK.fidelity(var, older, seed=0) == {}
+    without_snippets = EvalResult(base.metrics, {k: logged[k] for k in ["vehicle_scores"]})
+    partial = TASK.fidelity(var, without_snippets, seed=0)
+    assert schema.FIDELITY_FLIPS in partial and schema.FIDELITY_SNIPPET_MEDIAN not in partial
