@@ -102,7 +102,8 @@ def build_board(
         margin = None
     rows = rank_and_mark(rows, metric, higher_is_better)
     headline = headline_metrics(per_run, metric)
-    by_runtime = runtime_rows(rows, per_run, metric, margin, higher_is_better)
+    paired = spec.paired if spec is not None else None
+    by_runtime = runtime_rows(rows, per_run, metric, margin, higher_is_better, tables, paired)
     return Board(per_run, rows, metric, higher_is_better, headline, margin, judgement, by_runtime)
 
 

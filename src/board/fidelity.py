@@ -14,7 +14,7 @@ import pandas as pd
 
 from src.board import columns as col
 from src.core import schema
-from src.stats.fidelity import BEHAVES, DIFFERS, NOT_SHOWN, fidelity_verdict
+from src.stats.fidelity import BEHAVES, DIFFERS, NOT_MEASURED, NOT_SHOWN, fidelity_verdict
 
 ORDER = {BEHAVES: 0, NOT_SHOWN: 1, "": 1, DIFFERS: 2}
 
@@ -40,7 +40,8 @@ def fidelity_columns(rows: pd.DataFrame, per_run: pd.DataFrame) -> tuple[list[st
 
 def _run_verdict(run: pd.Series, columns: list[str]) -> tuple[str, str] | None:
     values = {col.metric_name(c): float(run[c]) for c in columns if pd.notna(run[c])}
-    return fidelity_verdict(values) if values else None
+    verdict = fidelity_verdict(values)
+    return None if verdict[0] == NOT_MEASURED else verdict
 
 
 def _combined(judged: list[tuple[str, str]], n_runs: int) -> tuple[str, str]:

@@ -183,9 +183,11 @@ class PairedTables:
 
     def __init__(self, tracking_uri: str | None = None, store: RunStore | None = None) -> None:
         self.store = store or RunStore.open(tracking_uri)
-        self._cache: dict[str, pd.DataFrame | None] = {}
+        self._cache: dict[tuple[str, str], pd.DataFrame | None] = {}
 
-    def __call__(self, run_id: str) -> pd.DataFrame | None:
-        if run_id not in self._cache:
-            self._cache[run_id] = self.store.read_table(run_id, schema.PAIRED_TABLE)
-        return self._cache[run_id]
+    def __call__(self, run_id: str, name: str = schema.PAIRED_TABLE) -> pd.DataFrame | None:
+        """The run's table ``name`` (the eager variant's paired table by default; a runtime's
+        is :func:`src.core.schema.runtime_paired_table`), None when it has none."""
+        if (run_id, name) not in self._cache:
+            self._cache[run_id, name] = self.store.read_table(run_id, name)
+        return self._cache[run_id, name]

@@ -11,13 +11,16 @@ question is answered beside it: is the variant faster than the fp32 model in tha
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from src.board import columns as col
 from src.board.columns import RUNTIME_COLUMNS
-from src.board.verdict import speed_verdict, verdict_of
+from src.board.verdict import TableSource, cell_of, speed_verdict, verdict_of
 from src.core import schema
+from src.stats import paired_difference
 
 EAGER = schema.EAGER
 LEGACY_FILE_RUNTIME = "onnxruntime"  # the one runtime that shipped a file before file_mb
@@ -37,19 +40,23 @@ def runtime_rows(
     metric: str,
     margin: float | None = None,
     higher_is_better: bool = True,
+    tables: TableSource | None = None,
+    statistic: str | None = None,
 ) -> pd.DataFrame:
     """Long table: every board row x every runtime its runs measured (or skipped).
 
-    A runtime that kept parity and logged its own paired interval against the baseline
-    (``runtime/<name>/delta/<metric>_ci_low``/``_high``) is judged on it with ``margin``: over
-    several runs, on the widest of their intervals (conservative: the board pools the eager
-    rows' units, the runtime's are not logged); otherwise it inherits the eager verdict."""
+    A runtime that kept parity is judged with ``margin`` on its own units: its runs' paired
+    tables against the baseline (``tables/paired_units_<runtime>.csv``) recombined over folds and
+    seeds like the eager row's (``statistic``: the paired statistic, ``auroc``); runs logged
+    before those tables fall back to their own intervals (``runtime/<name>/delta/<metric>_ci_*``;
+    over several runs the widest of them); otherwise it inherits the eager verdict."""
     names = runtime_names(per_run)
     if not names:
         return pd.DataFrame(columns=RUNTIME_COLUMNS)
     by_id = per_run.set_index(col.RUN_ID)
+    judge = _Judge(margin, higher_is_better, tables, statistic)
     out = [
-        _row(row, by_id.loc[row[col.RUN_IDS].split()], name, metric, (margin, higher_is_better))
+        _row(row, by_id.loc[row[col.RUN_IDS].split()], name, metric, judge)
         for _, row in rows.iterrows()
         for name in names
     ]
@@ -57,7 +64,7 @@ def runtime_rows(
     return _mark_best(table).reindex(columns=RUNTIME_COLUMNS)
 
 
-def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: tuple) -> dict:
+def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: _Judge) -> dict:
     speedup = schema.runtime_speedup(name)
     is_base = row[col.METHOD] == schema.BASELINE
     base = {key: row[key] for key in (col.DATA, col.MODEL, col.VARIANT)}
@@ -97,15 +104,52 @@ def _file_mb(runs: pd.DataFrame, name: str) -> float:
     return shipped
 
 
-def _verdict(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: tuple) -> str:
-    """The runtime's own verdict from its widest logged interval, else the eager row's."""
+@dataclass(frozen=True)
+class _Judge:
+    """What judging a runtime row needs: the rule, and where its runs' paired tables are."""
+
+    margin: float | None
+    higher_is_better: bool
+    tables: TableSource | None
+    statistic: str | None
+
+    def recombined(self, runs: pd.DataFrame, name: str, method: str) -> str | None:
+        """The verdict from the runs' own paired tables in runtime ``name``; None when a run
+        has none (logged before they were kept)."""
+        if self.tables is None or self.statistic is None or method == schema.BASELINE:
+            return None
+        found = [self.tables(run_id, schema.runtime_paired_table(name)) for run_id in runs.index]
+        if not found or any(table is None for table in found):
+            return None
+        cells = [cell_of(table) for table in found]
+        est = paired_difference(cells, self.statistic, margin=self.margin)
+        d = est.discordance
+        interval = {
+            col.METHOD: method,
+            col.DELTA_CI_LOW: est.ci_low,
+            col.DELTA_CI_HIGH: est.ci_high,
+            col.PAIRS_WORSE: d.worse,
+            col.PAIRS_BETTER: d.better,
+            col.N_UNITS: est.n_units,
+        }
+        return verdict_of(interval, self.margin, self.higher_is_better)
+
+
+def _verdict(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: _Judge) -> str:
+    """The runtime's own verdict from its recombined units, else from its widest logged
+    interval, else the eager row's."""
+    if name == EAGER:
+        return row.get(col.VERDICT, "")
+    recombined = judge.recombined(runs, name, row[col.METHOD])
+    if recombined is not None:
+        return recombined
     delta = schema.runtime_check(name, schema.delta_of(metric))
     low, high = (runs.get(col.metric(end)) for end in schema.interval(delta))
-    if name == EAGER or low is None or high is None or low.isna().any() or high.isna().any():
+    if low is None or high is None or low.isna().any() or high.isna().any():
         return row.get(col.VERDICT, "")
     ends = {col.DELTA_CI_LOW: low.min(), col.DELTA_CI_HIGH: high.max()}
     interval = {col.METHOD: row[col.METHOD], **ends}
-    return verdict_of(interval, *judge)
+    return verdict_of(interval, judge.margin, judge.higher_is_better)
 
 
 def _vs_fp32(runs: pd.DataFrame, name: str, is_base: bool) -> str:

@@ -49,6 +49,7 @@ TIERS = {
     NO_INTERVAL: 1,
     INFERIOR: 2,
 }
+DISCORDANCE = ("pairs_worse", "pairs_better", "pairs_total", "units_moved")  # logged per run
 ALPHA = 0.025  # one-sided, per bound: the ends of a two-sided 95 % interval
 SMALLER = 0.9  # a size ratio below this, without a speedup, is "smaller but not faster"
 
@@ -126,7 +127,7 @@ def _interval(row, runs, spec, tables, n_boot, margin) -> tuple[dict, list]:
     """The row's paired estimate (as columns) and the cells it came from."""
     if row[col.METHOD] == schema.BASELINE or spec is None or spec.paired is None:
         return {}, []
-    cells = [_cell(tables(run_id)) for run_id in runs.index] if tables else []
+    cells = [cell_of(tables(run_id)) for run_id in runs.index] if tables else []
     if cells and all(cell is not None for cell in cells):
         est = paired_difference(
             cells, spec.paired, n_boot=n_boot, margin=margin, higher_is_better=spec.higher_is_better
@@ -158,8 +159,8 @@ def _logged_columns(run: pd.Series, spec: MetricSpec) -> dict:
         col.DELTA_ESTIMATE: delta,
         col.DELTA_CI_LOW: schema.interval(delta)[0],
         col.DELTA_CI_HIGH: schema.interval(delta)[1],
-        col.P_NI: schema.paired_stat(delta, schema.P_NI),
-        **dict(zip(col.DISCORDANCE, schema.discordance_names(delta), strict=True)),
+        col.P_NI: schema.paired_metric(delta, "p_ni"),
+        **{c: schema.paired_metric(delta, key) for c, key in zip(col.DISCORDANCE, DISCORDANCE, strict=True)},
     }
     found = {key: float(run.get(col.metric(name), np.nan)) for key, name in names.items()}
     found[col.INTERVAL] = "the run's own paired interval over its test units"
@@ -197,7 +198,8 @@ def _unit_counts(cells: list, binary: bool) -> tuple[float, float]:
     return float(len(units)), float(units.label.sum()) if binary else np.nan
 
 
-def _cell(table: pd.DataFrame | None) -> PairedCell | None:
+def cell_of(table: pd.DataFrame | None) -> PairedCell | None:
+    """A paired table (unit, label, baseline, variant) as a cell; None for no table."""
     if table is None:
         return None
     return PairedCell(*(table[c].to_numpy() for c in ("unit", "label", "baseline", "variant")))

@@ -109,6 +109,12 @@ PAIRED_TABLE = "paired_units"
 UNITS_TABLE = "units"
 
 
+def runtime_paired_table(runtime: str) -> str:
+    """``paired_units_onnxruntime``: the paired table of the variant run in ``runtime`` against
+    the fp32 baseline in eager (a method run logs one per deployment runtime)."""
+    return f"{PAIRED_TABLE}_{runtime}"
+
+
 def table_artifact(name: str) -> str:
     """The artifact path of table ``name``: ``tables/<name>.csv``."""
     return f"{TABLES_DIR}/{name}.csv"
@@ -125,6 +131,7 @@ SIZE = "size/"
 LATENCY = "latency/"
 QUANT = "quant/"
 THROUGHPUT_AREA = "throughput/"
+FIDELITY = "fidelity/"  # fidelity/<name>: does a variant answer like its baseline (below)
 VS_BASELINE = "vs_baseline/"  # vs_baseline/<metric>: a board's ratio to the baseline's figure
 SIZE_MB = "size/mb"
 SIZE_MB_GZIP = "size/mb_gzip"
@@ -143,15 +150,14 @@ FIT_SECONDS = "time/fit_s"
 EVAL_SECONDS = "time/eval_s"
 TRAIN_THROUGHPUT = "throughput/train_samples_s"
 # Areas a report aggregates; train/*, val/*, time/* stay in MLflow.
-BOARD_AREAS = (TEST, DELTA, SIZE, LATENCY, THROUGHPUT_AREA, QUANT, VS_BASELINE, RUNTIME)
+BOARD_AREAS = (TEST, DELTA, FIDELITY, SIZE, LATENCY, THROUGHPUT_AREA, QUANT, VS_BASELINE, RUNTIME)
 # Areas ``python -m src.train`` prints when a run ends.
-SUMMARY_AREAS = (TEST, SIZE, LATENCY, DELTA, QUANT)
+SUMMARY_AREAS = (TEST, SIZE, LATENCY, DELTA, FIDELITY, QUANT)
 
 
 CI_LOW, CI_HIGH = "_ci_low", "_ci_high"  # suffixes of an interval's ends
 
 # ---- fidelity/<name>: does a variant answer like its baseline, unit by unit (label-free) ----
-FIDELITY = "fidelity/"
 FIDELITY_FLIPS = "fidelity/flips"  # units whose decision flips, each model at its own threshold
 FIDELITY_N_UNITS = "fidelity/n_units"  # the units those flips are counted on
 FIDELITY_FLIP_RATE = "fidelity/flip_rate"  # flips / n_units

@@ -139,12 +139,14 @@ def check_parity(
     seed: int,
     *,
     baseline: BaselineRef | None = None,
+    tables: dict | None = None,
 ) -> dict[str, float]:
     """Per runtime: max |difference| of the outputs, the test metrics from the runtime's own
     outputs, whether the primary metric stayed within the tolerance of the eager variant's
     (``eager``, its evaluation: ``parity`` 1.0) or not (0.0), and, given the ``baseline``, the
     runtime's own paired difference from its evaluation (``runtime/<name>/delta/<metric>`` with
-    its interval)."""
+    its interval), whose per-unit table goes into ``tables`` (under
+    :func:`src.core.schema.runtime_paired_table`) for the board to recombine over folds."""
     inputs = [data.example_inputs(PARITY_INPUTS)]
     tolerance = spec.tolerance(task.metric(task.primary))
     metrics: dict[str, float] = {}
@@ -168,7 +170,10 @@ def check_parity(
             own[schema.delta_of(task.primary)] = (
                 found.metrics[task.primary] - fp32.metrics[task.primary]
             )
-            own.update(task.paired(found, fp32, seed)[0])
+            paired, table, _ = task.paired(found, fp32, seed)
+            own.update(paired)
+            if tables is not None and table is not None:
+                tables[schema.runtime_paired_table(name)] = table
         metrics.update({schema.runtime_check(name, k): v for k, v in own.items()})
         metrics.update(_kernels_and_file(name, variant))
     return metrics

@@ -261,6 +261,7 @@ def measure_into(
                 result,
                 spec.seed,
                 baseline=baseline,
+                tables=result.tables,  # each runtime's paired table, logged with the run's
             )
         with phase(f"measuring size and latency (batch sizes {list(spec.latency.batch_sizes)})"):
             metrics, tags = measure(

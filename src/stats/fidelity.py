@@ -28,6 +28,8 @@ from src.core import schema
 from src.stats.paired import mcnemar_exact
 from src.stats.proportion import cp_upper
 
+BEHAVES, DIFFERS = "behaves like its baseline", "differs"
+NOT_SHOWN, NOT_MEASURED = "not shown", "not measured"
 FIDELITY_LIMIT = 0.05  # the flip rate "behaves like its baseline" bounds (97.5 % one-sided)
 
 
@@ -244,7 +246,7 @@ def fidelity_verdict(values: Mapping[str, float]) -> tuple[str, str]:
         if None not in (_finite(values, name), _finite(values, schema.flips_bound(name)))
     }
     if not n or _FLIP_COUNTS[0][0] not in counts:
-        return "not measured", "no fidelity/* metrics (a baseline, or a run logged before them)"
+        return NOT_MEASURED, "no fidelity/* metrics (a baseline, or a run logged before them)"
     flips, bound = counts[_FLIP_COUNTS[0][0]]
     said = "; ".join(
         f"{k:.0f}/{n:.0f} units flip {label} (bound {high:.3f})"
@@ -257,12 +259,12 @@ def fidelity_verdict(values: Mapping[str, float]) -> tuple[str, str]:
         sign = ">=" if tight else "<"
         said += f"; largest margin shift {shift:.3g} {sign} smallest baseline margin {margin:.3g}"
     if bound <= FIDELITY_LIMIT and not tight:
-        return "behaves like its baseline", (
+        return BEHAVES, (
             f"{said}: at most {FIDELITY_LIMIT:.0%} of units flip (97.5 % one-sided), assuming "
             "unseen units are perturbed like these; not an AUROC or accuracy non-inferiority claim"
         )
     if flips > 0:
-        return "differs", f"{said}: these units got other answers (which is right is not judged)"
+        return DIFFERS, f"{said}: these units got other answers (which is right is not judged)"
     if bound > FIDELITY_LIMIT:
-        return "not shown", f"{said}: bound > {FIDELITY_LIMIT}, too few units to bound the flips"
-    return "not shown", f"{said}: a unit nearer the threshold than these could flip"
+        return NOT_SHOWN, f"{said}: bound > {FIDELITY_LIMIT}, too few units to bound the flips"
+    return NOT_SHOWN, f"{said}: a unit nearer the threshold than these could flip"
