@@ -29,6 +29,12 @@ def conformal_rank(n: int, alpha: float) -> int:
     return math.ceil(round((1 - alpha) * (n + 1), 9))
 
 
+def fewest_calibration_cars(alpha: float) -> int:
+    """The fewest calibration cars whose threshold can flag anything at level ``alpha``:
+    ``ceil((1 - alpha) / alpha)`` (19 at 0.05), where the threshold is their maximum."""
+    return math.ceil(round((1 - alpha) / alpha, 9))
+
+
 def conformal_threshold(calibration_scores: pd.Series, alpha: float) -> float:
     """Split-conformal threshold from the scores of ``n`` normal cars the model did not train on.
 
@@ -58,10 +64,12 @@ def conformal_threshold(calibration_scores: pd.Series, alpha: float) -> float:
     if rank > scores.size:
         log.warning(
             "conformal threshold: %d calibration normals cannot bound false alarms at alpha=%g "
-            "(the smallest attainable is 1/%d); the threshold is +inf and no car is flagged",
+            "(the smallest attainable is 1/%d; %d cars are needed); the threshold is +inf and "
+            "no car is flagged",
             scores.size,
             alpha,
             scores.size + 1,
+            fewest_calibration_cars(alpha),
         )
         return math.inf
     return float(scores[rank - 1])
