@@ -166,7 +166,8 @@ class BatteryDataModule(pl.LightningDataModule):
         )
 
     def calibration_dataloader(self) -> DataLoader:
-        """Training snippets in a fixed shuffled order (seed 0): calibration sees many cars."""
+        """Training snippets in a fixed shuffled order (seed 0): quantisation calibration sees
+        many cars (none of the threshold's held-out ``split.calibration_cars``)."""
         return DataLoader(
             self.dataset(self.train_index),
             batch_size=self.batch_size,
