@@ -23,7 +23,7 @@ from src.methods import method_config
 from src.models import model_family
 from src.pipeline.specs import ConfigRecord, ModelSpec, RunSpec, TrackingSpec, TrainerSpec
 from src.runtimes.base import RuntimeSpec
-from src.tasks import OptimSpec, create_task
+from src.tasks import OptimSpec, Task, create_task
 
 # Settings of how a run is executed or reported, not of what the baseline model is.
 RUNTIME_KEYS = {
@@ -63,9 +63,28 @@ def resolved(cfg: DictConfig) -> dict:
     return values
 
 
+def data_settings(values: dict, task: Task | None = None) -> dict:
+    """The ``data`` group as the data module takes it: the config's, plus what the task asks
+    of the split. The anomaly task's ``conformal`` rule holds normal training cars out of
+    training to place its threshold (``task.evaluation.calibration_normals``); the data module
+    must leave them out (``calibration_normals``), and the baseline key must tell such a
+    baseline apart. Added only when the task holds some out, so every other config keeps its
+    data settings and its baseline key."""
+    data = dict(values["data"])
+    if task is None and values.get("task") is None:
+        return data
+    task = task if task is not None else create_task(values["task"])
+    held_out = getattr(task, "held_out_normals", 0)  # only tasks with a held-out rule have it
+    if held_out:
+        data["calibration_normals"] = held_out
+    return data
+
+
 def baseline_key(values: dict) -> str:
     """Hash of everything that defines the fp32 baseline, and nothing about how it is run,
-    scored or which method follows (see :data:`RUNTIME_KEYS`)."""
+    scored or which method follows (see :data:`RUNTIME_KEYS`); the cars it trains on included
+    (:func:`data_settings`)."""
+    values = {**values, "data": data_settings(values)} if values.get("data") else values
     defining = {group: _without(values.get(group), group) for group in BASELINE_GROUPS}
     text = json.dumps(defining, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()
@@ -89,7 +108,7 @@ def run_spec(cfg: DictConfig) -> RunSpec:
     check_numbers(values)
     method = method_config(values.get("method"))
     task = create_task(values["task"])
-    data, model = values["data"], values["model"]
+    data, model = data_settings(values, task), values["model"]
     identity = schema.RunIdentity(
         method=method.name,
         model=model["name"],

@@ -91,6 +91,8 @@ class BatteryDataModule(pl.LightningDataModule):
         cache_dir: Where the packed snippet cache lives.
         normalizer: ``global`` (default) or ``reference``.
         split_seed: Seed of the vehicle shuffle (0 = published protocol).
+        calibration_normals: Normal training cars set aside, untrained, for the threshold (a
+            count or a share; 0 = published protocol); see :func:`five_fold_split`.
         batch_size: Training batch size.
         eval_batch_size: Scoring batch size.
         num_workers: DataLoader workers (0 is fastest for the memmap on few cores).
@@ -110,6 +112,7 @@ class BatteryDataModule(pl.LightningDataModule):
         eval_batch_size=512,
         num_workers=0,
         cache_workers=1,
+        calibration_normals=0,
     ):
         super().__init__()
         self.root, self.brand, self.fold = Path(root), int(brand), int(fold)
@@ -117,6 +120,7 @@ class BatteryDataModule(pl.LightningDataModule):
         self.normalizer_mode, self.split_seed = normalizer, split_seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.cache_workers = num_workers, cache_workers
+        self.calibration_normals = calibration_normals
         self.store: SnippetStore | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -128,7 +132,9 @@ class BatteryDataModule(pl.LightningDataModule):
             raise DataLayoutError(f"model.channels {missing} are not in {layout.columns}")
         self.store = open_store(layout, self.cache_dir, self.cache_workers)
         self.car_labels = _check_labels(read_labels(layout.root), self.store, layout.root)
-        self.split = five_fold_split(self.car_labels, self.fold, self.split_seed)
+        self.split = five_fold_split(
+            self.car_labels, self.fold, self.split_seed, self.calibration_normals
+        )
         self.train_index = self.snippet_index(self.split.train_cars)
         self.normalizer = fit_normalizer(
             self.store.snippets, self.train_index, self.normalizer_mode
@@ -160,7 +166,8 @@ class BatteryDataModule(pl.LightningDataModule):
         )
 
     def calibration_dataloader(self) -> DataLoader:
-        """Training snippets in a fixed shuffled order (seed 0): calibration sees many cars."""
+        """Training snippets in a fixed shuffled order (seed 0): quantisation calibration sees
+        many cars (none of the threshold's held-out ``split.calibration_cars``)."""
         return DataLoader(
             self.dataset(self.train_index),
             batch_size=self.batch_size,
@@ -222,6 +229,7 @@ class BatteryDataModule(pl.LightningDataModule):
             "n_train_snippets": len(self.train_index),
             "n_train_cars": len(s.train_cars),
             "n_tuning_cars": len(s.tuning_cars),
+            "n_calibration_cars": len(s.calibration_cars),
             "n_test_cars": len(s.test_cars),
             "n_skipped_nonfinite": self.store.manifest["n_skipped_nonfinite"],
         }

@@ -65,6 +65,8 @@ def battery(data: Mapping) -> pl.LightningDataModule:
         eval_batch_size=data["eval_batch_size"],
         num_workers=data["num_workers"],
         cache_workers=data["cache_workers"],
+        # Set by the entry point from the task (src.cli.specs.data_settings), not in the config.
+        calibration_normals=data.get("calibration_normals", 0),
     )
 
 

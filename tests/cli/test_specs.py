@@ -27,7 +27,7 @@ SAME = [
     "benchmark.threads=1",
     "logger.experiment_name=other",
     "run_name=mine",
-    "task.evaluation.threshold_rule=reference",
+    "task.evaluation.alpha=0.1",
     "task.evaluation.n_boot=10",
     "student.hidden_size=4",
     "+method=dynamic",
@@ -46,6 +46,8 @@ DIFFERENT = [
     "data.normalizer=reference",
     "data.batch_size=64",
     "data.synthetic.preset=tiny",
+    "task.evaluation.threshold_rule=normal_max",  # trains on the calibration normals too
+    "task.evaluation.calibration_normals=0.5",
     "task.loss.x0=100",
     "task.loss.anneal0=0.01",
     "optim.lr=0.001",
@@ -56,6 +58,9 @@ DIFFERENT = [
     "seed=1",
     "experiment=dyad_brand3",
 ]
+
+
+RULES = ("normal_max", "youden", "reference")
 
 
 def _key(tmp, *overrides: str) -> str:
@@ -95,6 +100,15 @@ def test_run_spec_is_typed_and_validated(tmp_path):
     assert method.config.params["method.dtype"] == "int8"
     assert "method.dtype" not in method.config.baseline_params
     assert method.as_baseline().is_baseline and method.as_baseline().identity.method == "baseline"
+
+
+def test_the_data_holds_out_what_the_threshold_rule_needs_and_nothing_else(tmp_path):
+    default = run_spec(compose_cfg(tmp=tmp_path))
+    assert default.data["calibration_normals"] == default.task.held_out_normals == 0.4
+    for rule in RULES:  # the paper's split: no key added
+        spec = run_spec(compose_cfg(f"task.evaluation.threshold_rule={rule}", tmp=tmp_path))
+        assert "calibration_normals" not in spec.data
+    assert len({_key(tmp_path, f"task.evaluation.threshold_rule={r}") for r in RULES}) == 1
 
 
 def test_a_config_that_does_not_resolve_is_one_config_error(tmp_path):

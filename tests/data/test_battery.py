@@ -127,6 +127,21 @@ def test_datamodule_protocol_and_batches(tiny_root, tmp_path):
     assert set(dm.store.car[scored].tolist()) == set(dm.split.test_cars)
 
 
+def test_calibration_cars_are_held_out_of_training_and_of_the_normaliser(tiny_copy, tmp_path):
+    dm = _module(tiny_copy, tmp_path / "a", calibration_normals=4)
+    calibration = set(dm.split.calibration_cars)
+    assert len(calibration) == 4 and dm.describe()["n_calibration_cars"] == 4
+    assert calibration.isdisjoint(dm.store.car[dm.train_index].tolist())
+    paper = _module(tiny_copy, tmp_path / "b")
+    assert set(paper.split.train_cars) == set(dm.split.train_cars) | calibration
+    for path in _snippets(tiny_copy):
+        array, meta = load_snippet(path)
+        if meta["car"] in calibration:
+            torch.save((array * 100.0, meta), path)
+    after = _module(tiny_copy, tmp_path / "a", calibration_normals=4).normalizer
+    np.testing.assert_array_equal(dm.normalizer.mean, after.mean)
+
+
 def test_normaliser_ignores_test_cars(tiny_copy, tmp_path):
     before = _module(tiny_copy, tmp_path / "a").normalizer
     dm = _module(tiny_copy, tmp_path / "b")
@@ -171,7 +186,8 @@ def test_tuning_figures_agree_with_the_evaluation_and_never_read_test_cars(tiny_
     from src.models import create_model
     from src.tasks import create_task
 
-    dm, task = _module(tiny_root, tmp_path), create_task({"name": "anomaly"})
+    task = create_task({"name": "anomaly", "evaluation": {"calibration_normals": 0.4}})
+    dm = _module(tiny_root, tmp_path, calibration_normals=task.held_out_normals)
     model = create_model("dyad_tiny").eval()
     assert (
         task.tune(model, dm, 0)["tuning/auroc"]

@@ -21,7 +21,7 @@ def test_every_task_declares_its_primary_metric_as_a_headline(name):
 def test_settings_are_validated_and_typed():
     task = create_task({"name": "anomaly", "loss": {"x0": 100}, "evaluation": {"n_boot": 5}})
     assert isinstance(task, AnomalyTask) and task.loss == DyadLoss(x0=100)
-    assert task.evaluation.n_boot == 5 and task.evaluation.threshold_rule == "normal_max"
+    assert task.evaluation.n_boot == 5 and task.evaluation.threshold_rule == "conformal"
     assert task.metric("test/false_alarm_rate").higher_is_better is False
     with pytest.raises(ConfigError, match="task 'anomaly' has no key"):
         create_task({"name": "anomaly", "los": {}})

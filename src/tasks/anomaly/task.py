@@ -22,6 +22,7 @@ from src.core.progress import progress
 from src.models.util import input_dtype
 from src.stats import delong_paired, snippet_change, vehicle_fidelity
 from src.tasks.anomaly.loss import AnomalyModule, DyadLoss, ResponseDistillLoss
+from src.tasks.anomaly.thresholds import fewest_calibration_cars
 from src.tasks.anomaly.vehicle import THRESHOLD_RULES, choose_h, evaluate_vehicles
 from src.tasks.base import TASKS, EvalResult, OptimSpec, Task, aligned
 
@@ -33,15 +34,25 @@ class VehicleProtocol:
     """How vehicles are scored (``task.evaluation``).
 
     Attributes:
-        threshold_rule: ``normal_max`` (car-level: flag a car scoring above every normal
-            tuning vehicle, which bounds false alarms), ``youden`` (car-level: the best TPR -
-            FPR on the tuning vehicles) or ``reference`` (the DyAD notebooks' snippet-level cut,
-            kept to reproduce them: it compares a snippet error with car scores and flags almost
-            no car); all are chosen on tuning vehicles only.
+        threshold_rule: ``conformal`` (the default: the ``ceil((1 - alpha)(n + 1))``-th smallest
+            score of ``n`` normal cars held out of training, so a test normal car is flagged
+            with probability at most ``alpha``), ``normal_max`` (the paper's protocol: above
+            every normal tuning car, the training cars scored in-sample, so no level is
+            claimed; nothing held out), ``youden`` (the best TPR - FPR on the tuning vehicles)
+            or ``reference`` (the DyAD notebooks' snippet-level cut, kept to reproduce them: it
+            compares a snippet error with car scores and flags almost no car). h is chosen on
+            the tuning vehicles, and no rule reads a test vehicle.
+        alpha: ``conformal``'s false-alarm level, in (0, 1).
+        calibration_normals: ``conformal`` only: the fold's normal training cars held out of
+            training (and of the choice of h) to place the threshold: a count (an int >= 1)
+            or a share of the fold's training normals (a float in (0, 1)). At least
+            ``(1 - alpha) / alpha`` cars are needed to flag anything (19 at 0.05).
         n_boot: Bootstrap resamples of the test vehicles for the AUROC interval (0: none).
     """
 
-    threshold_rule: str = "normal_max"
+    threshold_rule: str = "conformal"
+    alpha: float = 0.05
+    calibration_normals: float = 0.4
     n_boot: int = 1000
 
     def __post_init__(self) -> None:
@@ -52,6 +63,31 @@ class VehicleProtocol:
             )
         if int(self.n_boot) < 0:
             raise ConfigError(f"task.evaluation.n_boot={self.n_boot} must be >= 0")
+        alpha = self.alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+            raise ConfigError(f"task.evaluation.alpha={alpha!r} must be a number in (0, 1)")
+        if self.threshold_rule == "conformal":
+            _check_calibration(self.calibration_normals, alpha)
+
+    @property
+    def held_out_normals(self) -> float:
+        """Normal training cars the data must hold out of training (0: none, the paper's)."""
+        return self.calibration_normals if self.threshold_rule == "conformal" else 0
+
+
+def _check_calibration(value, alpha: float) -> None:
+    key = f"task.evaluation.calibration_normals={value!r}"
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{key}: the conformal rule needs a count >= 1 or a share in (0, 1)")
+    if not whole and value > 1:
+        raise ConfigError(f"{key}: a share must be in (0, 1), a count a whole number")
+    if whole and value < fewest_calibration_cars(alpha):
+        raise ConfigError(
+            f"{key} cannot flag any car at task.evaluation.alpha={alpha}: hold out at least "
+            f"{fewest_calibration_cars(alpha)} normal cars, or raise alpha to "
+            f"{1 / (int(value) + 1):.3g} or more"
+        )
 
 
 @TASKS.register("anomaly")
@@ -81,6 +117,9 @@ class AnomalyTask(Task):
         MetricSpec("test/precision", True, ".3f"),
         MetricSpec("test/auroc_mean", True, ".3f"),
         *(MetricSpec(end, True, ".3f") for end in schema.interval("test/auroc")),
+        # Clopper-Pearson intervals of the operating point (whole cars: steps of 1/n).
+        *(MetricSpec(end, True, ".3f") for end in schema.interval("test/recall")),
+        *(MetricSpec(end, False, ".3f") for end in schema.interval("test/false_alarm_rate")),
     )
 
     def __post_init__(self) -> None:
@@ -90,15 +129,28 @@ class AnomalyTask(Task):
         if isinstance(self.evaluation, dict):
             object.__setattr__(self, "evaluation", VehicleProtocol(**self.evaluation))
 
+    @property
+    def held_out_normals(self) -> float:
+        """Normal training cars the data holds out of training for the threshold (a count or a
+        share; 0: none). The entry point hands it to the data (``src.cli.specs``)."""
+        return self.evaluation.held_out_normals
+
     def build_module(self, model, optim: OptimSpec, epochs: int, extra_loss=None) -> AnomalyModule:
         return AnomalyModule(model, self.loss, optim, max_epochs=epochs, extra_loss=extra_loss)
 
     def evaluate(self, model: nn.Module, data, seed: int) -> EvalResult:
-        """Score tuning and test vehicles; h and the threshold come from the tuning vehicles.
-        Tables: every vehicle's score and every scored snippet's error (what :meth:`fidelity`
-        compares, about 150 KB as CSV on the default data)."""
+        """Score tuning, calibration and test vehicles; h comes from the tuning vehicles, the
+        threshold from the tuning (``conformal``: the calibration) vehicles. Tables: every
+        vehicle's score and every scored snippet's error (what :meth:`fidelity` compares, about
+        150 KB as CSV on the default data)."""
         split = data.split
-        loader = data.score_dataloader(split.tuning_cars + split.test_cars)
+        if self.evaluation.threshold_rule == "conformal" and not split.calibration_cars:
+            raise ConfigError(
+                "task.evaluation.threshold_rule=conformal, but the data holds no normal car out "
+                "of training; build it with calibration_normals=task.held_out_normals (as "
+                "src.cli.specs.data_settings does), or choose threshold_rule=normal_max"
+            )
+        loader = data.score_dataloader(split.tuning_cars + split.calibration_cars + split.test_cars)
         errors, rows = snippet_errors(model, loader)
         result = evaluate_vehicles(
             errors,
@@ -109,6 +161,8 @@ class AnomalyTask(Task):
             threshold_rule=self.evaluation.threshold_rule,
             n_boot=int(self.evaluation.n_boot),
             seed=seed,
+            calibration_cars=list(split.calibration_cars),
+            alpha=float(self.evaluation.alpha),
         )
         metrics = {f"test/{k}": float(v) for k, v in result.metrics.items()}
         metrics[self.tuning_primary] = float(result.tuning_auroc)

@@ -14,15 +14,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_auc_score
 
 from src.core import schema
+from src.stats.proportion import clopper_pearson
+from src.tasks.anomaly.thresholds import (
+    conformal_threshold,
+    normal_max_threshold,
+    reference_threshold,
+    youden_threshold,
+)
 
 H_GRID: tuple[int, ...] = tuple(range(50, 1000, 50))
-REFERENCE_N_GRID: tuple[int, ...] = tuple(range(1, 100))
-# ``normal_max`` (the default) and ``youden`` choose a car-level threshold on car-level scores;
-# ``reference`` reproduces the DyAD notebooks' snippet-level cut (see :func:`reference_cut`).
-THRESHOLD_RULES: tuple[str, ...] = ("normal_max", "youden", "reference")
+# Car-level thresholds on car-level scores (src.tasks.anomaly.thresholds): ``conformal`` (the
+# task's default: from held-out normal cars, at a stated false-alarm level), ``normal_max`` (the
+# paper's protocol) and ``youden``; ``reference`` reproduces the DyAD notebooks' snippet-level
+# cut (see :func:`~src.tasks.anomaly.thresholds.reference_cut`).
+THRESHOLD_RULES: tuple[str, ...] = ("conformal", "normal_max", "youden", "reference")
 
 
 @dataclass(frozen=True)
@@ -81,41 +89,6 @@ def vehicle_scores(errors: np.ndarray, cars: np.ndarray, h: int | None) -> pd.Se
     return _SortedErrors.build(*_as_snippets(errors, cars)).scores(h)
 
 
-def reference_cut(errors: np.ndarray, faulty: np.ndarray) -> tuple[int, float]:
-    """The reference "snippet-rank" threshold search.
-
-    Snippets are ranked by error, largest first. For each ``n`` in 1..99 the top
-    ``max(1, int(n/1000 * N))`` snippets are taken; the ``n`` whose slice holds the largest share
-    of faulty-car snippets wins (first maximum, i.e. smallest ``n``).
-
-    What it reproduces: the notebooks then flag a car when its *car* score (a mean of its top
-    snippets) exceeds this *snippet* error from the extreme tail (the top 0.1-9.9 % of all tuning
-    snippets). A mean of many snippets rarely reaches the tail, so this cut flags almost no car
-    (the repo's own brand-1 output: recall 0, false-alarm rate 0.0074 on its tuning cars). It is
-    kept to reproduce the notebooks; the default rule, ``normal_max``, compares car scores with a
-    car-level threshold.
-
-    Args:
-        errors: Snippet errors of the tuning cars.
-        faulty: Per-snippet flag, True when the snippet's car is faulty.
-
-    Returns:
-        ``(n, threshold)`` where the threshold is the error of the last snippet in the slice.
-    """
-    errors = np.asarray(errors, dtype=np.float64)
-    order = np.argsort(-errors, kind="stable")
-    n_grid = np.asarray(REFERENCE_N_GRID)
-    counts = np.maximum(1, np.floor(n_grid / 1000 * len(errors)).astype(np.int64))
-    share = np.cumsum(np.asarray(faulty, dtype=bool)[order])[counts - 1] / counts
-    best = int(np.argmax(share))
-    return int(n_grid[best]), float(errors[order][counts[best] - 1])
-
-
-def reference_threshold(errors: np.ndarray, faulty: np.ndarray) -> float:
-    """Threshold of :func:`reference_cut` (a snippet-level error)."""
-    return reference_cut(errors, faulty)[1]
-
-
 def _choose_h(sorted_errors: _SortedErrors, labels: pd.Series) -> tuple[int, float]:
     y = labels.loc[sorted_errors.cars].to_numpy()
     best_h, best_auroc = H_GRID[0], -np.inf
@@ -138,45 +111,6 @@ def choose_h(errors: np.ndarray, cars: np.ndarray, car_labels: pd.Series) -> tup
         ``(h, auroc)``; ties go to the larger ``h``.
     """
     return _choose_h(_SortedErrors.build(*_as_snippets(errors, cars)), car_labels)
-
-
-def youden_threshold(scores: pd.Series, labels: pd.Series) -> float:
-    """Threshold maximising Youden's J = TPR - FPR, to be used as ``score > threshold``.
-
-    roc_curve flags ``score >= thr``; we return the midpoint between ``thr`` and the next lower
-    distinct score, which flags the same cars with ``>``. Ties go to the larger threshold.
-
-    Args:
-        scores: Car scores of the tuning cars.
-        labels: Car id -> 0/1, covering ``scores.index``.
-
-    Returns:
-        The threshold (finite: the top score when no car should be flagged).
-    """
-    s = scores.to_numpy(dtype=np.float64)
-    fpr, tpr, thr = roc_curve(labels.loc[scores.index].to_numpy(), s, drop_intermediate=False)
-    chosen = thr[int(np.argmax(tpr - fpr))]  # thresholds descend, so argmax is the largest
-    if not np.isfinite(chosen):
-        return float(s.max())
-    lower = s[s < chosen]
-    if lower.size == 0:
-        return float(np.nextafter(chosen, -np.inf))
-    below = lower.max()
-    mid = (chosen + below) / 2
-    return float(mid if mid < chosen else below)  # adjacent floats can round the midpoint up
-
-
-def normal_max_threshold(scores: pd.Series, labels: pd.Series) -> float:
-    """The highest score of a normal tuning car: flag a car only when it scores above every
-    normal car the threshold was chosen on (``score > threshold``).
-
-    It bounds false alarms, which decide what an operating point costs a fleet, and it does not
-    hinge on the two or three faulty cars a fold puts among the tuning cars: a weak one among
-    them drags Youden's cut down into the normal cars (measured on the default data over five
-    folds: recall 0.67 at a false-alarm rate of 0.05, against Youden's 0.66 at 0.12).
-    """
-    normal = scores[labels.loc[scores.index] == 0]
-    return float(normal.max()) if len(normal) else float(scores.max())
 
 
 def _ratio(num: float, den: float) -> float:
@@ -205,6 +139,26 @@ def binary_metrics(scores: pd.Series, labels: pd.Series, threshold: float) -> di
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
         "accuracy": _ratio(tp + tn, len(y)),
     }
+
+
+def binary_intervals(
+    scores: pd.Series, labels: pd.Series, threshold: float, ci: float = 0.95
+) -> dict[str, float]:
+    """Exact (Clopper-Pearson) intervals of the recall (flagged among faulty cars) and the
+    false-alarm rate (flagged among normal cars), each a proportion of whole cars: with 10
+    faulty and 12 normal test cars they move in steps of 0.1 and 0.083, and say so.
+
+    Returns:
+        ``recall_ci_low``, ``recall_ci_high``, ``false_alarm_rate_ci_low``,
+        ``false_alarm_rate_ci_high`` (nan for a class with no car).
+    """
+    y = labels.loc[scores.index].to_numpy().astype(bool)
+    pred = scores.to_numpy() > threshold
+    out = {}
+    for name, members in (("recall", y), ("false_alarm_rate", ~y)):
+        low, high = clopper_pearson(int(np.sum(pred & members)), int(members.sum()), ci)
+        out.update(zip(schema.interval(name), (low, high), strict=True))
+    return out
 
 
 def bootstrap_auroc_ci(
@@ -243,12 +197,14 @@ class VehicleEvaluation:
 
     Attributes:
         h: Robust fraction (thousandths) chosen on tuning cars.
-        threshold: Decision threshold chosen on tuning cars.
-        threshold_rule: ``"reference"`` or ``"youden"``.
+        threshold: Decision threshold, from the tuning cars (``conformal``: the calibration
+            cars); ``+inf`` when no car is to be flagged.
+        threshold_rule: One of :data:`THRESHOLD_RULES`.
         tuning_auroc: AUROC of the robust score at ``h`` on tuning cars.
         metrics: Test-car metrics (MLflow names).
-        scores: One row per tuning and test car: ``car``, ``label``, ``role``, ``robust_score``,
-            ``mean_score``, ``predicted``.
+        scores: One row per tuning, calibration and test car: ``car``, ``label``, ``role``
+            (``tuning``, ``calibration``, ``test``), ``robust_score``, ``mean_score``,
+            ``predicted``.
     """
 
     h: int
@@ -276,24 +232,47 @@ def _car_set(cars: Iterable, name: str, labels: pd.Series, present: np.ndarray) 
     return ids
 
 
-def _validated(present, car_labels, tuning_cars, test_cars, threshold_rule):
-    if threshold_rule not in THRESHOLD_RULES:
-        raise ValueError(f"threshold_rule must be one of {THRESHOLD_RULES}, got {threshold_rule!r}")
+def _calibration_set(cars: Iterable, labels: pd.Series, present: np.ndarray, rule: str):
+    ids = np.unique(np.asarray(list(cars)))
+    if rule == "conformal" and ids.size == 0:
+        raise ValueError("threshold_rule='conformal' needs calibration_cars (held-out normals)")
+    if ids.size == 0:
+        return ids
+    if not np.isin(ids, labels.index).all() or not np.isin(ids, present).all():
+        raise ValueError("calibration_cars need a label and snippets each; drop the others")
+    if (labels.loc[ids] != 0).any():
+        raise ValueError("calibration_cars must all be normal (label 0); they place a threshold")
+    return ids
+
+
+def _validated(present, car_labels, tuning_cars, test_cars, calibration_cars, rule):
+    if rule not in THRESHOLD_RULES:
+        raise ValueError(f"threshold_rule must be one of {THRESHOLD_RULES}, got {rule!r}")
     if not car_labels.index.is_unique:
         raise ValueError("car_labels has duplicate car ids; keep one label per car")
     tuning = _car_set(tuning_cars, "tuning_cars", car_labels, present)
     test = _car_set(test_cars, "test_cars", car_labels, present)
-    overlap = np.intersect1d(tuning, test)
-    if overlap.size:
-        raise ValueError(f"cars {overlap.tolist()} are in both tuning and test; make them disjoint")
-    return car_labels.loc[np.concatenate([tuning, test])].astype(np.int64), tuning, test
+    calibration = _calibration_set(calibration_cars, car_labels, present, rule)
+    sets = np.concatenate([tuning, test, calibration])
+    shared = pd.Index(sets)[pd.Index(sets).duplicated()].unique()
+    if len(shared):
+        raise ValueError(
+            f"cars {shared.tolist()} are in two of tuning, test and calibration; make them disjoint"
+        )
+    return car_labels.loc[sets].astype(np.int64), tuning, test, calibration
 
 
 def _test_metrics(
-    robust: pd.Series, mean: pd.Series, labels: pd.Series, threshold: float, h: int, **boot
+    robust: pd.Series,
+    mean: pd.Series,
+    labels: pd.Series,
+    threshold: float,
+    h: int,
+    ci: float,
+    **boot,
 ) -> dict[str, float]:
     y = labels.loc[robust.index]
-    low, high = bootstrap_auroc_ci(robust, labels, **boot)
+    low, high = bootstrap_auroc_ci(robust, labels, ci=ci, **boot)
     low_name, high_name = schema.interval("auroc")
     return {
         "auroc": float(roc_auc_score(y, robust)),
@@ -301,6 +280,7 @@ def _test_metrics(
         high_name: high,
         "auroc_mean": float(roc_auc_score(y, mean.loc[robust.index])),
         **binary_metrics(robust, labels, threshold),
+        **binary_intervals(robust, labels, threshold, ci),
         "n_flagged": float((robust > threshold).sum()),
         "n_vehicles": float(len(y)),
         "n_faulty": float(y.sum()),
@@ -330,45 +310,68 @@ def evaluate_vehicles(
     n_boot: int = 1000,
     ci: float = 0.95,
     seed: int = 0,
+    calibration_cars: Iterable = (),
+    alpha: float = 0.05,
 ) -> VehicleEvaluation:
-    """Choose ``h`` and the threshold on tuning cars, then score the test cars with them.
+    """Choose ``h`` and the threshold on tuning (and calibration) cars, then score the test cars
+    with them.
 
     Args:
-        errors: Snippet errors over all scored snippets (cars in neither set are ignored).
+        errors: Snippet errors over all scored snippets (cars in no set are ignored).
         cars: Car id of each snippet, aligned with ``errors``.
         car_labels: Car id -> 0/1 (1 = faulty).
-        tuning_cars: Cars used to choose ``h`` and the threshold.
+        tuning_cars: Cars used to choose ``h`` (and the threshold but for ``conformal``).
         test_cars: Held-out cars, disjoint from ``tuning_cars``.
-        threshold_rule: ``"normal_max"`` (above every normal tuning car), ``"youden"``
-            (car-level J on tuning cars) or ``"reference"`` (the notebooks' snippet-rank cut,
-            see :func:`reference_cut`).
+        threshold_rule: ``"conformal"`` (from the calibration cars at level ``alpha``, see
+            :func:`conformal_threshold`), ``"normal_max"`` (above every normal tuning car, the
+            paper's protocol), ``"youden"`` (car-level J on tuning cars) or ``"reference"``
+            (the notebooks' snippet-rank cut, see
+            :func:`~src.tasks.anomaly.thresholds.reference_cut`).
         n_boot: Bootstrap resamples for the test AUROC interval.
-        ci: Coverage of that interval.
+        ci: Coverage of that interval and of the recall and false-alarm intervals.
         seed: Bootstrap seed.
+        calibration_cars: Normal cars the model did not train on, in neither other set: they
+            place the ``conformal`` threshold and nothing else (scored, shown in the table).
+        alpha: The ``conformal`` rule's false-alarm level.
 
     Returns:
         The chosen ``h`` and threshold, test metrics and a per-car score table.
 
     Raises:
-        ValueError: Bad inputs, empty/one-class/overlapping sets, cars without snippets or label.
+        ValueError: Bad inputs, empty/one-class/overlapping sets, cars without snippets or label,
+            a faulty calibration car, or ``conformal`` without calibration cars.
     """
     errors, cars = _as_snippets(errors, cars)
     codes, present = pd.factorize(cars)  # per-car membership is far cheaper than per-snippet
-    labels, tuning, test = _validated(present, car_labels, tuning_cars, test_cars, threshold_rule)
-    in_tuning, in_test = np.isin(present, tuning)[codes], np.isin(present, test)[codes]
-    tune = _SortedErrors.build(errors[in_tuning], cars[in_tuning])
-    h, tuning_auroc = _choose_h(tune, labels)
+    labels, tuning, test, calibration = _validated(
+        present, car_labels, tuning_cars, test_cars, calibration_cars, threshold_rule
+    )
+    roles = {"tuning": tuning, "calibration": calibration, "test": test}
+    masks = {role: np.isin(present, ids)[codes] for role, ids in roles.items() if ids.size}
+    parts = {role: _SortedErrors.build(errors[m], cars[m]) for role, m in masks.items()}
+    h, tuning_auroc = _choose_h(parts["tuning"], labels)
     if threshold_rule == "reference":
-        faulty = np.isin(present, labels.index[labels == 1])[codes[in_tuning]]
-        threshold = reference_threshold(errors[in_tuning], faulty)
-    elif threshold_rule == "youden":
-        threshold = youden_threshold(tune.scores(h), labels)
+        faulty = np.isin(present, labels.index[labels == 1])[codes[masks["tuning"]]]
+        threshold = reference_threshold(errors[masks["tuning"]], faulty)
     else:
-        threshold = normal_max_threshold(tune.scores(h), labels)
-    held_out = _SortedErrors.build(errors[in_test], cars[in_test])
-    robust, mean = held_out.scores(h), held_out.scores(None)
-    metrics = _test_metrics(robust, mean, labels, threshold, h, n_boot=n_boot, ci=ci, seed=seed)
-    rows = [_score_rows(tune, h, labels, "tuning", threshold)]
-    rows.append(_score_rows(held_out, h, labels, "test", threshold))
-    table = pd.concat(rows, ignore_index=True)
+        scores = {role: part.scores(h) for role, part in parts.items() if role != "test"}
+        threshold = _car_threshold(threshold_rule, alpha, scores, labels)
+    robust, mean = parts["test"].scores(h), parts["test"].scores(None)
+    metrics = _test_metrics(robust, mean, labels, threshold, h, ci, n_boot=n_boot, seed=seed)
+    metrics["n_calibration_normals"] = float(calibration.size)
+    if threshold_rule == "conformal":
+        metrics["alpha"] = float(alpha)
+    table = pd.concat(
+        [_score_rows(part, h, labels, role, threshold) for role, part in parts.items()],
+        ignore_index=True,
+    )
     return VehicleEvaluation(h, threshold, threshold_rule, tuning_auroc, metrics, table)
+
+
+def _car_threshold(rule: str, alpha: float, scores: dict, labels: pd.Series) -> float:
+    """The car-level rules; ``scores``: car scores at the chosen h, by role."""
+    if rule == "conformal":
+        return conformal_threshold(scores["calibration"], alpha)
+    if rule == "youden":
+        return youden_threshold(scores["tuning"], labels)
+    return normal_max_threshold(scores["tuning"], labels)

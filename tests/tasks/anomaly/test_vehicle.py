@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -13,20 +14,18 @@ from sklearn.metrics import (
     precision_score,
     recall_score,
     roc_auc_score,
-    roc_curve,
 )
 
+from src.stats.proportion import clopper_pearson
+from src.tasks.anomaly.thresholds import conformal_threshold
 from src.tasks.anomaly.vehicle import (
     H_GRID,
+    binary_intervals,
     binary_metrics,
     bootstrap_auroc_ci,
     choose_h,
     evaluate_vehicles,
-    normal_max_threshold,
-    reference_cut,
-    reference_threshold,
     vehicle_scores,
-    youden_threshold,
 )
 
 METRIC_KEYS = {
@@ -35,7 +34,11 @@ METRIC_KEYS = {
     "auroc_ci_high",
     "auroc_mean",
     "recall",
+    "recall_ci_low",
+    "recall_ci_high",
     "false_alarm_rate",
+    "false_alarm_rate_ci_low",
+    "false_alarm_rate_ci_high",
     "precision",
     "f1",
     "accuracy",
@@ -44,6 +47,7 @@ METRIC_KEYS = {
     "n_faulty",
     "threshold",
     "h",
+    "n_calibration_normals",
 }
 
 
@@ -108,36 +112,6 @@ def test_scores_for_a_full_fold_sort_once():
     scores = vehicle_scores(errors, cars, 950)
     k = max(1, int(950 / 1000 * np.sum(cars == "car003")))
     assert scores["car003"] == pytest.approx(np.sort(errors[cars == "car003"])[::-1][:k].mean())
-
-
-# --- reference threshold --------------------------------------------------------------------
-
-
-def test_reference_threshold_on_hand_built_ranking():
-    # 1000 snippets with errors 1000..1; rank 1 is normal, ranks 2-10 faulty, the rest normal,
-    # so the top-10 slice (n = 10, 9/10 faulty) has the highest share and tau = 991.
-    errors = np.arange(1000, 0, -1, dtype=float)
-    faulty = np.zeros(1000, dtype=bool)
-    faulty[1:10] = True
-    errors, faulty = _shuffled(errors, faulty)
-    assert reference_cut(errors, faulty) == (10, 991.0)
-    assert reference_threshold(errors, faulty) == 991.0
-
-
-def test_reference_threshold_ties_go_to_smallest_n():
-    # Ranks 2 and 4 are faulty: shares 0, 1/2, 1/3, 2/4, then falling -> n = 2 beats n = 4.
-    errors = np.arange(1000, 0, -1, dtype=float)
-    faulty = np.zeros(1000, dtype=bool)
-    faulty[[1, 3]] = True
-    assert reference_cut(errors, faulty) == (2, 999.0)
-
-
-def test_reference_threshold_takes_at_least_one_snippet():
-    # 500 snippets: n = 1 gives int(0.5) = 0, which must still count the top snippet.
-    errors = np.arange(500, 0, -1, dtype=float)
-    faulty = np.zeros(500, dtype=bool)
-    faulty[0] = True
-    assert reference_cut(errors, faulty) == (1, 500.0)
 
 
 # --- choice of h ----------------------------------------------------------------------------
@@ -234,29 +208,87 @@ def test_evaluation_result_shape(folds):
     assert {k: result.metrics[k] for k in expected} == expected
 
 
-# --- youden threshold -----------------------------------------------------------------------
+def test_binary_intervals_are_clopper_pearson_of_whole_cars():
+    # 4 faulty cars, 3 flagged; 5 normal cars, 1 flagged.
+    scores = pd.Series([9, 8, 7, 1, 6, 1, 1, 1, 1], index=list("abcdefghi"), dtype=float)
+    labels = pd.Series([1, 1, 1, 1, 0, 0, 0, 0, 0], index=scores.index)
+    got = binary_intervals(scores, labels, 5.0)
+    assert (got["recall_ci_low"], got["recall_ci_high"]) == clopper_pearson(3, 4)
+    assert (got["false_alarm_rate_ci_low"], got["false_alarm_rate_ci_high"]) == clopper_pearson(
+        1, 5
+    )
+    assert got["recall_ci_low"] < 3 / 4 < got["recall_ci_high"]
+    assert binary_intervals(scores, labels, math.inf)["false_alarm_rate_ci_low"] == 0.0
 
 
-def test_youden_threshold_reproduces_best_j_with_strict_inequality():
-    rng = np.random.default_rng(5)
-    labels = pd.Series(rng.integers(0, 2, 80))
-    scores = pd.Series(np.round(rng.random(80) + 0.4 * labels, 1))  # rounding makes ties
-    fpr, tpr, _ = roc_curve(labels, scores)
-    tau = youden_threshold(scores, labels)
-    pred, y = scores.to_numpy() > tau, labels.to_numpy() == 1
-    assert pred[y].mean() - pred[~y].mean() == pytest.approx(np.max(tpr - fpr))
+def test_evaluation_logs_the_intervals_of_its_own_operating_point(folds):
+    errors, cars, labels, tuning, test = folds
+    result = evaluate_vehicles(errors, cars, labels, tuning, test, n_boot=0)
+    rows = result.scores[result.scores.role == "test"].set_index("car")
+    expected = binary_intervals(rows.robust_score, rows.label, result.threshold)
+    assert {k: result.metrics[k] for k in expected} == expected
+    assert result.metrics["n_calibration_normals"] == 0.0 and "alpha" not in result.metrics
 
 
-def test_youden_ties_go_to_the_larger_threshold():
-    # J = 1/2 when flagging {4} or {4, 3, 2}; the larger threshold wins, halfway down to 3.
-    scores, labels = pd.Series([4.0, 3.0, 2.0, 1.0]), pd.Series([1, 0, 1, 0])
-    assert youden_threshold(scores, labels) == 3.5
+# --- conformal rule -------------------------------------------------------------------------
 
 
-def test_youden_threshold_is_finite_when_flagging_nobody_is_best():
-    scores, labels = pd.Series([2.0, 1.0]), pd.Series([0, 1])
-    tau = youden_threshold(scores, labels)
-    assert tau == 2.0 and not (scores > tau).any()
+def _with_calibration(folds, n_calibration=20):
+    """The ``folds`` fixture plus ``n_calibration`` normal calibration cars of its own."""
+    errors, cars, labels, tuning, test = folds
+    calibration = _fleet(np.random.default_rng(11), n_calibration, 0, "cal")
+    errors = np.concatenate([errors, calibration[0]])
+    cars = np.concatenate([cars, calibration[1]])
+    return errors, cars, pd.concat([labels, calibration[2]]), tuning, test, calibration[2].index
+
+
+def test_conformal_threshold_comes_from_the_calibration_cars_only(folds):
+    errors, cars, labels, tuning, test, calibration = _with_calibration(folds)
+    result = evaluate_vehicles(
+        errors, cars, labels, tuning, test, "conformal", 0, calibration_cars=calibration
+    )
+    table = result.scores.set_index("car")
+    cal = table.loc[calibration]
+    assert (cal.role == "calibration").all() and (cal.label == 0).all()
+    assert result.threshold == conformal_threshold(cal.robust_score, 0.05) == cal.robust_score.max()
+    assert result.metrics["alpha"] == 0.05 and result.metrics["n_calibration_normals"] == 20.0
+    # h is chosen without them: the same h as without calibration cars at all.
+    plain = evaluate_vehicles(errors, cars, labels, tuning, test, n_boot=0)
+    assert result.h == plain.h and result.tuning_auroc == plain.tuning_auroc
+    # Test cars (and cars in no set) do not move it.
+    moved = errors.copy()
+    outside = ~np.isin(cars, [*calibration, *tuning])
+    moved[outside] = np.random.default_rng(9).random(outside.sum()) * 1e3
+    again = evaluate_vehicles(
+        moved, cars, labels, tuning, test, "conformal", 0, calibration_cars=calibration
+    )
+    assert again.threshold == result.threshold
+
+
+def test_conformal_with_too_few_calibration_cars_flags_nothing(folds):
+    errors, cars, labels, tuning, test, calibration = _with_calibration(folds, 10)
+    result = evaluate_vehicles(
+        errors, cars, labels, tuning, test, "conformal", 0, calibration_cars=calibration
+    )
+    assert result.threshold == math.inf and result.metrics["n_flagged"] == 0.0
+    assert result.metrics["false_alarm_rate"] == 0.0 == result.metrics["recall"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda t, c, lab: dict(calibration_cars=[]), "needs calibration_cars"),
+        (lambda t, c, lab: dict(calibration_cars=[*c, t[0]]), "two of tuning, test and cal"),
+        (lambda t, c, lab: dict(calibration_cars=[*c, "other009"]), "must all be normal"),
+        (lambda t, c, lab: dict(calibration_cars=[*c, "ghost"]), "need a label and snippets"),
+    ],
+)
+def test_bad_calibration_cars_raise_value_error(folds, make, message):
+    errors, cars, labels, tuning, test, calibration = _with_calibration(folds)
+    kwargs = make(test, list(calibration), labels)
+    with pytest.raises(ValueError, match=message) as info:
+        evaluate_vehicles(errors, cars, labels, tuning, test, "conformal", 0, **kwargs)
+    assert "\n" not in str(info.value)
 
 
 # --- bootstrap ------------------------------------------------------------------------------
@@ -332,7 +364,7 @@ def _bad_inputs(folds):
         "test_cars is empty": dict(test_cars=[]),
         "tuning_cars holds one class": dict(tuning_cars=only_normal),
         "test_cars holds one class": dict(test_cars=only_faulty),
-        "both tuning and test": dict(test_cars=[*test, tuning[0]]),
+        "in two of tuning, test": dict(test_cars=[*test, tuning[0]]),
         "no snippets": dict(
             test_cars=[*test, "ghost"], car_labels=pd.concat([labels, pd.Series({"ghost": 1})])
         ),
@@ -352,7 +384,7 @@ def _bad_inputs(folds):
         "test_cars is empty",
         "tuning_cars holds one class",
         "test_cars holds one class",
-        "both tuning and test",
+        "in two of tuning, test",
         "no snippets",
         "no label",
         "must be 0 .normal. or 1",
@@ -403,14 +435,3 @@ def test_the_default_car_level_rule_flags_the_faulty_cars_the_reference_cut_flag
     assert reference.threshold > car_scores.max()  # a snippet-tail error above every car score
     assert reference.metrics["n_flagged"] == 0.0 and reference.metrics["recall"] == 0.0
     assert reference.metrics["auroc"] == default.metrics["auroc"] == 1.0  # same ranking
-
-
-def test_normal_max_is_not_dragged_down_by_a_weak_faulty_tuning_car():
-    """The fold-1 case of the default data: one faulty tuning car scores like a normal one.
-    Youden then cuts into the normal cars; normal_max keeps its cut above every normal car."""
-    normal = pd.Series(np.linspace(0.002, 0.017, 48), index=[f"n{i}" for i in range(48)])
-    faulty = pd.Series([0.0054, 0.008], index=["f0", "f1"])
-    scores = pd.concat([normal, faulty])
-    labels = pd.Series([0] * 48 + [1, 1], index=scores.index)
-    assert normal_max_threshold(scores, labels) == pytest.approx(0.017)
-    assert youden_threshold(scores, labels) < 0.008  # flags the normal cars above the weak one
