@@ -156,3 +156,12 @@ def test_inputs_are_checked():
         paired_difference([cell], "f1")
     with pytest.raises(ValueError, match="at least one cell"):
         paired_difference([], "auroc")
+
+
+def test_one_cell_with_a_single_faulty_unit_falls_back_to_the_bootstrap_and_says_so():
+    y = np.r_[1, np.zeros(6)].astype(int)
+    base = np.array([3.5, 0, 1, 2, 3, 4, 5])
+    variant = np.array([1.5, 0, 1, 2, 3, 4, 5])  # the faulty vehicle drops below two normals
+    est = paired_difference([PairedCell(np.arange(7), y, base, variant)], "auroc", n_boot=300)
+    assert est.difference == pytest.approx(-2 / 6) and est.discordance.worse == 2
+    assert est.method == "percentile bootstrap (300 draws)" and est.draws is not None
