@@ -7,6 +7,7 @@ import math
 import pytest
 
 from src.cli.specs import run_spec
+from src.core import schema
 from src.core.errors import ConfigError
 from src.pipeline.artifact import load
 from tests.conftest import FAST, compose_cfg, job_runs, train_runs
@@ -29,6 +30,7 @@ def _check_sweep(tmp, primary):
     for name in METHODS:
         metrics = runs[name].data.metrics
         assert runs[name].data.tags["baseline_run_id"] == base_id
+        assert runs[name].data.tags[schema.INTERVAL_METHOD]  # which paired interval
         for key in (
             "size/mb",
             "size/mb_gzip",
@@ -60,7 +62,8 @@ def _check_deltas(metrics: dict, baseline: dict, primary: str) -> None:
     ``baseline/test/m`` (logged on the method run) is the baseline run's own figure. The paired
     statistics of the primary metric (``Task.paired``) are no differences: an interval around
     ``delta/<primary>`` and a p-value."""
-    paired = [f"{primary}{end}" for end in ("_ci_low", "_ci_high", "_p")]
+    ends = ("_ci_low", "_ci_high", *(f"_{key}" for key in schema.PAIRED_STATS))
+    paired = [f"{primary}{end}" for end in ends]
     deltas = {k.removeprefix("delta/") for k in metrics if k.startswith("delta/")} - set(paired)
     both = {k.removeprefix("test/") for k in metrics if k.startswith("test/")}
     both &= {k.removeprefix("baseline/test/") for k in metrics if k.startswith("baseline/test/")}
@@ -70,7 +73,7 @@ def _check_deltas(metrics: dict, baseline: dict, primary: str) -> None:
         reference = metrics[f"baseline/test/{m}"]
         assert _same(reference, baseline[f"test/{m}"]), m
         assert _same(metrics[f"delta/{m}"], metrics[f"test/{m}"] - reference), m
-    low, high, p = (metrics[f"delta/{m}"] for m in paired)
+    low, high, p = (metrics[f"delta/{m}"] for m in paired[:3])
     assert low <= high and 0 <= p <= 1
 
 

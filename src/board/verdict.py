@@ -160,8 +160,9 @@ def _logged_columns(run: pd.Series, spec: MetricSpec) -> dict:
         col.DELTA_CI_LOW: schema.interval(delta)[0],
         col.DELTA_CI_HIGH: schema.interval(delta)[1],
         col.P_NI: schema.paired_metric(delta, "p_ni"),
-        **{c: schema.paired_metric(delta, k) for c, k in zip(col.DISCORDANCE, DISCORDANCE, strict=True)},
     }
+    pairs = zip(col.DISCORDANCE, DISCORDANCE, strict=True)
+    names.update({column: schema.paired_metric(delta, key) for column, key in pairs})
     found = {key: float(run.get(col.metric(name), np.nan)) for key, name in names.items()}
     found[col.INTERVAL] = "the run's own paired interval over its test units"
     found["resampled"] = found[col.INTERVAL]

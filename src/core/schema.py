@@ -43,6 +43,7 @@ STOP_PHASE = "stop.phase"  # what the run was doing then ("training dyad for 3 e
 TRAIN_THREADS = "train.threads"  # torch threads while training
 TRAIN_DEVICE = "train.device"  # where training ran (cpu, cuda:0) and in how many processes
 SWEEP_ID = "sweep_id"  # the multirun a job (or its parent) belongs to
+INTERVAL_METHOD = "interval_method"  # a method run's paired interval ("DeLong-t (df=9)")
 PARENT_RUN_ID = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 SOURCE_NAME = "mlflow.source.name"
@@ -188,6 +189,26 @@ def interval(name: str) -> tuple[str, str]:
     """``delta/auroc`` -> (``delta/auroc_ci_low``, ``delta/auroc_ci_high``): the names under
     which the interval of figure ``name`` is logged (and read)."""
     return f"{name}{CI_LOW}", f"{name}{CI_HIGH}"
+
+
+# Paired statistics of a method run, beside delta/<m>_ci_low/_ci_high (Task.paired):
+# p: two-sided superiority p-value of no difference (DeLong, exact McNemar);
+# p_ni: one-sided non-inferiority p-value at the metric's margin (nan when no pair changed);
+# pairs_worse / pairs_better / pairs_total: cross-class pairs (auroc; a tie change counts 1/2)
+# or units (accuracy) the variant made worse / better, and all compared; units_moved: units in
+# at least one changed pair. delta = (pairs_better - pairs_worse) / pairs_total on one run.
+PAIRED_STATS = ("p", "p_ni", "pairs_worse", "pairs_better", "pairs_total", "units_moved")
+
+
+def paired_metric(delta: str, key: str) -> str:
+    """``(delta/auroc, p_ni)`` -> ``delta/auroc_p_ni``: a paired statistic of ``delta``.
+
+    Raises:
+        ValueError: ``key`` is not one of :data:`PAIRED_STATS`.
+    """
+    if key not in PAIRED_STATS:
+        raise ValueError(f"paired statistic {key!r} is not one of {PAIRED_STATS}")
+    return f"{delta}_{key}"
 
 
 def tuning_of(metric: str) -> str:

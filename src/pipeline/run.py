@@ -187,8 +187,9 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
         ref = BaselineRef(baseline.model, baseline.run_id, store, baseline.result)
         result.metrics.update(measure_into(run, spec, data, model, result, baseline=ref))
         result.metrics.update(deltas(result.metrics, baseline.result.metrics))
-        with phase("pairing the variant with its baseline (bootstrap, test)"):
-            paired, units = spec.task.paired(result, baseline.result, spec.seed)
+        with phase("pairing the variant with its baseline (paired interval, test)"):
+            paired, units, tags = spec.task.paired(result, baseline.result, spec.seed)
+        run.set_tags(tags)
         result.metrics.update(paired)
         if units is not None:
             result.tables[schema.PAIRED_TABLE] = units

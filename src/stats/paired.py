@@ -1,12 +1,18 @@
-"""A variant against its baseline on the same units (test vehicles, test images).
+"""A variant against its baseline on the same units (test vehicles, test images): the mean
+difference over cells (folds x seeds), its interval, and a one-sided non-inferiority p-value.
 
-- :func:`delong_paired`: DeLong's test for two correlated AUROCs (DeLong, DeLong and
-  Clarke-Pearson 1988, in Sun and Xu's 2014 fast form): the difference, its standard error, a
-  two-sided p-value and a normal interval.
-- :func:`mcnemar_exact`: the exact McNemar test of two classifiers on the same images.
-- :func:`paired_difference`: the mean difference over cells (folds x seeds) with a percentile
-  bootstrap interval that resamples the *unit* (a vehicle, an image) jointly across cells, since
-  one faulty vehicle sits in several folds' test sets; vehicles are resampled within their label.
+Which interval, by design (each result names it in ``method`` and ``resampled``):
+
+- one AUROC cell: DeLong's standard error with a Student t quantile, ``df = min(P, N) - 1``. At 10
+  faulty + 12 normal vehicles the percentile bootstrap's one-sided error is about 3x nominal and
+  the normal (Wald) DeLong interval's about 1.5x; the t quantile is calibrated (audit D2).
+- one accuracy cell: the adjusted Wald interval of a paired proportion difference (Bonett and
+  Price 2012: one pseudo-count added to each discordant cell, z quantile), from the discordant
+  counts alone, fine at thousands of images.
+- two or more cells: the joint stratified percentile bootstrap (:mod:`src.stats.bootstrap`).
+
+When no pair changed in any cell the interval is ``[0, 0]`` and ``p_ni`` is nan: the data show
+no change, which is no evidence of a small one (:class:`src.stats.discordance.Discordance`).
 """
 
 from __future__ import annotations
@@ -18,94 +24,13 @@ from statistics import NormalDist
 
 import numpy as np
 
-STATISTICS = ("auroc", "accuracy")
-_CHUNK = 250  # replicates per block: bounds the memory of (replicates x units) weights
+from src.stats.bootstrap import joint_bootstrap
+from src.stats.cells import PairedCell, check_statistic, units_of
+from src.stats.delong import delong_paired, t_quantile, t_sf
+from src.stats.discordance import Discordance, discordance
 
-
-def _psi(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """P x N kernel of the Mann-Whitney AUROC: 1 when the positive scores higher, 1/2 on a tie."""
-    return (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
-
-
-@dataclass(frozen=True)
-class DeLong:
-    """DeLong's paired comparison of two AUROCs on the same cases (``variant - baseline``)."""
-
-    auroc_baseline: float
-    auroc_variant: float
-    difference: float
-    se: float
-    p_value: float
-    ci_low: float
-    ci_high: float
-
-
-def delong_paired(
-    labels: np.ndarray, baseline: np.ndarray, variant: np.ndarray, ci: float = 0.95
-) -> DeLong:
-    """DeLong's test of ``AUROC(variant) - AUROC(baseline)`` on the same labelled cases.
-
-    Args:
-        labels: 0/1 per case (both classes present).
-        baseline: The baseline's score per case (higher = more likely positive).
-        variant: The variant's score per case.
-        ci: Coverage of the normal interval of the difference.
-
-    Raises:
-        ValueError: One class only, or misaligned inputs.
-    """
-    y = np.asarray(labels).astype(bool)
-    scores = [np.asarray(baseline, dtype=float), np.asarray(variant, dtype=float)]
-    if any(s.shape != y.shape for s in scores) or y.ndim != 1:
-        raise ValueError("labels, baseline and variant must be aligned 1-D arrays")
-    m, n = int(y.sum()), int((~y).sum())
-    if m < 2 or n < 2:
-        raise ValueError(f"DeLong needs at least 2 cases of each class, got {m} and {n}")
-    kernels = [_psi(s[y], s[~y]) for s in scores]
-    aucs = [k.mean() for k in kernels]
-    v10 = np.stack([k.mean(axis=1) for k in kernels])  # per positive
-    v01 = np.stack([k.mean(axis=0) for k in kernels])  # per negative
-    s10, s01 = np.cov(v10), np.cov(v01)
-    contrast = np.array([-1.0, 1.0])
-    var = contrast @ s10 @ contrast / m + contrast @ s01 @ contrast / n
-    diff, se = aucs[1] - aucs[0], math.sqrt(max(var, 0.0))
-    if se == 0:
-        p = 1.0 if diff == 0 else 0.0
-    else:
-        p = math.erfc(abs(diff) / se / math.sqrt(2))  # two-sided: 2 * P(Z > |z|)
-    half = NormalDist().inv_cdf(0.5 + ci / 2) * se  # stdlib: the board needs no scipy
-    return DeLong(float(aucs[0]), float(aucs[1]), float(diff), se, p, diff - half, diff + half)
-
-
-def mcnemar_exact(baseline_correct: np.ndarray, variant_correct: np.ndarray) -> float:
-    """Two-sided exact McNemar p-value: of the discordant cases (one right, one wrong), is the
-    split between the two classifiers further from even than chance allows?"""
-    a = np.asarray(baseline_correct, dtype=bool)
-    b = np.asarray(variant_correct, dtype=bool)
-    only_base, only_variant = int(np.sum(a & ~b)), int(np.sum(~a & b))
-    discordant = only_base + only_variant
-    if discordant == 0:
-        return 1.0
-    k = min(only_base, only_variant)
-    tail = sum(math.comb(discordant, i) for i in range(k + 1)) / 2**discordant
-    return float(min(1.0, 2 * tail))
-
-
-@dataclass(frozen=True)
-class PairedCell:
-    """One fold x seed: the same units scored (or judged) by the baseline and the variant.
-
-    Attributes:
-        units: Unit ids (vehicle ids, image indices); the same id in two cells is one unit.
-        labels: 0/1 per unit (the strata of the AUROC bootstrap; unused for accuracy).
-        baseline: The baseline's score (AUROC) or correctness 0/1 (accuracy) per unit.
-        variant: The variant's, aligned.
-    """
-
-    units: np.ndarray
-    labels: np.ndarray
-    baseline: np.ndarray
-    variant: np.ndarray
+NEAR_MARGIN = 0.002  # a bootstrap bound this close to the margin is redrawn with more draws
+REDRAW = 5  # ... with this many times the replicates
 
 
 @dataclass(frozen=True)
@@ -114,11 +39,23 @@ class PairedEstimate:
 
     Attributes:
         difference: Point estimate (mean over cells of the per-cell difference).
-        ci_low: Lower percentile bound.
-        ci_high: Upper percentile bound.
+        ci_low: Lower bound of the two-sided ``ci`` interval.
+        ci_high: Upper bound.
         n_cells: Cells (folds x seeds) averaged.
-        n_units: Distinct units resampled.
-        resampled: What was resampled, in words (for the report).
+        n_units: Distinct units.
+        resampled: What was resampled (or that nothing was, and why), in words.
+        method: The interval, in words (``DeLong-t (df=9)``, ``percentile bootstrap (2000
+            draws)``).
+        alpha: One-sided error of each bound, ``(1 - ci) / 2``.
+        p_ni: One-sided non-inferiority p-value at ``margin`` (nan without a margin, and when
+            no pair changed); ``p_ni < alpha`` exactly when the bound beats the margin (closed
+            forms; the bootstrap up to its discreteness).
+        discordance: The pairs the variant changed, summed over cells.
+        nan_replicates: Bootstrap cell-replicates that lost a class and were left out (0 for
+            the closed forms).
+        mc_se: Monte Carlo standard error of the bound compared with the margin (the lower one
+            when higher is better; 0 for the closed forms, nan if unknown).
+        draws: The bootstrap replicates of the mean difference (None for the closed forms).
     """
 
     difference: float
@@ -127,6 +64,13 @@ class PairedEstimate:
     n_cells: int
     n_units: int
     resampled: str
+    method: str
+    alpha: float
+    p_ni: float
+    discordance: Discordance
+    nan_replicates: int
+    mc_se: float
+    draws: np.ndarray | None = None
 
 
 def paired_difference(
@@ -135,92 +79,160 @@ def paired_difference(
     n_boot: int = 2000,
     ci: float = 0.95,
     seed: int = 0,
+    margin: float | None = None,
+    higher_is_better: bool = True,
 ) -> PairedEstimate:
-    """Mean over ``cells`` of the variant's minus the baseline's ``statistic``, with a percentile
-    bootstrap interval that resamples units jointly across cells.
-
-    Each replicate draws every distinct unit a bootstrap count (within its label for
-    ``auroc``, so both classes stay present) and recomputes each cell's weighted statistic for
-    both models with the same counts: a unit that appears in several cells moves them together,
-    as it should when folds share test vehicles.
+    """Mean over ``cells`` of the variant's minus the baseline's ``statistic``, its interval and
+    its non-inferiority p-value (the interval is chosen as the module docstring says).
 
     Args:
         cells: Paired units per fold x seed.
         statistic: ``auroc`` (scores, labels) or ``accuracy`` (0/1 correctness).
-        n_boot: Replicates.
-        ci: Coverage of the interval.
+        n_boot: Bootstrap replicates (several cells).
+        ci: Coverage of the two-sided interval; each bound is a one-sided ``(1 - ci) / 2`` test.
         seed: Seed of the resampling.
+        margin: Non-inferiority margin (> 0), or None for no p_ni.
+        higher_is_better: The statistic's direction (a loss is then ``difference < 0``).
 
     Raises:
-        ValueError: No cells, an unknown statistic, or a cell without both classes (auroc).
+        ValueError: No cells, an unknown statistic, a cell without both classes (auroc), or a
+            unit with two labels.
     """
-    if not cells:
-        raise ValueError("paired_difference needs at least one cell")
-    if statistic not in STATISTICS:
-        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
-    units, labels, index = _units(cells)
-    cell_stat = _auroc_differences if statistic == "auroc" else _accuracy_differences
-    pairs = list(zip(cells, index, strict=True))
+    check_statistic(cells, statistic)
+    units, labels, index = units_of(cells)
+    changed = discordance(cells, statistic)
+    common = {"n_cells": len(cells), "n_units": len(units), "discordance": changed}
+    alpha = round((1 - ci) / 2, 12)  # 0.025, not 0.025000000000000022
+    if changed.identical:
+        return _identical(common, alpha, statistic)
+    sign = 1.0 if higher_is_better else -1.0
+    if len(cells) == 1 and statistic == "auroc" and min(_class_sizes(cells[0])) >= 2:
+        return _delong_t(cells[0], alpha, margin, sign, common)
+    if len(cells) == 1 and statistic == "accuracy":
+        return _paired_proportion(changed, alpha, margin, sign, common)
+    return _bootstrap(cells, statistic, labels, index, n_boot, seed, alpha, margin, sign, common)
 
-    def mean_over_cells(weights: np.ndarray) -> np.ndarray:
-        draws = np.stack([cell_stat(cell, weights[:, idx]) for cell, idx in pairs])
-        with np.errstate(invalid="ignore"):
-            return np.nanmean(draws, axis=0)
 
-    point = float(mean_over_cells(np.ones((1, len(units))))[0])
-    rng = np.random.default_rng(seed)
-    chunks = [min(_CHUNK, n_boot - start) for start in range(0, n_boot, _CHUNK)]
-    means = np.concatenate(
-        [mean_over_cells(_bootstrap_counts(labels, statistic, size, rng)) for size in chunks]
+def _class_sizes(cell: PairedCell) -> tuple[int, int]:
+    y = np.asarray(cell.labels).astype(bool)
+    return int(y.sum()), int((~y).sum())
+
+
+def _identical(common: dict, alpha: float, statistic: str) -> PairedEstimate:
+    what = "pairs" if statistic == "auroc" else "units"
+    words = f"none: no {what} changed in any cell, so no interval is possible"
+    return PairedEstimate(
+        0.0,
+        0.0,
+        0.0,
+        resampled=words,
+        method="identical (no interval)",
+        alpha=alpha,
+        p_ni=math.nan,
+        nan_replicates=0,
+        mc_se=0.0,
+        **common,
     )
-    means = means[np.isfinite(means)]
-    alpha = (1 - ci) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha]) if means.size else (np.nan, np.nan)
+
+
+def _closed_form(diff, se, quantile, tail, margin, sign) -> tuple[float, float, float]:
+    """(low, high, p_ni) of ``diff +- quantile * se``; ``tail(x) = P(T > x)``."""
+    if se == 0:  # degenerate spread with changed pairs: a point, and no test (audit D7)
+        return diff, diff, math.nan
+    p_ni = math.nan if margin is None else tail((sign * diff + margin) / se)
+    return diff - quantile * se, diff + quantile * se, p_ni
+
+
+def _delong_t(cell, alpha, margin, sign, common) -> PairedEstimate:
+    test = delong_paired(cell.labels, cell.baseline, cell.variant)
+    df = test.df
+    low, high, p_ni = _closed_form(
+        test.difference, test.se, t_quantile(1 - alpha, df), lambda x: t_sf(x, df), margin, sign
+    )
+    what = f"none: DeLong's standard error on {test.n_pos} faulty + {test.n_neg} normal units"
+    return PairedEstimate(
+        test.difference,
+        low,
+        high,
+        resampled=f"{what}, t quantile (df={df}), one cell",
+        method=f"DeLong-t (df={df})",
+        alpha=alpha,
+        p_ni=p_ni,
+        nan_replicates=0,
+        mc_se=0.0,
+        **common,
+    )
+
+
+def _paired_proportion(changed: Discordance, alpha, margin, sign, common) -> PairedEstimate:
+    """Bonett-Price adjusted Wald: p12 = (worse + 1)/(n + 2), p21 = (better + 1)/(n + 2)."""
+    n = changed.total
+    worse, better = (changed.worse + 1) / (n + 2), (changed.better + 1) / (n + 2)
+    centre = better - worse
+    se = math.sqrt(max(worse + better - centre**2, 0.0) / (n + 2))
+    z = NormalDist()
+    low, high, p_ni = _closed_form(
+        centre, se, z.inv_cdf(1 - alpha), lambda x: 1 - z.cdf(x), margin, sign
+    )
+    what = f"none: {changed.worse:.0f} + {changed.better:.0f} discordant of {n:.0f} units"
+    return PairedEstimate(
+        (changed.better - changed.worse) / n,
+        low,
+        high,
+        resampled=f"{what}, adjusted Wald (Bonett-Price), one cell",
+        method="paired-proportion adjusted Wald (z)",
+        alpha=alpha,
+        p_ni=p_ni,
+        nan_replicates=0,
+        mc_se=0.0,
+        **common,
+    )
+
+
+def _bootstrap(cells, statistic, labels, index, n_boot, seed, alpha, margin, sign, common):
+    draws = joint_bootstrap(cells, statistic, labels, index, n_boot, seed)
+    if margin is not None and draws.means.size:
+        bound = np.quantile(sign * draws.means, alpha)
+        if abs(bound + margin) < NEAR_MARGIN:  # too close to call on n_boot draws: more
+            n_boot *= REDRAW
+            draws = joint_bootstrap(cells, statistic, labels, index, n_boot, seed + 1)
+    means = draws.means
+    low, high = np.quantile(means, [alpha, 1 - alpha]) if means.size else (math.nan,) * 2
+    p_ni = math.nan
+    if margin is not None and means.size:
+        p_ni = (1 + int(np.sum(sign * means <= -margin))) / (means.size + 1)
     within = "stratified by label, " if statistic == "auroc" else ""
     what = "vehicles" if statistic == "auroc" else "test units"
-    resampled = f"{what} ({len(units)}, {within}jointly across {len(cells)} cells), {n_boot} draws"
-    return PairedEstimate(point, float(low), float(high), len(cells), len(units), resampled)
+    resampled = (
+        f"{what} ({common['n_units']}, {within}jointly across {len(cells)} cells), "
+        f"{n_boot} draws, percentile bootstrap"
+    )
+    return PairedEstimate(
+        draws.point,
+        float(low),
+        float(high),
+        resampled=resampled,
+        method=f"percentile bootstrap ({n_boot} draws)",
+        alpha=alpha,
+        p_ni=p_ni,
+        nan_replicates=draws.nan_replicates,
+        mc_se=quantile_mc_se(sign * means, alpha),
+        draws=means,
+        **common,
+    )
 
 
-def _units(cells: Sequence[PairedCell]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Distinct units with their labels, and each cell's positions into them."""
-    ids = np.concatenate([np.asarray(c.units).astype(str) for c in cells])
-    labels = np.concatenate([np.asarray(c.labels) for c in cells]).astype(int)
-    units, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    bounds = np.cumsum([0, *(len(c.units) for c in cells)])
-    index = [inverse[bounds[k] : bounds[k + 1]] for k in range(len(cells))]
-    return units, labels[first], index
+def quantile_mc_se(draws: np.ndarray, q: float) -> float:
+    """Monte Carlo standard error of the ``q`` quantile of ``draws``, distribution-free.
 
-
-def _bootstrap_counts(labels: np.ndarray, statistic: str, n_boot: int, rng) -> np.ndarray:
-    """(n_boot, n_units) multinomial counts; within each label for AUROC."""
-    counts = np.zeros((n_boot, len(labels)))
-    strata = [labels == 0, labels == 1] if statistic == "auroc" else [np.ones_like(labels, bool)]
-    for members in strata:
-        where = np.flatnonzero(members)
-        if where.size:
-            draws = rng.multinomial(where.size, np.full(where.size, 1 / where.size), size=n_boot)
-            counts[:, where] = draws
-    return counts
-
-
-def _auroc_differences(cell: PairedCell, weights: np.ndarray) -> np.ndarray:
-    """Weighted AUROC(variant) - AUROC(baseline) per row of ``weights`` (cell-aligned)."""
-    y = np.asarray(cell.labels).astype(bool)
-    if y.all() or not y.any():
-        raise ValueError("every cell needs normal and faulty units for a paired AUROC")
-    wp, wn = weights[:, y], weights[:, ~y]
-    total = wp.sum(axis=1) * wn.sum(axis=1)
-    out = []
-    for scores in (np.asarray(cell.variant, float), np.asarray(cell.baseline, float)):
-        kernel = _psi(scores[y], scores[~y])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.einsum("bp,pn,bn->b", wp, kernel, wn) / total)
-    return out[0] - out[1]
-
-
-def _accuracy_differences(cell: PairedCell, weights: np.ndarray) -> np.ndarray:
-    """Weighted accuracy(variant) - accuracy(baseline) per row of ``weights``."""
-    gain = np.asarray(cell.variant, float) - np.asarray(cell.baseline, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return weights @ gain / weights.sum(axis=1)
+    The number of draws below the true quantile is Binomial(B, q), with standard deviation
+    ``s = sqrt(B q (1 - q))``; half the distance between the order statistics ``s`` ranks either
+    side of ``B q`` is the SE ``sqrt(q (1 - q) / B) / density`` with the density read off the
+    draws themselves (no kernel estimate). nan with fewer than 2 draws.
+    """
+    if draws.size < 2:
+        return math.nan
+    ordered = np.sort(draws)
+    spread = math.sqrt(draws.size * q * (1 - q))
+    ranks = np.clip(np.rint([draws.size * q - spread, draws.size * q + spread]), 0, draws.size - 1)
+    return float((ordered[int(ranks[1])] - ordered[int(ranks[0])]) / 2)

@@ -21,7 +21,7 @@ from src.core import schema
 from src.core.errors import ConfigError
 from src.core.metrics import MetricSpec
 from src.core.registry import Registry
-from src.stats import PairedCell, paired_difference
+from src.stats import PairedCell, PairedEstimate, paired_difference
 
 
 @dataclass
@@ -140,35 +140,57 @@ class Task(ABC):
         """The extra loss that distils ``teacher`` into ``student`` (``alpha`` weights it)."""
 
     def paired(self, variant: EvalResult, baseline: EvalResult, seed: int, n_boot: int = 2000):
-        """The variant against its baseline on the same test units: ``delta/<primary>_ci_low``,
-        ``_ci_high`` (paired bootstrap over units) and ``_p`` (the task's exact or closed-form
-        test), and the paired per-unit table the leaderboard recombines over folds and seeds.
+        """The variant against its baseline on the same test units, and the paired per-unit table
+        the leaderboard recombines over folds and seeds.
+
+        Metrics (names from :func:`src.core.schema.paired_metric`, for ``delta/<primary>``):
+        ``_ci_low``/``_ci_high``, the calibrated one-cell interval of :func:`paired_difference`
+        (DeLong-t for AUROC, an adjusted Wald for accuracy); ``_p_ni``, its one-sided
+        non-inferiority p-value at the primary metric's margin (nan when no pair changed);
+        ``_p``, the task's two-sided *superiority* test of no difference (:meth:`paired_p_value`);
+        and the discordance counts ``_pairs_worse``, ``_pairs_better``, ``_pairs_total``,
+        ``_units_moved``.
 
         Returns:
-            ``(metrics, table)``; no metrics and no table when either result has no units.
+            ``(metrics, table, tags)``: tags name the interval (``schema.INTERVAL_METHOD``); all
+            empty (table None) when either result has no units.
         """
         if variant.units is None or baseline.units is None:
-            return {}, None
+            return {}, None, {}
         # Unit ids as text: a baseline's units may come back from its logged table.
         base, var = (u.astype({"unit": str, "label": int}) for u in (baseline.units, variant.units))
         table = base.merge(var, on=["unit", "label"], suffixes=("_b", "_v"))
         table = table.rename(columns={"value_b": "baseline", "value_v": "variant"})
         spec = self.metric(self.primary)
-        cell = PairedCell(
-            table.unit.to_numpy(),
-            table.label.to_numpy(),
-            table.baseline.to_numpy(),
-            table.variant.to_numpy(),
+        cell = PairedCell(*(table[c].to_numpy() for c in ("unit", "label", "baseline", "variant")))
+        estimate = paired_difference(
+            [cell],
+            spec.paired,
+            n_boot=n_boot,
+            seed=seed,
+            margin=spec.margin,
+            higher_is_better=spec.higher_is_better,
         )
-        estimate = paired_difference([cell], spec.paired, n_boot=n_boot, seed=seed)
+        return (
+            self._paired_metrics(estimate, table),
+            table,
+            {schema.INTERVAL_METHOD: estimate.method},
+        )
+
+    def _paired_metrics(self, estimate: PairedEstimate, table: pd.DataFrame) -> dict[str, float]:
         delta = schema.delta_of(self.primary)
         low, high = schema.interval(delta)
-        metrics = {
-            low: estimate.ci_low,
-            high: estimate.ci_high,
-            f"{delta}_p": self.paired_p_value(table),
+        changed = estimate.discordance
+        values = {
+            "p": self.paired_p_value(table),
+            "p_ni": estimate.p_ni,
+            "pairs_worse": changed.worse,
+            "pairs_better": changed.better,
+            "pairs_total": changed.total,
+            "units_moved": changed.units_moved,
         }
-        return metrics, table
+        named = {schema.paired_metric(delta, k): float(v) for k, v in values.items()}
+        return {low: estimate.ci_low, high: estimate.ci_high, **named}
 
     @abstractmethod
     def fidelity(self, variant: EvalResult, baseline: EvalResult, seed: int) -> dict[str, float]:
@@ -181,7 +203,8 @@ class Task(ABC):
 
     @abstractmethod
     def paired_p_value(self, table: pd.DataFrame) -> float:
-        """Two-sided p-value of no difference between the table's ``baseline`` and ``variant``."""
+        """Two-sided p-value of *no difference* (a superiority test, not non-inferiority)
+        between the table's ``baseline`` and ``variant``."""
 
     def metric(self, name: str) -> MetricSpec | None:
         """The spec of metric ``name``, None when the task does not declare it."""

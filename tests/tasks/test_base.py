@@ -1,12 +1,19 @@
 """Task objects: ``python -m pytest tests/tasks/test_base.py``."""
 
+from functools import partial
+
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from src.core import schema
 from src.core.errors import ConfigError
 from src.models import create_model
+from src.stats import PairedCell, delong_paired, paired_difference
 from src.tasks import TASKS, OptimSpec, create_task
 from src.tasks.anomaly import AnomalyTask, DyadLoss
+from src.tasks.base import EvalResult
 
 
 @pytest.mark.parametrize("name", TASKS.names())
@@ -73,3 +80,59 @@ def test_dyad_distillation_matches_predictions_and_projects_latents():
     assert loss.project.weight.grad is not None
     assert all(p.grad is None for p in teacher.parameters())  # the teacher never learns
     assert not any(p is q for p in loss.parameters() for q in teacher.parameters())
+
+
+def _units(ids, labels, values):
+    return pd.DataFrame({"unit": ids, "label": labels, "value": values})
+
+
+def test_paired_logs_the_calibrated_interval_its_tests_and_the_changed_pairs():
+    task = create_task({"name": "anomaly"})
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(10), np.zeros(12)].astype(int)
+    base = 1.7 * y + rng.normal(0, 1, 22)
+    variant = base + rng.normal(0, 0.3, 22)
+    ids = [f"car{i}" for i in range(22)]
+    metrics, table, tags = task.paired(
+        EvalResult({}, units=_units(ids, y, variant)),
+        EvalResult({}, units=_units(ids, y, base)),
+        seed=0,
+    )
+    estimate = paired_difference(
+        [PairedCell(np.array(ids), y, base, variant)], "auroc", margin=0.02
+    )
+    delong = delong_paired(y, base, variant)
+    name = partial(schema.paired_metric, "delta/auroc")
+    assert metrics["delta/auroc_ci_low"] == pytest.approx(estimate.ci_low)
+    assert metrics["delta/auroc_ci_high"] == pytest.approx(estimate.ci_high)
+    assert metrics[name("p_ni")] == pytest.approx(estimate.p_ni)
+    assert metrics[name("p")] == pytest.approx(delong.p_value)  # two-sided superiority
+    assert metrics[name("pairs_total")] == 120
+    moved = (metrics[name("pairs_better")] - metrics[name("pairs_worse")]) / 120
+    assert moved == pytest.approx(delong.difference, abs=1e-12)
+    assert 0 < metrics[name("units_moved")] <= 22
+    assert set(metrics) == {"delta/auroc_ci_low", "delta/auroc_ci_high"} | {
+        name(k) for k in schema.PAIRED_STATS
+    }
+    assert tags == {schema.INTERVAL_METHOD: "DeLong-t (df=9)"} and len(table) == 22
+
+
+def test_paired_on_images_and_without_units():
+    task = create_task({"name": "classification"})
+    right = np.r_[np.ones(900), np.zeros(100)]
+    worse = right.copy()
+    worse[:30] = 0
+    ids = np.arange(1000)
+    metrics, _, tags = task.paired(
+        EvalResult({}, units=_units(ids, np.zeros(1000), worse)),
+        EvalResult({}, units=_units(ids, np.zeros(1000), right)),
+        seed=0,
+    )
+    assert metrics["delta/accuracy_pairs_worse"] == 30 and metrics["delta/accuracy_p"] < 1e-6
+    assert metrics["delta/accuracy_ci_high"] < 0 and metrics["delta/accuracy_p_ni"] > 0.5
+    assert tags[schema.INTERVAL_METHOD] == "paired-proportion adjusted Wald (z)"
+    assert task.paired(EvalResult({}), EvalResult({}, units=_units(ids, right, right)), 0) == (
+        {},
+        None,
+        {},
+    )
