@@ -122,6 +122,20 @@ FAMILY_K = "k judged"  # rows: the variants judged against the same baseline (mu
 VERDICT_HOLM = "verdict (Holm)"  # rows: the verdict once the k claims are Holm-adjusted
 POWER = "power"  # rows: what an inconclusive AUROC verdict would need to decide
 FIDELITY = "fidelity"  # rows: behaves like its baseline / differs / not shown (label-free)
+# rows: every column a verdict adds (src.board.verdict.judge, src.board.fidelity)
+JUDGED = (
+    *DELTA_INTERVAL,
+    INTERVAL,
+    P_NI,
+    *DISCORDANCE,
+    N_UNITS,
+    N_POSITIVE,
+    VERDICT,
+    FAMILY_K,
+    VERDICT_HOLM,
+    POWER,
+    FIDELITY,
+)
 SPEED = "speed"  # rows, runtimes: faster, same or slower at batch 1 (or "—": no interval)
 REASON = "reason"  # rows: the verdict in one line a reader can act on
 SCORE = "score"  # rows: the baseline's mean + the row's paired difference

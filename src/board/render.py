@@ -42,7 +42,7 @@ def display_table(rows: pd.DataFrame, metric: str, headline: Sequence[str] = ())
     table = pd.DataFrame({col.RANK: rows[col.RANK].astype(str).replace("<NA>", "–")})
     table[col.DATA] = data_labels(rows)
     for name in (col.MODEL, col.VARIANT, col.N_RUNS, col.VERDICT, col.VERDICT_HOLM, col.FIDELITY):
-        if name in rows:
+        if name in rows and (rows[name].astype(str) != "").any():
             table[name] = rows[name].astype(str)
     shown = [(metric, metric), *((m, m) for m in headline if m != metric), *MEASURED]
     for column, template in shown:

@@ -181,7 +181,6 @@ def _facts(found: dict, cells: list, margin: float | None, statistic: str | None
             out[col.POWER] = power_projection(cells, margin, alpha=ALPHA).text
         except ValueError:  # too few units to split the variance: say nothing, not a guess
             out[col.POWER] = ""
-    out["resampled"] = found.get("resampled", "")
     return out
 
 

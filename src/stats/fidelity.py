@@ -25,7 +25,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from src.core import schema
-from src.stats.paired import mcnemar_exact
+from src.stats.discordance import mcnemar_exact
 from src.stats.proportion import cp_upper
 
 BEHAVES, DIFFERS = "behaves like its baseline", "differs"

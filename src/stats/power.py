@@ -149,6 +149,9 @@ def power_projection(
     if not (math.isfinite(s_u) and math.isfinite(s_e)):
         text = f"no projection: too few units to estimate their variance ({n})"
         return Projection(s_u, s_e, se_now, None, None, text, n, per_unit)
+    if not target > 0:  # margin 0: no finite sample shows "no worse at all"
+        text = f"no projection: at margin {margin:g} no finite number of units decides"
+        return Projection(s_u, s_e, se_now, None, None, text, n, per_unit)
     faulty = math.ceil((s_u + s_e / per_unit) / target**2)
     separable = all(c["sep"] for c in classes)
     seeds = _seeds(s_u, s_e, n, target) if separable else math.inf

@@ -255,7 +255,7 @@ def test_a_variant_is_ranked_against_its_baseline_on_the_folds_it_has(store):
     assert rows.loc["dynamic", "score"] == pytest.approx(0.8 - 0.05)  # baseline mean + paired
     assert rows.loc["static", "score"] == pytest.approx(0.8 + 0.05)
     assert list(rows.sort_values("rank").index) == ["static", "baseline", "dynamic"]
-    assert rows.loc["static", "verdict"] == "non-inferior"  # and better: it ranks first
+    assert rows.loc["static", "verdict"] == "superior"  # its whole interval above 0: first
     assert rows.loc["dynamic", "verdict"] == "inferior"
     # milliseconds come from the baseline's own time and the side-by-side speedup
     assert rows.loc["static", "vs_baseline/ms_p50_bs1:mean"] == pytest.approx(10.0 / 2.0)

@@ -61,9 +61,11 @@ def _expected_rows(per_run: pd.DataFrame, verdicts: bool) -> set[str]:
     board_metrics = {n for n in names if n.startswith(schema.BOARD_AREAS)}
     assert _ratios() <= board_metrics  # the ratios are aggregated like any metric
     stats = {col.stat(m, s) for m in board_metrics for s in col.STATS}
+    stats |= {col.stat(m, col.MIN) for m in board_metrics if m.endswith(schema.CI_LOW)}
+    stats |= {col.stat(m, col.MAX) for m in board_metrics if m.endswith(schema.CI_HIGH)}
     identity = {col.DATA, col.DATA_VARIANT, col.DATA_FINGERPRINT, col.MODEL, col.VARIANT}
     identity |= {col.SETTINGS, col.CONTEXT, col.TASK, col.METHOD}
-    judged = {*col.DELTA_INTERVAL, col.VERDICT, col.SPEED, col.REASON} if verdicts else set()
+    judged = {*col.JUDGED, col.SPEED, col.REASON} if verdicts else set()
     ranked = {col.SCORE, col.RANK, col.PARETO, col.stat(col.VS_MS_BS1)}
     return identity | set(col.ROW_COUNTS) | stats | judged | ranked
 
