@@ -13,7 +13,9 @@ from tests.conftest import FAST, compose_cfg, train_runs
 
 
 def test_a_reused_baseline_is_paired_from_its_logged_units_not_scored_again(tiny_root, tmp_path):
+    # alpha 0.2: the tiny fleet holds 5 normal cars out, too few for a finite threshold at 0.05
     common = ["model=dyad_tiny", f"data.root={tiny_root}", "trainer.max_epochs=1", *FAST]
+    common.append("task.evaluation.alpha=0.2")
     done = train_runs(
         *common, "task.evaluation.n_boot=20", methods=["baseline", "dynamic"], tmp=tmp_path
     )
