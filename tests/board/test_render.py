@@ -65,7 +65,9 @@ def test_markdown_and_terminal_tables(written, capsys):
     board, meta, paths = written
     md = paths["md"].read_text()
     # the verdict, then the verdict once Holm-adjusted for the k variants on this baseline
-    assert "| 1 | battery (brand3) | dyad | baseline | 3 | baseline | baseline | 0.85 ± 0.05 |" in md
+    assert (
+        "| 1 | battery (brand3) | dyad | baseline | 3 | baseline | baseline | 0.85 ± 0.05 |" in md
+    )
     assert "![Pareto front](leaderboard_pareto.png)" in md
     table = display_table(board.rows, board.metric, board.headline)
     assert "test/recall" in table and "test/f1" not in table  # headline, and only if logged
