@@ -71,6 +71,7 @@ class ClassificationModule(pl.LightningModule):
             on_step=on_step,
             on_epoch=True,
             batch_size=len(batch["y"]),
+            sync_dist=True,  # under DDP the epoch value is every rank's, not rank 0's share
         )
         return loss
 

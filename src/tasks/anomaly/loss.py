@@ -83,6 +83,7 @@ class AnomalyModule(pl.LightningModule):
             on_step=True,
             on_epoch=True,
             batch_size=batch["x"].shape[0],
+            sync_dist=True,  # under DDP the epoch value is every rank's, not rank 0's half
         )
         self.log("loss", parts["loss"], prog_bar=True, logger=False, on_step=True)
         return parts["loss"]
