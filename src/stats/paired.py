@@ -201,6 +201,13 @@ def _bootstrap(cells, statistic, labels, index, n_boot, seed, alpha, margin, sig
     p_ni = math.nan
     if margin is not None and means.size:
         p_ni = (1 + int(np.sum(sign * means <= -margin))) / (means.size + 1)
+    mc_se = quantile_mc_se(sign * means, alpha)
+    method = f"percentile bootstrap ({n_boot} draws"
+    if draws.nan_replicates:  # a cell that lost a class in a replicate left that mean
+        method += f", {draws.nan_replicates} cell draws lost a class"
+    if margin is not None and means.size:  # still too close after the redraw: say how close
+        if abs(np.quantile(sign * means, alpha) + margin) < NEAR_MARGIN:
+            method += f", bound within {NEAR_MARGIN:g} of the margin: Monte Carlo se {mc_se:.4f}"
     within = "stratified by label, " if statistic == "auroc" else ""
     what = "vehicles" if statistic == "auroc" else "test units"
     resampled = (
@@ -212,11 +219,11 @@ def _bootstrap(cells, statistic, labels, index, n_boot, seed, alpha, margin, sig
         float(low),
         float(high),
         resampled=resampled,
-        method=f"percentile bootstrap ({n_boot} draws)",
+        method=method + ")",
         alpha=alpha,
         p_ni=p_ni,
         nan_replicates=draws.nan_replicates,
-        mc_se=quantile_mc_se(sign * means, alpha),
+        mc_se=mc_se,
         draws=means,
         **common,
     )

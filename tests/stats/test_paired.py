@@ -112,9 +112,12 @@ def test_a_bound_near_the_margin_is_redrawn_with_five_times_the_draws():
     cells = [_fold(rng, np.array([f"c{k}-{i}" for i in range(22)]), tau=0.5) for k in range(2)]
     far = paired_difference(cells, "auroc", n_boot=400, margin=1.0)
     assert far.method == "percentile bootstrap (400 draws)" and far.draws.size == 400
-    near = paired_difference(cells, "auroc", n_boot=400, margin=-far.ci_low + 0.001)
-    assert near.method == "percentile bootstrap (2000 draws)" and near.draws.size == 2000
+    margin = -far.ci_low + 0.001
+    near = paired_difference(cells, "auroc", n_boot=400, margin=margin)
+    assert near.method.startswith("percentile bootstrap (2000 draws") and near.draws.size == 2000
     assert "2000 draws" in near.resampled and near.mc_se < far.mc_se
+    assert abs(near.ci_low + margin) < 0.002  # still close after the redraw: its error is said
+    assert f"Monte Carlo se {near.mc_se:.4f}" in near.method
 
 
 def test_cell_replicates_that_lose_a_class_are_counted():
@@ -130,6 +133,7 @@ def test_cell_replicates_that_lose_a_class_are_counted():
     share = (1 - 1 / 11) ** 11  # P(a given one of 11 faulty vehicles is not drawn)
     assert est.nan_replicates == pytest.approx(1000 * share, rel=0.15)
     assert est.draws.size == 1000  # the other cell still carries every replicate
+    assert f"{est.nan_replicates} cell draws lost a class" in est.method  # said, not dropped
     assert paired_difference([others, others], "auroc", n_boot=200).nan_replicates == 0
 
 
