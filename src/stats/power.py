@@ -18,9 +18,11 @@ cells (``r`` = normals per faulty unit now), has
 :class:`Projection`). The non-inferiority test at one-sided ``alpha`` has power ``power`` at a
 true difference of 0 when ``SE <= m / (z[1 - alpha] + z[power])``. A true difference of 0, not
 the observed one: the observed one is as noisy as the verdict it would size, and a negative one
-would make every design look hopeless. Seeds shrink only ``sigma_e2``. Where no unit recurs in
-two cells the two parts cannot be told apart: all is counted as persistent, and more seeds are
-not shown to help. The model has no cell-wide shift (a whole fold's model better or worse).
+would make every design look hopeless. Seeds shrink only ``sigma_e2``. Where no unit of a
+class recurs in two cells (normal vehicles across folds) the two parts of that class cannot be
+told apart: all of it counts as persistent, which seeds cannot shrink; where no unit of any class
+recurs, more seeds are not shown to help. The model has no cell-wide shift (a whole fold's model
+better or worse).
 """
 
 from __future__ import annotations
@@ -153,9 +155,10 @@ def power_projection(
         text = f"no projection: at margin {margin:g} no finite number of units decides"
         return Projection(s_u, s_e, se_now, None, None, text, n, per_unit)
     faulty = math.ceil((s_u + s_e / per_unit) / target**2)
-    separable = all(c["sep"] for c in classes)
-    seeds = _seeds(s_u, s_e, n, target) if separable else math.inf
-    text = _text(statistic, margin, se_now, target, faulty, seeds, n, separable)
+    names = _CLASSES[statistic]
+    unseparated = [name for c, name in zip(classes, names, strict=True) if not c["sep"]]
+    seeds = _seeds(s_u, s_e, n, target) if len(unseparated) < len(classes) else math.inf
+    text = _text(statistic, margin, se_now, target, faulty, seeds, n, unseparated, len(classes))
     return Projection(float(s_u), float(s_e), se_now, faulty, seeds, text, n, float(per_unit))
 
 
@@ -167,14 +170,24 @@ def _seeds(s_u: float, s_e: float, n: int, target: float) -> float:
     return float(max(1, math.ceil(s_e / room)))
 
 
-def _text(statistic, margin, se_now, target, faulty, seeds, n, separable) -> str:
+_CLASSES = {"auroc": ("faulty", "normal"), "accuracy": ("test",)}
+
+
+def _text(statistic, margin, se_now, target, faulty, seeds, n, unseparated, n_classes) -> str:
     what = "AUROC" if statistic == "auroc" else "accuracy"
     units = "faulty vehicles" if statistic == "auroc" else "test units"
     head = f"an {what} verdict at margin {margin:g}"
     if se_now <= target:
         return f"{head} is within reach of these {n} {units} (SE {se_now:.4f} <= {target:.4f})"
+    if len(unseparated) == n_classes:
+        why = " (no unit recurs across cells: seeds are not shown to help)"
+    elif unseparated:  # e.g. folds share faulty vehicles but not normal ones
+        kinds = " and ".join(unseparated)
+        why = f" ({kinds} units never recur across cells: their part counts as persistent)"
+    else:
+        why = ""
     if math.isinf(seeds):
-        why = "" if separable else " (no unit recurs across cells: seeds are not shown to help)"
         alone = "it cannot be reached with more seeds alone"
         return f"{head} would need about {faulty} {units}; {alone}{why}"
-    return f"{head} would need about {faulty} {units} (or {seeds:.0f} seeds per vehicle at {n})"
+    per = f"{seeds:.0f} seeds per vehicle at {n}"
+    return f"{head} would need about {faulty} {units} (or {per}){why}"

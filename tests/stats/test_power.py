@@ -86,3 +86,20 @@ def test_a_persistent_change_cannot_be_outvoted_by_seeds():
     assert "cannot be reached with more seeds alone" in fit.text
     big = power_projection(_design(rng, 400, 480, 2, persistent=0.05, noise=0.05), 0.02)
     assert "within reach" in big.text and big.se_now < 0.02 / 2.8
+
+
+def test_folds_that_share_only_faulty_vehicles_still_size_seeds():
+    """Five folds share faulty vehicles but each has normals of its own: the normals' part
+    counts as persistent and the line says so, instead of claiming that no unit recurs."""
+    rng = np.random.default_rng(4)
+    cells = []
+    for fold in range(5):
+        y = np.r_[np.ones(20), np.zeros(24)].astype(int)
+        ids = np.r_[np.arange(20), 1000 + 24 * fold + np.arange(24)]  # normals fold-specific
+        base = MU * y + rng.normal(0, 1, y.size)
+        cells.append(PairedCell(ids, y, base, base + rng.normal(0, 0.4, y.size)))
+    fit = power_projection(cells, 0.02)
+    assert fit.n_units == 20 and fit.cells_per_unit == 5
+    assert "normal units never recur across cells" in fit.text
+    assert "no unit recurs" not in fit.text
+    assert fit.seeds_needed is not None and fit.seeds_needed >= 1
