@@ -29,12 +29,16 @@ endif
 # about 9 minutes per fold).
 FOLDS ?= 0
 RUN_ARGS ?= trainer.threads=2
+# The timing pass after the sweep (python -m src.timing): every variant in fresh processes, the
+# board's speed. TIMING_ARGS="processes=20" is the publication setting (README "Speed").
+TIMING_ARGS ?=
 SWEEP = make-run-$(shell date +%Y-%m-%d_%H-%M-%S)
 
 run: $(STAMP)
 	$(eval SWEEP_ID := $(SWEEP))
 	$(PY) -m src.train -m +method=$(METHODS) data.fold=$(FOLDS) $(RUN_ARGS) hydra.sweep.dir=$(CURDIR)/outputs/multiruns/$(SWEEP_ID); \
 	status=$$?; \
+	$(PY) -m src.timing sweep_id=$(SWEEP_ID) $(TIMING_ARGS); \
 	$(PY) -m src.leaderboard sweep_id=$(SWEEP_ID) out_dir=$(CURDIR)/outputs/leaderboard/$(SWEEP_ID) \
 	&& exit $$status
 

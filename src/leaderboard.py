@@ -24,7 +24,7 @@ from pathlib import Path
 import hydra
 import pandas as pd
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from src.board import (
     Board,
@@ -32,22 +32,16 @@ from src.board import (
     PairedTables,
     build_boards,
     collect_meta,
-    is_counted,
-    load_runs,
     print_table,
     verdict_note,
     write_outputs,
 )
 from src.board import columns as col
 from src.board.render import STEM
-from src.board.runs import MODEL_OR_FAMILY
-from src.board.variants import board_params
 from src.cli import entry
 from src.cli.resolvers import register_resolvers
-from src.core import schema
-from src.core.errors import UserError
+from src.cli.selection import describe_filters, select_runs, selected_parent, selection
 from src.core.paths import ROOT
-from src.tracking.liveness import reap_orphans
 from src.tracking.store import RunStore
 
 register_resolvers()  # before Hydra composes: ${project_root:} and ${default_store:}
@@ -69,7 +63,7 @@ def job(cfg: DictConfig) -> dict[str, Path]:
     store = RunStore.open(cfg.tracking_uri)
     parent_run_id = selected_parent(cfg, store)
     filters = selection(cfg)
-    chosen = _describe_filters(filters, cfg, parent_run_id)
+    chosen = describe_filters(filters, cfg, parent_run_id)
     runs = select_runs(cfg, store, filters, parent_run_id, chosen)
     boards = build_boards(
         runs,
@@ -96,47 +90,6 @@ def job(cfg: DictConfig) -> dict[str, Path]:
 @hydra.main(version_base="1.3", config_path=None, config_name="leaderboard")
 def main(cfg: DictConfig):
     return job(cfg)
-
-
-def selected_parent(cfg: DictConfig, store: RunStore) -> str | None:
-    """The sweep's parent run: ``parent_run_id``, or the run tagged ``sweep_id``."""
-    if cfg.parent_run_id:
-        return str(cfg.parent_run_id)
-    if cfg.sweep_id:
-        return store.sweep_parent(str(cfg.sweep_id))
-    return None
-
-
-def select_runs(
-    cfg: DictConfig, store: RunStore, filters: dict, parent_run_id: str | None, chosen: str
-) -> pd.DataFrame:
-    """The selected runs (any status), refusing an empty selection with what to change
-    (``chosen``: the selection in words). Runs left RUNNING by a process that is gone are marked
-    FAILED first (the one write besides the sweep's files), so an orphan is reported as what it
-    is and never counted."""
-    for run_id in reap_orphans(store):
-        print(f"run {run_id} was left RUNNING by a process that is gone: marked FAILED")
-    runs = load_runs(
-        experiment=cfg.experiment_name,
-        filters=filters,
-        parent_run_id=parent_run_id,
-        include_baselines=cfg.include_baselines,
-        params=board_params(cfg.split_by or []),
-        store=store,
-    )
-    if runs.empty:
-        what = f"match {chosen}" if chosen else "at all (the store is empty)"
-        raise UserError(
-            f"no runs in {cfg.tracking_uri} {what}: train some (python -m src.train) or change "
-            "the filters / tracking_uri"
-        )
-    if not is_counted(runs).any():
-        counts = runs[col.STATUS].value_counts().to_dict()
-        raise UserError(
-            f"none of the training runs matching {chosen or 'all'} is FINISHED ({counts}); "
-            "see their error tags in MLflow"
-        )
-    return runs
 
 
 def describe(
@@ -166,41 +119,6 @@ def log_to_parent(
     for path in paths.values():
         store.log_artifact(parent_run_id, path, "leaderboard")
     print(f"logged to parent run {parent_run_id} (artifacts: leaderboard/)")
-
-
-def selection(cfg: DictConfig) -> dict[object, object]:
-    """Filters of :func:`src.board.runs.load_runs` from the config: ``data``, ``method`` and
-    ``model`` are tags (``model`` matches a model or its family: ``model=dyad`` selects every
-    dyad_* model), then any ``tags.*`` and ``params.*``."""
-    filters: dict[object, object] = {
-        schema.DATA: _plain(cfg.data),
-        schema.DATA_VARIANT: cfg.data_variant,
-        schema.METHOD: _plain(cfg.method),
-        MODEL_OR_FAMILY: _plain(cfg.model),
-    }
-    filters.update(OmegaConf.to_container(cfg.tags, resolve=True) or {})
-    params = OmegaConf.to_container(cfg.params, resolve=True) or {}
-    filters.update({col.param(k): v for k, v in schema.flatten_params(params).items()})
-    return {k: v for k, v in filters.items() if v is not None}
-
-
-def _plain(value: object) -> object:
-    """A filter's value as typed: a string, a list of them (``method=[static,qat]``), or None."""
-    if isinstance(value, ListConfig):
-        return [str(v) for v in OmegaConf.to_container(value, resolve=True)]
-    return None if value is None else str(value)
-
-
-def _describe_filters(filters: dict, cfg: DictConfig, parent_run_id: str | None) -> str:
-    """The selection in the words the user typed (``model=dyad``, ``data_variant=brand3``)."""
-    parts = [f"{k[0] if isinstance(k, tuple) else k}={v}" for k, v in filters.items()]
-    if cfg.experiment_name:
-        parts.insert(0, f"experiment={cfg.experiment_name}")
-    if cfg.sweep_id:
-        parts.append(f"sweep_id={cfg.sweep_id}")
-    if parent_run_id:
-        parts.append(f"parent_run_id={parent_run_id}")
-    return ", ".join(parts)
 
 
 if __name__ == "__main__":

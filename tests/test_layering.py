@@ -29,14 +29,14 @@ FLOORS = [
     {"pipeline", "board"},  # reports never train: the board reads the store only
     {"cli"},
     {"search"},  # the search package: loop, scoring, report, its app (python -m src.search)
-    {"train", "leaderboard", "reproduce", "sensitivity"},
+    {"train", "leaderboard", "reproduce", "sensitivity", "timing"},
 ]
 # Who alone may import an outside API.
 ONLY = {
     "torch.ao": {"quant"},
     "torchao": {"quant"},  # PT2E, the maintained int8 path: beside the deprecated one
-    "omegaconf": {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search"},
-    "hydra": {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search"},
+    "omegaconf": {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search", "timing"},
+    "hydra": {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search", "timing"},
     "optuna": {"search"},  # the search loop drives it (src/search/loop.py)
     "subprocess": {"core"},  # git, in src/core/paths.py
 }

@@ -20,6 +20,7 @@ from src.board import columns as col
 from src.board.fidelity import with_fidelity
 from src.board.rank import COMPARE, rank_and_mark
 from src.board.runtimes import runtime_rows
+from src.board.speed import comparable_speed, speed_from_pass
 from src.board.variants import IDENTITY, label_runs, newest_per_cell
 from src.board.verdict import Judgement, TableSource, judge
 from src.core import schema
@@ -100,7 +101,7 @@ def build_board(
         rows = with_fidelity(rows, per_run)
     else:
         margin = None
-    rows = rank_and_mark(rows, metric, higher_is_better)
+    rows = rank_and_mark(rows, metric, higher_is_better, speed=comparable_speed(per_run))
     headline = headline_metrics(per_run, metric)
     paired = spec.paired if spec is not None else None
     by_runtime = runtime_rows(rows, per_run, metric, margin, higher_is_better, tables, paired)
@@ -130,7 +131,8 @@ def prepare_runs(
     finished = runs[is_counted(runs)]
     if finished.empty:
         raise UserError("no FINISHED runs to rank; check the filters and the runs' status")
-    labelled = with_ratios(label_runs(finished, split_by), resolve_metric(finished, metric))
+    labelled = speed_from_pass(label_runs(finished, split_by))
+    labelled = with_ratios(labelled, resolve_metric(finished, metric))
     return newest_per_cell(labelled) if dedupe else labelled
 
 

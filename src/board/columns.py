@@ -137,6 +137,7 @@ JUDGED = (
     FIDELITY,
 )
 SPEED = "speed"  # rows, runtimes: faster, same or slower at batch 1 (or "—": no interval)
+SPEED_SOURCE = "speed_source"  # per_run: "fresh processes" (a timing pass) or "within one process"
 REASON = "reason"  # rows: the verdict in one line a reader can act on
 SCORE = "score"  # rows: the baseline's mean + the row's paired difference
 RANK = "rank"  # rows: 1 = best within one data set and baseline

@@ -11,6 +11,7 @@ import pandas as pd
 
 from src.board import columns as col
 from src.board.aggregate import Board, is_counted
+from src.board.speed import comparable_speed, speed_note
 from src.core import schema
 from src.core.paths import git_commit
 
@@ -176,8 +177,14 @@ def measurement_notes(per_run: pd.DataFrame) -> list[str]:
         " baseline (each run against the baseline of its fold and seed, evaluated in one"
         " process), so a variant on fewer folds is not ranked by the folds it lacks",
         "size ratio and speedups: each run against its own fp32 baseline (tag baseline_run_id);"
-        " speedups timed side by side with it in one process (latency/speedup_*); baseline = 1;"
-        " the Pareto front uses these ratios, never absolute times from different runs",
-        "p50 ms bs1: the baseline run's own time divided by the row's side-by-side speedup",
+        " baseline = 1; "
+        + (
+            "the Pareto front uses these ratios, never absolute times from different runs"
+            if comparable_speed(per_run)
+            else "the Pareto front is over size only: speedups within one process do not compare"
+            " across runs"
+        ),
+        speed_note(per_run),
+        "p50 ms bs1: the baseline run's own time divided by the row's speedup",
         "latency setup (run tags): " + latency_setup(per_run),
     ]

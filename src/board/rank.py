@@ -46,7 +46,9 @@ def derived_ms(board: pd.DataFrame) -> pd.Series:
     return _baseline_value(board, column) / board[SPEEDUP]
 
 
-def rank_and_mark(board: pd.DataFrame, metric: str, higher_is_better: bool) -> pd.DataFrame:
+def rank_and_mark(
+    board: pd.DataFrame, metric: str, higher_is_better: bool, speed: bool = True
+) -> pd.DataFrame:
     """``score``, ``rank`` and ``pareto`` within each baseline's group, plus the derived latency.
 
     With verdicts (:func:`src.board.verdict.judge`) rows rank by verdict first (the baseline and
@@ -55,7 +57,8 @@ def rank_and_mark(board: pd.DataFrame, metric: str, higher_is_better: bool) -> p
     differs: :mod:`src.board.fidelity`), then by score; a non-inferior variant whose interval
     contains 0 ties with its baseline. The Pareto front is then over speedup and size among the
     baseline and the variants shown non-inferior only. Without verdicts: by score, front over
-    score, speedup and size.
+    score, speedup and size. ``speed=False`` (speedups measured within one process, not
+    comparable across runs: :mod:`src.board.speed`) leaves speed out of the front.
     Scores compare at :data:`DECIMALS` decimals, so float noise is a tie."""
     board = board.copy()
     board[col.SCORE] = paired_score(board, metric)
@@ -64,7 +67,7 @@ def rank_and_mark(board: pd.DataFrame, metric: str, higher_is_better: bool) -> p
     key = board[col.SCORE].round(DECIMALS) * sign
     tier = pd.Series(0, index=board.index)
     objectives = {col.SCORE: "max" if higher_is_better else "min"}
-    objectives.update({SPEEDUP: "max", SIZE_RATIO: "min"})
+    objectives.update({SPEEDUP: "max", SIZE_RATIO: "min"} if speed else {SIZE_RATIO: "min"})
     eligible = pd.Series(True, index=board.index)
     if col.VERDICT in board:
         baseline_key = _baseline_value(board, col.SCORE).round(DECIMALS) * sign

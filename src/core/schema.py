@@ -86,8 +86,18 @@ SETUP_TAGS = (
     QUANTIZED_ENGINE,
 )
 
+# ---- tags of a timing pass (on its own run, and on every run it timed) ----------------------
+TIMING_RUN_ID = "timing.run_id"  # on a timed run: the pass whose timing/* metrics it holds
+TIMING_PROCESSES = "timing.processes"  # fresh processes that timed every model
+TIMING_ROUNDS = "timing.rounds"  # rounds per process, each in a new random order
+TIMING_THREADS = "timing.threads"  # torch / runtime intra-op threads in every process
+TIMING_BATCH_SIZES = "timing.batch_sizes"  # batch sizes the pass timed (bsN: the largest)
+TIMING_PREEMPTED = "timing.preempted_blocks"  # blocks whose CPU/wall showed preemption, of all
+TIMING_SKIPPED = "timing.skipped"  # JSON: model -> why a runtime could not be timed
+
 # ---- values -----------------------------------------------------------------------------
 BASELINE = "baseline"  # METHOD of an fp32 baseline run
+TIMING_KIND = "timing"  # ANALYSIS of a timing pass's run (src.timing): never ranked
 EAGER = "eager"  # the reference runtime: the model itself in PyTorch (src.runtimes.eager)
 RUNNING = "RUNNING"  # MLflow's status of an open run
 STOPPED = ("KILLED", "FAILED")  # MLflow's statuses of a run that ended unfinished
@@ -108,6 +118,14 @@ PAIRED_TABLE = "paired_units"
 # tables/units.csv of every run: unit, label, value (score, or 1/0 right/wrong) per test unit; a
 # method run pairs its variant with its baseline's logged units instead of scoring it again.
 UNITS_TABLE = "units"
+# The inputs every run was timed on (a dict of tensors: {"x": batch of the largest size}), so a
+# timing pass in fresh processes (src.timing) times the same inputs without loading the data.
+TIMING_INPUTS = "timing/inputs.pt"
+# A timing pass's own run (kind "timing", under the sweep's parent): tables/timing_blocks.csv
+# (every timed block of every process) and tables/timing_speedups.csv (the estimates).
+TIMING_BLOCKS = "timing_blocks"
+TIMING_SPEEDUPS = "timing_speedups"
+TIMING_FACTS = "timing_processes"  # per process: pid, affinity, load, CPU MHz, threads
 
 
 def runtime_paired_table(runtime: str) -> str:
@@ -145,13 +163,25 @@ RUNTIME_FILE_MB = "file_mb"  # runtime/<name>/file_mb: the file any runtime ship
 SPEEDUP = "latency/speedup"
 SPEEDUP_BS1 = "latency/speedup_bs1"
 SPEEDUP_BSN = "latency/speedup_bsN"
+TIMING = "timing/"  # timing/<runtime>/speedup_bs1 ...: a timing pass over fresh processes
 RUNTIME = "runtime/"  # runtime/<name>/max_abs_diff, .../parity, .../test/<metric>: parity
 INT8_FRACTION = "quant/int8_fraction"
 FIT_SECONDS = "time/fit_s"
 EVAL_SECONDS = "time/eval_s"
 TRAIN_THROUGHPUT = "throughput/train_samples_s"
 # Areas a report aggregates; train/*, val/*, time/* stay in MLflow.
-BOARD_AREAS = (TEST, DELTA, FIDELITY, SIZE, LATENCY, THROUGHPUT_AREA, QUANT, VS_BASELINE, RUNTIME)
+BOARD_AREAS = (
+    TEST,
+    DELTA,
+    FIDELITY,
+    SIZE,
+    LATENCY,
+    THROUGHPUT_AREA,
+    QUANT,
+    VS_BASELINE,
+    RUNTIME,
+    TIMING,
+)
 # Areas ``python -m src.train`` prints when a run ends.
 SUMMARY_AREAS = (TEST, SIZE, LATENCY, DELTA, FIDELITY, QUANT)
 
@@ -253,6 +283,14 @@ def runtime_vs_fp32(runtime: str) -> str:
     """``latency/<runtime>/vs_fp32``: + ``_bs1`` / ``_bsN``, the variant against the fp32 model
     in the same runtime."""
     return f"latency/{runtime}/vs_fp32"
+
+
+def timing_metric(runtime: str, name: str) -> str:
+    """``timing/<runtime>/<name>``: a timing pass's figure of the variant in ``runtime``:
+    ``speedup_bs1`` / ``_bsN`` (against the fp32 model in eager, with ``_ci_low``/``_ci_high``),
+    ``vs_fp32_*`` (against the fp32 model in ``runtime``), ``sd_between_*`` / ``sd_within_*``
+    (of the log speedup: between processes, and round to round within one)."""
+    return f"{TIMING}{runtime}/{name}"
 
 
 def runtime_check(runtime: str, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -65,3 +66,35 @@ def _cpuinfo_field(name: str) -> str | None:
         if sep and key.strip() == name:
             return value.strip()
     return None
+
+
+def process_facts() -> dict[str, object]:
+    """What one timing process ran on: pid, CPU affinity, load average, and the mean CPU clock
+    in MHz where readable (``/proc/cpuinfo``; None elsewhere)."""
+    try:
+        affinity = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        affinity = []
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = None
+    return {
+        "pid": os.getpid(),
+        "affinity": ",".join(map(str, affinity)),
+        "load_1min": load,
+        "cpu_mhz": _mean_mhz(),
+    }
+
+
+def _mean_mhz() -> float | None:
+    try:
+        lines = CPUINFO.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    values = [
+        float(value)
+        for key, sep, value in (line.partition(":") for line in lines)
+        if sep and key.strip() == "cpu MHz"
+    ]
+    return sum(values) / len(values) if values else None

@@ -27,7 +27,10 @@ MIN_ITERS = 5  # timed calls per block, however slow a call: the interval needs 
 @dataclass(frozen=True)
 class LatencySpec:
     """How to time models. The defaults here are the config's (``registry/benchmark`` holds
-    them; ``conf/benchmark/cpu.yaml`` sets only the batch sizes, from the data).
+    them; ``conf/benchmark/cpu.yaml`` sets only the batch sizes, from the data). They are the
+    short in-run record of a run beside its baseline; speed that compares across runs comes from
+    a timing pass over fresh processes (``python -m src.timing``), which reuses this spec per
+    process with its own settings (``conf/timing.yaml``).
 
     Attributes:
         batch_sizes: Batch sizes to time; the largest one also yields throughput.
@@ -43,11 +46,11 @@ class LatencySpec:
     """
 
     batch_sizes: tuple[int, ...] = (1, 64)
-    warmup: int = 5
-    iters: int = 20
+    warmup: int = 3
+    iters: int = 10
     threads: int | None = 2
-    rounds: int = 3
-    block_seconds: float | None = 1.0
+    rounds: int = 2
+    block_seconds: float | None = 0.5
 
     def __post_init__(self) -> None:
         given = self.batch_sizes
@@ -78,7 +81,13 @@ class LatencySpec:
         return max(1, self.warmup * iters // self.iters), iters
 
 
-def time_calls(model: nn.Module, example: Any, warmup: int, iters: int) -> np.ndarray:
+def time_calls(
+    model: nn.Module,
+    example: Any,
+    warmup: int,
+    iters: int,
+    clock: Callable[[], float] | None = None,
+) -> np.ndarray:
     """Time ``iters`` forward calls in eval mode under ``torch.inference_mode()``.
 
     Args:
@@ -86,10 +95,12 @@ def time_calls(model: nn.Module, example: Any, warmup: int, iters: int) -> np.nd
         example: A tensor, or a tuple/list of positional inputs.
         warmup: Untimed calls first (allocator, oneDNN/fbgemm kernel selection, caches).
         iters: Timed calls.
+        clock: Seconds now (a test's fake clock); None: ``time.perf_counter``.
 
     Returns:
         Seconds per call, shape ``(iters,)``.
     """
+    clock = clock or time.perf_counter  # looked up per call: a test swaps the module's clock
     args = tuple(example) if isinstance(example, list | tuple) else (example,)
     flags = [(module, module.training) for module in model.modules()]
     model.eval()
@@ -99,9 +110,9 @@ def time_calls(model: nn.Module, example: Any, warmup: int, iters: int) -> np.nd
             for _ in range(warmup):
                 model(*args)
             for i in range(iters):
-                start = time.perf_counter()
+                start = clock()
                 model(*args)
-                times[i] = time.perf_counter() - start
+                times[i] = clock() - start
     finally:
         # Restored per module: model.train(flag) would flatten deliberately mixed flags.
         for module, flag in flags:
@@ -133,14 +144,16 @@ def time_interleaved(
     models: Mapping[str, nn.Module],
     make_input: Callable[[int], Any],
     spec: LatencySpec | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> dict[int, dict[str, np.ndarray]]:
     """Seconds per call, ``(rounds, iters)`` per batch size and model, timed interleaved
-    (what :func:`compare_latency` summarises and :func:`speedup_intervals` resamples)."""
+    (what :func:`compare_latency` summarises and :func:`speedup_intervals` resamples);
+    ``clock``: a test's fake one."""
     spec = spec or LatencySpec()
     if not models:
         raise ValueError("compare_latency needs at least one model in `models`")
     with torch_threads(spec.threads):
-        return {b: _interleaved(models, make_input(b), spec) for b in spec.batch_sizes}
+        return {b: _interleaved(models, make_input(b), spec, clock) for b in spec.batch_sizes}
 
 
 def summarise(
@@ -215,25 +228,30 @@ def speedups(baseline: Mapping[str, float], candidate: Mapping[str, float]) -> d
 
 
 def _interleaved(
-    models: Mapping[str, nn.Module], example: Any, spec: LatencySpec
+    models: Mapping[str, nn.Module], example: Any, spec: LatencySpec, clock
 ) -> dict[str, np.ndarray]:
     """Per-call seconds per model, ``(rounds, iters)``, timed in alternating blocks."""
     names = list(models)
-    warmup, iters = spec.calls(_slowest_call(models, example, spec.block_seconds))
+    warmup, iters = spec.calls(slowest_call(models, example, spec.block_seconds, clock))
     blocks: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for r in range(spec.rounds):
         # Rotating the order keeps any "first after a switch" penalty from always hitting one model.
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            blocks[name].append(time_calls(models[name], example, warmup, iters))
+            blocks[name].append(time_calls(models[name], example, warmup, iters, clock))
     return {name: np.stack(parts) for name, parts in blocks.items()}
 
 
-def _slowest_call(models: Mapping[str, nn.Module], example: Any, cap: float | None) -> float:
+def slowest_call(
+    models: Mapping[str, nn.Module],
+    example: Any,
+    cap: float | None,
+    clock: Callable[[], float] | None = None,
+) -> float:
     """Seconds of the slowest model's second call (the first one warms up); 0 without a cap."""
     if cap is None:
         return 0.0
-    return max(float(time_calls(model, example, 1, 1)[0]) for model in models.values())
+    return max(float(time_calls(m, example, 1, 1, clock=clock)[0]) for m in models.values())
 
 
 def _summarise(times_by_batch: dict[int, np.ndarray]) -> dict[str, float]:

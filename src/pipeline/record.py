@@ -7,6 +7,9 @@ evaluation when it can stand in for scoring the baseline again.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import torch
 
 from src.core import schema
@@ -88,3 +91,14 @@ def log_results(run: TrackedRun, spec: RunSpec, model, data, result: EvalResult)
     if result.units is not None:
         run.log_table(schema.UNITS_TABLE, result.units)
     log_model(run, model, spec.model.name, data.artifact_extras(), spec.method.to_dict())
+
+
+def log_timing_inputs(run: TrackedRun, data, batch: int) -> None:
+    """The batch this run was timed on, as ``schema.TIMING_INPUTS`` (``{"x": tensor}``, loaded
+    back with ``weights_only=True``): a timing pass times the same inputs in fresh processes
+    without loading the data (smaller batches are its first rows, as ``example_inputs`` gives)."""
+    artifact = Path(schema.TIMING_INPUTS)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / artifact.name
+        torch.save({"x": data.example_inputs(batch)}, path)
+        run.log_artifact(path, str(artifact.parent))

@@ -31,7 +31,13 @@ from src.pipeline.checkpoint import LAST
 from src.pipeline.deploy import BaselineRef, check_parity, deploy_all, log_deployments
 from src.pipeline.fit import Fitter
 from src.pipeline.lookup import check_trainer_alive, find_baseline, find_resumable
-from src.pipeline.record import log_config, log_results, logged_result, open_run
+from src.pipeline.record import (
+    log_config,
+    log_results,
+    log_timing_inputs,
+    logged_result,
+    open_run,
+)
 from src.pipeline.specs import RunSpec
 from src.tasks import EvalResult
 from src.tracking.liveness import reap_orphans
@@ -274,6 +280,7 @@ def measure_into(
             )
         run.set_tags(tags)
         log_deployments(run, deployments)
+    log_timing_inputs(run, data, max(spec.latency.batch_sizes))
     return {**metrics, **checks}
 
 

@@ -27,8 +27,8 @@ INSIDE = ("delta:", ":mean", ":std", ":n", "_ci_low", "_ci_high")
 
 
 def _run_labels() -> set[str]:
-    """What ``label_runs`` adds to the run frame."""
-    return {*col.LABELS, col.VARIANT, col.SETTINGS, col.CONTEXT}
+    """What ``label_runs`` (and ``speed_from_pass``) add to the run frame."""
+    return {*col.LABELS, col.VARIANT, col.SETTINGS, col.CONTEXT, col.SPEED_SOURCE}
 
 
 def _ratios() -> set[str]:
