@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # The main job on the embedded default data: the fp32 baseline and the core methods as one sweep
-# (one MLflow parent run), then the verdict table of that sweep (22 minutes on 2 cores, measured:
-# 9 of them the ONNX Runtime leg; RUN_ARGS="trainer.threads=2 benchmark.runtimes=[eager]" skips it).
+# (one MLflow parent run), a timing pass over fresh processes, then the verdict table of that sweep
+# (1,290 s on 2 cores, measured 2026-12-05, the pass about 7 minutes of it; the ONNX Runtime leg
+# is about 9 minutes: RUN_ARGS="trainer.threads=2 benchmark.runtimes=[eager]" skips it).
 # Training takes both cores here (trainer.threads=2: 1.45x faster per step than one thread at the
 # default model's width); the config's default stays 1 for shared machines and parallel launchers.
 # Every method (five more; about twice as long): make run METHODS=all
@@ -25,8 +26,9 @@ ALL_METHODS := baseline,dynamic,static,qat,fp16,bf16,prune,prune_structured,dist
 ifeq ($(METHODS),all)
 override METHODS := $(ALL_METHODS)
 endif
-# make run FOLDS=0,1,2,3,4: the five folds (55 minutes measured before the runtime axis, which adds
-# about 9 minutes per fold).
+# make run FOLDS=0,1,2,3,4: the five folds (46 minutes with RUN_ARGS="trainer.threads=2
+# benchmark.runtimes=[eager]", before the timing pass; the ONNX Runtime leg adds about 9 minutes
+# per fold).
 FOLDS ?= 0
 RUN_ARGS ?= trainer.threads=2
 # The timing pass after the sweep (python -m src.timing): every variant in fresh processes, the

@@ -85,7 +85,7 @@ def draw_pareto(ax: Axes, board: pd.DataFrame, metric: str, higher_is_better: bo
             handle.set_sizes([50])
     direction = "higher is better" if higher_is_better else "lower is better"
     ax.axvline(1.0, color="0.8", lw=1, zorder=0)  # the baseline's speed
-    ax.set_xlabel("speedup at batch 1 vs the baseline, side by side (higher is better)")
+    ax.set_xlabel("speedup at batch 1 vs the baseline (higher is better; how timed: footer)")
     ax.set_ylabel(f"{metric}: baseline + paired difference ({direction})")
     ax.grid(True, alpha=0.3)
 
@@ -197,7 +197,7 @@ def save_runtime_plot(table: pd.DataFrame, path: Path, note: str = "") -> Path:
     ax.set_yticks(range(len(labels)), list(reversed(labels)), fontsize=8)
     ax.set_xscale("log")
     ax.axvline(1.0, color="0.8", lw=1, zorder=0)
-    ax.set_xlabel("speedup at batch 1 vs the fp32 model in eager, side by side (log scale)")
+    ax.set_xlabel("speedup at batch 1 vs the fp32 model in eager (log scale; how timed: footer)")
     ax.grid(True, axis="x", alpha=0.3)
     if len(rows):
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))

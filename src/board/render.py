@@ -18,6 +18,7 @@ from src.board.aggregate import Board
 from src.board.meta import BoardMeta
 from src.board.plot import data_labels, save_pareto_plot, save_runtime_plot
 from src.board.runtimes import runtime_display
+from src.board.speed import speed_note
 from src.core import schema
 
 # Measurement columns: (board metric, header).
@@ -119,6 +120,7 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     table = display_table(board.rows, board.metric, board.headline)
     note = f"commit {meta.commit} · {meta.command}" + plot_verdict_note(board)
+    note += f"\n{speed_note(board.per_run)}"  # how the x axis was timed
     paths = {
         "png": save_pareto_plot(
             board.rows, out / f"{stem}_pareto.png", board.metric, board.higher_is_better, note

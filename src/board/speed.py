@@ -34,6 +34,8 @@ def speed_from_pass(runs: pd.DataFrame) -> pd.DataFrame:
         targets = [f"{schema.LATENCY}{runtime}/{rest}"]
         if runtime == schema.EAGER and rest.startswith("speedup_"):
             targets.append(f"{schema.LATENCY}{rest}")  # latency/speedup_bs1: the eager speedup
+            # in eager the fp32 model of the same runtime is the eager reference itself
+            targets.append(f"{schema.LATENCY}{runtime}/{rest.replace('speedup_', 'vs_fp32_', 1)}")
         for target in map(col.metric, targets):
             kept = out[target] if target in out else pd.Series(np.nan, index=out.index)
             out[target] = out[source].where(timed, kept)

@@ -54,6 +54,7 @@ def test_a_timed_run_reads_its_speed_from_the_pass(store):
     assert per_run.loc["dynamic", "metrics.latency/speedup_bs1"] == pytest.approx(0.95)
     assert per_run.loc["dynamic", "metrics.latency/speedup_bs1_ci_low"] == pytest.approx(0.855)
     assert per_run.loc["dynamic", "metrics.latency/onnxruntime/vs_fp32_bs1"] == 0.5
+    assert per_run.loc["dynamic", "metrics.latency/eager/vs_fp32_bs1"] == pytest.approx(0.95)
     rows = board.rows.set_index("variant")
     assert rows.loc["dynamic", "speed"] == "same"  # the pass's interval holds 1; in-run said faster
     notes = " ".join(measurement_notes(board.per_run))

@@ -262,7 +262,7 @@ def test_block_seconds_shortens_only_blocks_of_slow_calls():
     assert spec.calls(0.012) == (5, 20)  # 0.24 s per block: untouched
     assert spec.calls(0.1) == (2, 10)  # 10 calls fill the second, warm-up scaled alike
     assert spec.calls(0.29) == (1, 5) and spec.calls(30.0) == (1, 5)  # never below 5 timed
-    assert LatencySpec(iters=20, block_seconds=None).calls(30.0) == (5, 20)  # no cap: always iters
+    assert LatencySpec(warmup=5, iters=20, block_seconds=None).calls(30.0) == (5, 20)  # no cap
 
 
 def test_capped_blocks_time_every_model_alike(models):
