@@ -13,9 +13,6 @@ parent (``src.pipeline.timing_record``); 5) print the speedups and how they were
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import hydra
 import pandas as pd
 from hydra.core.config_store import ConfigStore
@@ -29,15 +26,8 @@ from src.core import schema
 from src.core.errors import UserError
 from src.core.paths import ROOT
 from src.measure.latency import LatencySpec
-from src.pipeline.timing import (
-    Target,
-    TimingSpec,
-    WorkerJob,
-    blocks_frame,
-    fetch_files,
-    run_processes,
-)
-from src.pipeline.timing_record import comparisons, estimate, record, setup_tags
+from src.pipeline.timing import Target, TimingSpec
+from src.pipeline.timing_record import time_targets
 from src.tracking.store import FINISHED, RunStore
 
 register_resolvers()
@@ -55,21 +45,10 @@ def job(cfg: DictConfig) -> pd.DataFrame:
     targets = timing_targets(runs, cfg.runtimes)
     spec = timing_spec(cfg, runs)
     print(f"timing {len(targets)} run(s) ({chosen or 'all'}) in {spec.processes} fresh processes")
-    with tempfile.TemporaryDirectory() as tmp:
-        files = tuple(fetch_files(targets, store, Path(tmp)))
-        results = run_processes(
-            WorkerJob(0, spec.seed, spec.latency, files), spec.processes, spec.seed
-        )
-    blocks = blocks_frame(results)
-    skipped = {k: v for r in results for k, v in r["skipped"].items()}
-    timed = set(blocks["model"]) if not blocks.empty else set()
-    table = estimate(blocks, comparisons(targets, timed), spec.level)
-    facts = pd.DataFrame([r["facts"] for r in results])
-    outcome = {"blocks": blocks, "facts": facts, "estimates": table, "skipped": skipped}
     experiment = _experiment(store, parent_run_id, cfg)
-    run_id = record(store, experiment, parent_run_id, spec, outcome)
-    print_pass(table, runs, setup_tags(spec, blocks, facts), skipped, run_id)
-    return table
+    found = time_targets(store, targets, spec, experiment, parent_run_id)
+    print_pass(found.estimates, runs, found.tags, found.skipped, found.run_id)
+    return found.estimates
 
 
 @hydra.main(version_base="1.3", config_path=None, config_name="timing")

@@ -34,12 +34,13 @@ def test_three_trials_are_child_runs_with_a_front_and_a_ready_command(tiny_root,
     assert "search: 3 trials" in proc.stdout and "python -m src.train" in proc.stdout
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     runs = load_runs(f"sqlite:///{tmp_path}/mlflow.db", include_baselines=False)
-    parents = runs[runs["tags.method"].isna()]
+    passes = runs[runs["tags.analysis"] == "timing"]  # one timing pass per batch of one trial
+    parents = runs[runs["tags.method"].isna() & runs["tags.analysis"].isna()]
     (parent_id,) = parents.run_id
     parent = client.get_run(parent_id)
     assert parent.info.status == "FINISHED" and parent.data.tags["sweep.jobs_finished"] == "3"
     assert parent.data.tags["sweep.command"].startswith("python -m src.search")
-    children = runs[runs["tags.mlflow.parentRunId"] == parent_id]
+    children = runs[(runs["tags.mlflow.parentRunId"] == parent_id) & runs["tags.method"].notna()]
     assert len(children[children["tags.method"] != "baseline"]) == 3  # + the baseline it trained
     assert set(children.status) == {"FINISHED"}
     table = pd.read_csv(
@@ -48,6 +49,9 @@ def test_three_trials_are_child_runs_with_a_front_and_a_ready_command(tiny_root,
     assert len(table) == 3 and table.on_front.any() and table.chosen.sum() == 1
     assert set(table.run_id) <= set(children.run_id)
     assert {"task", "speedup", "size", "verdict"} <= set(table.columns)
+    assert set(table.speed_from) == {"fresh processes"} and len(passes) == 3
+    assert set(passes["tags.mlflow.parentRunId"]) == {parent_id}
+    assert "speedup: 3 trial(s) from fresh processes" in proc.stdout, proc.stdout[-2000:]
     chosen = parent.data.tags["search.chosen_command"]
     assert chosen.startswith("python -m src.train") and "search." not in chosen
     assert "plots/search_front.png" in {a.path for a in client.list_artifacts(parent_id, "plots")}

@@ -14,14 +14,24 @@ newest pass wins, as a re-run does on the board).
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from src.core import schema
 from src.measure.rounds import log_ratios
-from src.pipeline.timing import Target, TimingSpec, model_key
+from src.pipeline.timing import (
+    Target,
+    TimingSpec,
+    WorkerJob,
+    blocks_frame,
+    fetch_files,
+    model_key,
+    run_processes,
+)
 from src.stats.speed import speedup_over_processes
 from src.tracking.mlflow_run import TrackedRun, tracked_run
 from src.tracking.store import RunStore
@@ -154,3 +164,37 @@ def record(
             timed.log_metrics(metrics)
             timed.set_tags({**setup_tags(spec, blocks, facts), schema.TIMING_RUN_ID: run.run_id})
         return run.run_id
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass wrote: its run, the estimates, how it measured, what it could not open."""
+
+    run_id: str
+    estimates: pd.DataFrame
+    tags: dict
+    skipped: dict
+
+
+def time_targets(
+    store: RunStore,
+    targets: list[Target],
+    spec: TimingSpec,
+    experiment: str,
+    parent_run_id: str | None,
+) -> PassResult:
+    """The whole pass over ``targets``: fetch their files, time them in ``spec.processes``
+    fresh processes, estimate every comparison over processes and record it (:func:`record`).
+    The one estimator behind ``python -m src.timing`` and the search's speed objective."""
+    with tempfile.TemporaryDirectory() as tmp:  # the workers read the files from here
+        files = tuple(fetch_files(targets, store, Path(tmp)))
+        job = WorkerJob(0, spec.seed, spec.latency, files)
+        results = run_processes(job, spec.processes, spec.seed)
+    blocks = blocks_frame(results)
+    skipped = {k: v for r in results for k, v in r["skipped"].items()}
+    timed = set(blocks["model"]) if not blocks.empty else set()
+    table = estimate(blocks, comparisons(targets, timed), spec.level)
+    facts = pd.DataFrame([r["facts"] for r in results])
+    outcome = {"blocks": blocks, "facts": facts, "estimates": table, "skipped": skipped}
+    run_id = record(store, experiment, parent_run_id, spec, outcome)
+    return PassResult(run_id, table, setup_tags(spec, blocks, facts), skipped)

@@ -25,6 +25,7 @@ from src.pipeline import run
 from src.search.loop import SearchLoop, SearchSpec
 from src.search.report import build_report, log_report, print_report
 from src.search.scoring import Goals, Scoring
+from src.search.timing import BatchTimer, timing_spec
 from src.tasks import create_task
 from src.tracking.store import RunStore
 
@@ -51,11 +52,13 @@ def sweep(config: DictConfig, arguments: list[str], launcher) -> list:
     spec = search_spec(config)
     scoring = scoring_of(config, spec)
     base = [a for a in arguments if not a.startswith(("search.", "hydra"))]
-    loop = SearchLoop(spec, scoring, lambda batch, first: launcher.launch(batch, first), arguments)
-    report = build_report(loop.run(), scoring, base)
     parent = os.environ.get(schema.PARENT_ENV)
+    store = RunStore(config.logger.tracking_uri)
+    timer = batch_timer(config, spec, store, parent)
+    launch = lambda batch, first: launcher.launch(batch, first)  # noqa: E731
+    loop = SearchLoop(spec, scoring, launch, arguments, timer)
+    report = build_report(loop.run(), scoring, base)
     if parent:
-        store = RunStore(config.logger.tracking_uri)
         log_report(report, store, parent, Path(config.hydra.sweep.dir))
     print_report(report)
     return loop.trials
@@ -69,6 +72,21 @@ def search_spec(config: DictConfig) -> SearchSpec:
         raise ConfigError(
             f"search: {err}; its keys are {list(SearchSpec.__dataclass_fields__)}"
         ) from None
+
+
+def batch_timer(
+    config: DictConfig, spec: SearchSpec, store: RunStore, parent: str | None
+) -> BatchTimer | None:
+    """The pass that times each batch (``search.timing``; null: none, in-run speed). It times
+    batch 1, and the largest batch too where a goal reads it."""
+    if spec.timing is None:
+        return None
+    sizes = [1]
+    if Goals.parse(spec.goals, scoring_of(config, spec).primary).min_speedup_bsN is not None:
+        sizes.append(max(int(b) for b in config.benchmark.batch_sizes))
+    timing = timing_spec(dict(spec.timing), tuple(dict.fromkeys(sizes)), spec.seed)
+    experiment = str(config.logger.experiment_name)
+    return BatchTimer(store, timing, spec.runtime, parent, experiment)
 
 
 def scoring_of(config: DictConfig, spec: SearchSpec) -> Scoring:

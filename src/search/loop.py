@@ -25,6 +25,7 @@ from hydra.core.utils import JobStatus
 
 from src.core.errors import ConfigError
 from src.search.scoring import DIRECTIONS, Scoring
+from src.search.timing import check_timing
 
 log = logging.getLogger(__name__)
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -52,6 +53,9 @@ class SearchSpec:
             ``method.sparsity``), so one bound is one override:
             ``search.space.prune.method.sparsity.high=0.8``.
         methods: Search only these methods of the space; None: all of them.
+        timing: How each batch's trials are timed in fresh processes for the ``speedup``
+            objective (:mod:`src.search.timing`: processes, rounds, threads, warmup, iters,
+            block_seconds); None: each trial's own in-run figure (one process's draw).
     """
 
     trials: int = 20
@@ -65,6 +69,7 @@ class SearchSpec:
     goals: dict = field(default_factory=dict)
     space: dict = field(default_factory=dict)
     methods: list | None = None
+    timing: dict | None = None
 
     def __post_init__(self) -> None:
         if self.startup is not None and (isinstance(self.startup, bool) or int(self.startup) < 1):
@@ -85,6 +90,8 @@ class SearchSpec:
                     f"search.space: {sorted(self.space)}"
                 )
             object.__setattr__(self, "space", {m: self.space[m] for m in self.methods})
+        if self.timing is not None:
+            check_timing(dict(self.timing))
         if not self.space:
             raise ConfigError("search.space is empty; name at least one method, e.g. {dynamic: {}}")
         flat = {m: distributions(params, f"search.space.{m}") for m, params in self.space.items()}
@@ -187,10 +194,15 @@ def job_result(job_return: Any) -> tuple[str | None, dict, dict, str | None]:
 class SearchLoop:
     """Ask a batch, launch it, tell Optuna what the runs logged; until a budget or the goals."""
 
-    def __init__(self, spec: SearchSpec, scoring: Scoring, launch, base: list[str]) -> None:
+    def __init__(
+        self, spec: SearchSpec, scoring: Scoring, launch, base: list[str], time_batch=None
+    ) -> None:
         """``launch(list of override lists, first job index) -> JobReturns`` runs a batch;
-        ``base``: the command line's own overrides, given to every trial."""
+        ``base``: the command line's own overrides, given to every trial; ``time_batch(run
+        ids) -> {run id: timing metrics}`` times a finished batch in fresh processes
+        (:class:`src.search.timing.BatchTimer`; None: the trials' in-run speed)."""
         self.spec, self.scoring, self.launch, self.base = spec, scoring, launch, base
+        self.time_batch = time_batch
         directions = [{"max": "maximize", "min": "minimize"}[d] for d in DIRECTIONS.values()]
         self.study = optuna.create_study(directions=directions, sampler=make_sampler(spec))
         self.trials: list[Trial] = []
@@ -228,9 +240,16 @@ class SearchLoop:
     def _launch(self, asked: list[tuple[optuna.trial.Trial, list[str]]]) -> bool:
         """Run one batch; True when a trial met every goal."""
         returns = self.launch([overrides for _, overrides in asked], len(self.trials))
+        batch = [
+            Trial(ask.number, overrides, *job_result(job_return))
+            for (ask, overrides), job_return in zip(asked, returns, strict=True)
+        ]
+        if self.time_batch is not None:  # scored on fresh processes, like the board
+            timed = self.time_batch([t.run_id for t in batch if t.run_id])
+            for trial in batch:
+                trial.metrics.update(timed.get(trial.run_id, {}))
         met = False
-        for (ask, overrides), job_return in zip(asked, returns, strict=True):
-            trial = Trial(ask.number, overrides, *job_result(job_return))
+        for (ask, overrides), trial in zip(asked, batch, strict=True):
             self.trials.append(trial)
             values = self.scoring.objectives(trial.metrics) if trial.run_id else {}
             finite = values and all(math.isfinite(v) for v in values.values())
@@ -270,6 +289,7 @@ def trial_table(trials: list[Trial], scoring: Scoring) -> pd.DataFrame:
         }
         if trial.run_id is not None:
             row.update(scoring.objectives(trial.metrics))
+            row["speed_from"] = scoring.speed_from(trial.metrics)
             row["verdict"] = scoring.verdict(trial.metrics)
             unmet = scoring.unmet(trial.metrics)
             row["unmet_goals"] = "; ".join(unmet)

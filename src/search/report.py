@@ -92,7 +92,11 @@ def log_report(report: SearchReport, store: RunStore, parent_run_id: str, out_di
     report.trials.to_csv(table_path, index=False)
     store.log_artifact(parent_run_id, table_path, schema.TABLES_DIR)
     store.log_artifact(parent_run_id, front_plot(report.trials, out_dir / PLOT), schema.PLOTS_DIR)
-    tags = {"search.trials": str(len(report.trials)), "search.chosen_why": report.why}
+    tags = {
+        "search.trials": str(len(report.trials)),
+        "search.chosen_why": report.why,
+        "search.speed_from": speed_note(report.trials),
+    }
     if report.chosen is not None:
         met = bool(report.chosen.get("meets_goals", False))
         tags.update(
@@ -130,7 +134,7 @@ def front_plot(trials: pd.DataFrame, path: Path) -> Path:
     chosen = done[done.chosen]
     ax.scatter(chosen.speedup, chosen.task, s=600, facecolors="none", edgecolors="k")
     ax.axhline(0, color="k", lw=0.5, ls=":")
-    ax.set_xlabel("speedup at batch 1 (x, vs its fp32 baseline)")
+    ax.set_xlabel(f"speedup at batch 1 (x, vs its fp32 baseline; {speed_note(trials)})")
     ax.set_ylabel("change of the primary metric (selected split)")
     ax.set_title("search trials (marker area ~ 1/size ratio; red: Pareto front)")
     fig.tight_layout()
@@ -151,11 +155,20 @@ def print_report(report: SearchReport) -> None:
         cells.append(str(row.get("verdict") or row.get("error") or ""))
         table.add_row(*cells)
     Console(width=160).print(table)
+    print(f"speedup: {speed_note(report.trials)}")
     print(f"chosen: {report.why}")
     if report.chosen is not None:
         run_id = report.chosen["run_id"]
         print(f"  run {run_id}, artifact runs:/{run_id}/{schema.MODEL_ARTIFACT}")
         print(f"  {report.command}")
+
+
+def speed_note(trials: pd.DataFrame) -> str:
+    """How the trials' speedups were measured: ``"12 trial(s) from fresh processes"``."""
+    counts = trials.get("speed_from", pd.Series(dtype=object)).dropna().value_counts()
+    if counts.empty:
+        return "no trial was timed"
+    return ", ".join(f"{n} trial(s) from {how}" for how, n in counts.items())
 
 
 def _fmt(value) -> str:

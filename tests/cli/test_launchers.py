@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from src.core import schema
-from tests.conftest import FAST, job_runs, run_train
+from tests.conftest import FAST, job_runs, run_cli, run_train
 
 pytestmark = pytest.mark.slow
 
@@ -73,3 +73,20 @@ def test_a_parallel_sweep_trains_each_baseline_once_and_matches_sequential(
         assert _task_metrics(run) == _task_metrics(sequential[method, seed]), (method, seed)
     logs = "".join(p.read_text() for p in (tmp_path / "multirun").rglob("*.log"))  # Hydra's
     assert logs.count("cached ") == 1  # the data, fresh in this test, was cached once
+    _timed_in_fresh_processes(tmp_path)
+
+
+def _timed_in_fresh_processes(tmp) -> None:
+    """``python -m src.timing`` on the launcher's sweep: every job's run gets the pass's speed."""
+    proc = run_cli(
+        "src.timing", "sweep_id=multirun", "processes=2", "rounds=1", "iters=2", "warmup=1",
+        tmp=tmp,
+    )  # fmt: skip
+    assert "speed: 2 fresh processes x 1 rounds, 2 threads" in proc.stdout, proc.stdout
+    _, runs = job_runs(tmp)
+    passes = {r.data.tags.get(schema.TIMING_RUN_ID) for r in runs}
+    assert len(passes) == 1 and None not in passes  # one pass timed all six
+    for run in runs:
+        if run.data.tags[schema.METHOD] != schema.BASELINE:
+            speedup = run.data.metrics["timing/eager/speedup_bs1"]
+            assert run.data.metrics["timing/eager/speedup_bs1_ci_low"] <= speedup

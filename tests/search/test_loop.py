@@ -121,3 +121,30 @@ def test_a_candidate_is_run_once_and_a_spent_space_ends_the_search():
     assert len(trials) == 2 and len(set(launched)) == 2  # each recipe once, then no more
     told = [t for t in loop.study.trials if t.state.name == "COMPLETE"]
     assert len(told) > 2  # the repeats were told the first run's values, not run
+
+
+def test_a_timed_batch_is_scored_on_its_fresh_process_speed_and_says_so():
+    """The timer's ``timing/*`` figures replace each trial's in-run speed before Optuna is told."""
+    spec = SearchSpec(trials=4, parallel=2, sampler="random", space=SPACE, timing={})
+    timed_batches = []
+
+    def time_batch(run_ids):
+        timed_batches.append(list(run_ids))
+        return {r: {"timing/eager/speedup_bs1": 10.0 + i} for i, r in enumerate(run_ids)}
+
+    loop = SearchLoop(spec, Scoring("test/auroc"), Launcher(fail={1}), [], time_batch)
+    trials = loop.run()
+    assert timed_batches == [["run0"], ["run2", "run3"]]  # finished runs only, batch by batch
+    told = [t.values[1] for t in loop.study.trials if t.state.name == "COMPLETE"]
+    assert told == [10.0, 10.0, 11.0]
+    table = build_report(trials, Scoring("test/auroc"), []).trials
+    assert set(table.speed_from.dropna()) == {"fresh processes"}
+    untimed = build_report(trials[:1], Scoring("test/auroc", runtime="onnxruntime"), []).trials
+    assert untimed.speed_from.tolist() == ["within one process"]  # no pass for that runtime
+
+
+def test_search_timing_is_checked_before_anything_runs():
+    with pytest.raises(ConfigError, match="search.timing: unknown keys"):
+        SearchSpec(space=SPACE, timing={"procs": 3})
+    with pytest.raises(ConfigError, match="search.timing: .*processes"):
+        SearchSpec(space=SPACE, timing={"processes": 1})

@@ -91,3 +91,15 @@ def test_an_analysis_is_listed_for_its_task_and_never_counted():
     assert is_counted(runs).tolist() == [False, True, False]
     (note,) = analysis_notes(runs, pd.DataFrame({"task": ["anomaly"]}))
     assert note.startswith("sensitivity of baseline run base: run a") and "+7.8%" in note
+
+
+def test_the_speedup_objective_prefers_the_timing_pass_over_the_in_run_figure():
+    scoring = Scoring("test/auroc", goals=Goals(min_speedup_bs1=2.5, min_speedup_bsN=1.0))
+    assert scoring.speed_from(TRIAL) == "within one process"
+    timed = {**TRIAL, "timing/eager/speedup_bs1": 2.0, "timing/eager/speedup_bsN": 0.9}
+    assert scoring.objectives(timed)["speedup"] == 2.0 and scoring.speed_from(timed).startswith(
+        "fresh"
+    )
+    assert scoring.unmet(timed) == ["speedup 2 < 2.5", "speedup 0.9 < 1"]
+    nan = {**TRIAL, "timing/eager/speedup_bs1": float("nan")}  # a pass that could not time it
+    assert scoring.objectives(nan)["speedup"] == 3.0

@@ -100,6 +100,21 @@ def _board(uri: str, out) -> pd.DataFrame:
     return board.drop(columns=[c for c in board if "run_id" in c])  # ids differ between stores
 
 
+def _time_on_server(client: MlflowClient, uri: str, tmp) -> None:
+    """``python -m src.timing`` on the joblib sweep, through the server: its jobs get the pass."""
+    args = ["sweep_id=parallel", f"tracking_uri={uri}", "processes=2", "rounds=1", "iters=2"]
+    proc = run_cli("src.timing", *args, "warmup=1", tmp=tmp)
+    assert "speed: 2 fresh processes x 1 rounds" in proc.stdout, proc.stdout
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.sweep_id = 'parallel'"
+    )
+    jobs = [r for r in runs if schema.METHOD in r.data.tags]
+    (pass_id,) = {r.data.tags[schema.TIMING_RUN_ID] for r in jobs}
+    assert len(jobs) == 6 and client.get_run(pass_id).info.status == "FINISHED"
+    variants = [r for r in jobs if r.data.tags[schema.METHOD] != schema.BASELINE]
+    assert all("timing/eager/speedup_bs1" in r.data.metrics for r in variants)
+
+
 def test_two_sweeps_on_a_postgres_backed_server_lose_nothing(tiny_root, tmp_path):
     with postgres() as database, mlflow_server(database.uri, tmp_path / "artifacts") as server:
         started = time.monotonic()
@@ -130,6 +145,7 @@ def test_two_sweeps_on_a_postgres_backed_server_lose_nothing(tiny_root, tmp_path
         assert torch.load(model, weights_only=True)  # artifacts come back through the server
         logs = "".join(p.read_text() for name in SWEEPS for p in (tmp_path / name).rglob("*.log"))
         assert logs.count("cached ") == 1  # three jobs loaded the fresh data at once: one built it
+        _time_on_server(client, server.uri, tmp_path)
         on_server = _board(server.uri, tmp_path / "board-server")
         _copy_to_sqlite(client, f"sqlite:///{tmp_path}/copy.db", tmp_path)
     on_sqlite = _board(f"sqlite:///{tmp_path}/copy.db", tmp_path / "board-sqlite")
