@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 # The main job on the embedded default data: the fp32 baseline and the core methods as one sweep
 # (one MLflow parent run), a timing pass over fresh processes, then the verdict table of that sweep
-# (1,290 s on 2 cores, measured 2026-12-05, the pass about 7 minutes of it; the ONNX Runtime leg
+# (2026-12-06 on 2 cores: the sweep 23 minutes, the pass 12 at its defaults; the ONNX Runtime leg
 # is about 9 minutes: RUN_ARGS="trainer.threads=2 benchmark.runtimes=[eager]" skips it).
 # Training takes both cores here (trainer.threads=2: 1.45x faster per step than one thread at the
 # default model's width); the config's default stays 1 for shared machines and parallel launchers.
@@ -32,7 +32,7 @@ endif
 FOLDS ?= 0
 RUN_ARGS ?= trainer.threads=2
 # The timing pass after the sweep (python -m src.timing): every variant in fresh processes, the
-# board's speed. TIMING_ARGS="processes=20" is the publication setting (README "Speed").
+# board's speed. TIMING_ARGS="processes=10" is the publication setting (README "Speed").
 TIMING_ARGS ?=
 SWEEP = make-run-$(shell date +%Y-%m-%d_%H-%M-%S)
 

@@ -1,7 +1,7 @@
 """Time a selection of runs in fresh processes, from their logged files.
 
 python -m src.timing sweep_id=ID                    a sweep's variants (make run calls this)
-python -m src.timing sweep_id=ID processes=20       the publication setting
+python -m src.timing sweep_id=ID processes=10       the publication setting
 python -m src.timing data=battery +tags.fold=0      any selection src.leaderboard accepts
 
 1) select the runs as the leaderboard does (``src.cli.selection``) and keep the FINISHED

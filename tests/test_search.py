@@ -29,6 +29,8 @@ def test_three_trials_are_child_runs_with_a_front_and_a_ready_command(tiny_root,
         "search.methods=[dynamic,static,prune]",
         "search.space.prune.method.sparsity.high=0.8",
         "search.space.prune.method.allocation=[uniform]",
+        "search.timing.processes=2",  # each batch's trial timed in fresh processes, briefly
+        "search.timing.rounds=2",
     ]
     proc = run_cli("src.search", *args, tmp=tmp_path)
     assert "search: 3 trials" in proc.stdout and "python -m src.train" in proc.stdout

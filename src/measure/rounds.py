@@ -6,10 +6,19 @@ left warm for the next) from lining up with one model. Each block records its me
 wall time and the calling thread's CPU time: a thread that was preempted for part of a block
 shows a CPU/wall ratio below 1, and such blocks are flagged, counted and kept (the estimate
 sees them through the rounds; dropping them would bias towards quiet moments).
+
+Every block spans about the same wall time: the slowest model's block (or ``block_seconds``). A
+model whose call is ten times faster makes ten times as many calls (up to :data:`MAX_STRETCH`
+times ``iters``), so a stall of a few milliseconds (a co-tenant, a page fault, the other
+runtime's threads spinning down) moves no more than a few of its calls and leaves the median
+where it was; with equal counts, a sub-millisecond model's whole block fits inside such a stall.
+Short blocks and more rounds beat long blocks: a variant's block and its baseline's are then
+closer in time, and the machine's drift between them is what the within-process noise is.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -23,6 +32,7 @@ from src.core.threads import torch_threads
 from src.measure.latency import LatencySpec, slowest_call, time_calls
 
 PREEMPTED_BELOW = 0.8  # CPU/wall of the calling thread under which a block was preempted
+MAX_STRETCH = 20  # a fast model's block holds at most this many times spec.iters calls
 
 
 @dataclass(frozen=True)
@@ -82,10 +92,11 @@ def time_rounds(
     with torch_threads(spec.threads):
         for batch in spec.batch_sizes:
             examples = {name: make_input(name, batch) for name in names}
-            warmup, iters = spec.calls(_slowest(models, examples, spec.block_seconds, clock))
+            calls = block_calls(_per_call(models, examples, clock), spec)
             for r in range(spec.rounds):
                 for position, i in enumerate(rng.permutation(len(names))):
                     name = names[i]
+                    warmup, iters = calls[name]
                     wall, cpu = clock(), cpu_clock()
                     times = time_calls(models[name], examples[name], warmup, iters, clock=clock)
                     wall, cpu = clock() - wall, cpu_clock() - cpu
@@ -97,9 +108,28 @@ def time_rounds(
     return blocks
 
 
-def _slowest(models, examples, cap, clock) -> float:
-    """The slowest model's second call, each on its own input (0 without a cap)."""
-    return max(slowest_call({k: m}, examples[k], cap, clock) for k, m in models.items())
+def _per_call(models, examples, clock) -> dict[str, float]:
+    """Each model's second call in seconds, on its own input (the first one warms up)."""
+    return {k: slowest_call({k: m}, examples[k], 1.0, clock) for k, m in models.items()}
+
+
+def block_calls(per_call: Mapping[str, float], spec: LatencySpec) -> dict[str, tuple[int, int]]:
+    """``{model: (warm-up, timed calls)}``: the slowest model gets ``spec.calls`` (``iters``,
+    fewer where ``block_seconds`` caps it); every other model as many calls as fill the same
+    span, or ``block_seconds`` where the span is longer (large batches: a 50 ms call is no
+    longer at the mercy of a short stall), at least ``iters`` and at most :data:`MAX_STRETCH`
+    times it. Warm-up stays the slowest model's: it primes a model, it does not sample it.
+    """
+    slowest = max(per_call.values())
+    warmup, iters = spec.calls(slowest)
+    span = slowest * iters
+    if spec.block_seconds is not None:
+        span = min(span, float(spec.block_seconds))
+    out = {}
+    for name, seconds in per_call.items():
+        fill = math.ceil(span / seconds) if seconds > 0 else MAX_STRETCH * iters
+        out[name] = (warmup, min(max(iters, fill), MAX_STRETCH * iters))
+    return out
 
 
 def log_ratios(blocks: pd.DataFrame, reference: str, candidate: str, batch: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from src.tracking.store import RunStore
 
 log = logging.getLogger(__name__)
 # src.timing's defaults (conf/timing.yaml) but three processes: a search times every batch
-DEFAULTS = {"rounds": 3, "threads": 2, "warmup": 2, "iters": 10, "block_seconds": 0.5}
+DEFAULTS = {"rounds": 6, "threads": 2, "warmup": 2, "iters": 10, "block_seconds": 0.25}
 KEYS = ("processes", *DEFAULTS)
 
 

@@ -8,7 +8,13 @@ import pytest
 from torch import nn
 
 from src.measure.latency import LatencySpec
-from src.measure.rounds import PREEMPTED_BELOW, log_ratios, time_rounds
+from src.measure.rounds import (
+    MAX_STRETCH,
+    PREEMPTED_BELOW,
+    block_calls,
+    log_ratios,
+    time_rounds,
+)
 
 SPEC = LatencySpec(
     batch_sizes=(1, 4), warmup=1, iters=3, threads=None, rounds=6, block_seconds=None
@@ -53,8 +59,19 @@ def test_every_model_once_per_round_in_fresh_random_orders():
     assert frame.set_index("model")["median_s"].groupby(level=0).first().to_dict() == {
         "a": 1.0, "b": 0.5, "c": 0.25,
     }  # fmt: skip
-    assert (frame["calls"] == 3).all() and not frame["preempted"].any()
+    calls = frame.groupby("model")["calls"].unique().map(list).to_dict()
+    assert calls == {"a": [3], "b": [6], "c": [12]}  # every block spans a's 3 s
+    assert not frame["preempted"].any()
     assert frame.loc[frame.model == "a", "wall_s"].iloc[0] == pytest.approx(4.0)  # warm-up + 3
+    assert frame.loc[frame.model == "c", "wall_s"].iloc[0] == pytest.approx(3.25)  # 1 + 12 calls
+
+
+def test_fast_models_fill_the_slowest_block_up_to_a_stretch_and_the_cap_still_holds():
+    spec = LatencySpec(batch_sizes=(1,), warmup=2, iters=10, threads=None, block_seconds=0.5)
+    calls = block_calls({"slow": 0.01, "fast": 0.001, "tiny": 1e-6}, spec)
+    assert calls == {"slow": (2, 10), "fast": (2, 100), "tiny": (2, 10 * MAX_STRETCH)}
+    capped = block_calls({"slow": 0.2, "fast": 0.01}, spec)  # 10 x 0.2 s > block_seconds
+    assert capped == {"slow": (1, 5), "fast": (1, 50)}  # 5 calls = 1 s; fast fills 0.5 s
 
 
 def test_a_block_whose_thread_lost_the_cpu_is_flagged():
