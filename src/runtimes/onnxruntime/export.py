@@ -39,6 +39,15 @@ class OnnxExport:
     seconds: float
 
 
+def two_rows(example: torch.Tensor) -> torch.Tensor:
+    """``example`` with a batch of at least 2: torch.export specializes a dimension of size 1
+    (its 0/1 rule), so a batch-of-one example cannot be marked dynamic and the export fails
+    (for DyAD in ``torch.while_loop``'s stride check); the rows repeat, the graph is the same."""
+    if example.shape[0] >= 2:
+        return example
+    return example.expand(2, *example.shape[1:]).contiguous()
+
+
 def export_onnx(
     model: nn.Module, example: torch.Tensor, path: str | Path, optimize: bool = False
 ) -> OnnxExport:
@@ -56,6 +65,7 @@ def export_onnx(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    example = two_rows(example)
     was_training = model.training
     started = time.perf_counter()
     fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)

@@ -50,6 +50,16 @@ def test_dyad_with_its_grus_exports_with_every_output(tmp_path):
     assert max_abs_diff(model, runtime, [x, torch.randn(3, 128, x.shape[-1])]) < 1e-4
 
 
+@pytest.mark.slow  # a DyAD export (30 s), as the test above
+def test_a_batch_of_one_example_still_exports_a_dynamic_batch(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("dyad_tiny").eval()
+    one = torch.randn(1, 128, len(model.config.channels))  # torch.export pins a size-1 dim
+    exported = export_onnx(model, one, tmp_path / "dyad.onnx")
+    runtime = OrtModel(exported.path, threads=1)
+    assert max_abs_diff(model, runtime, [one, torch.randn(3, 128, one.shape[-1])]) < 1e-4
+
+
 @pytest.mark.parametrize("method", ["dynamic", "static"])
 def test_an_int8_twin_exports_its_grus_whole_and_int8(method):
     x, variant = dyad_variant(method)
