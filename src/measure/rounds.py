@@ -29,7 +29,7 @@ import pandas as pd
 from torch import nn
 
 from src.core.threads import torch_threads
-from src.measure.latency import LatencySpec, slowest_call, time_calls
+from src.measure.latency import LatencySpec, time_calls
 
 PREEMPTED_BELOW = 0.8  # CPU/wall of the calling thread under which a block was preempted
 MAX_STRETCH = 20  # a fast model's block holds at most this many times spec.iters calls
@@ -110,7 +110,7 @@ def time_rounds(
 
 def _per_call(models, examples, clock) -> dict[str, float]:
     """Each model's second call in seconds, on its own input (the first one warms up)."""
-    return {k: slowest_call({k: m}, examples[k], 1.0, clock) for k, m in models.items()}
+    return {k: float(time_calls(m, examples[k], 1, 1, clock=clock)[0]) for k, m in models.items()}
 
 
 def block_calls(per_call: Mapping[str, float], spec: LatencySpec) -> dict[str, tuple[int, int]]:

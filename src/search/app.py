@@ -54,9 +54,8 @@ def sweep(config: DictConfig, arguments: list[str], launcher) -> list:
     base = [a for a in arguments if not a.startswith(("search.", "hydra"))]
     parent = os.environ.get(schema.PARENT_ENV)
     store = RunStore(config.logger.tracking_uri)
-    timer = batch_timer(config, spec, store, parent)
-    launch = lambda batch, first: launcher.launch(batch, first)  # noqa: E731
-    loop = SearchLoop(spec, scoring, launch, arguments, timer)
+    timer = batch_timer(config, spec, scoring, store, parent)
+    loop = SearchLoop(spec, scoring, launcher.launch, arguments, timer)
     report = build_report(loop.run(), scoring, base)
     if parent:
         log_report(report, store, parent, Path(config.hydra.sweep.dir))
@@ -75,14 +74,14 @@ def search_spec(config: DictConfig) -> SearchSpec:
 
 
 def batch_timer(
-    config: DictConfig, spec: SearchSpec, store: RunStore, parent: str | None
+    config: DictConfig, spec: SearchSpec, scoring: Scoring, store: RunStore, parent: str | None
 ) -> BatchTimer | None:
     """The pass that times each batch (``search.timing``; null: none, in-run speed). It times
     batch 1, and the largest batch too where a goal reads it."""
     if spec.timing is None:
         return None
     sizes = [1]
-    if Goals.parse(spec.goals, scoring_of(config, spec).primary).min_speedup_bsN is not None:
+    if scoring.goals.min_speedup_bsN is not None:
         sizes.append(max(int(b) for b in config.benchmark.batch_sizes))
     timing = timing_spec(dict(spec.timing), tuple(dict.fromkeys(sizes)), spec.seed)
     experiment = str(config.logger.experiment_name)

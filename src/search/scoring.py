@@ -25,6 +25,7 @@ import pandas as pd
 
 from src.board import columns as col
 from src.board.pareto import pareto_front
+from src.board.speed import IN_RUN, PASS
 from src.board.verdict import SHOWN_NON_INFERIOR, verdict_of
 from src.core import schema
 from src.core.errors import ConfigError
@@ -119,9 +120,7 @@ class Scoring:
 
     def speed_from(self, metrics: dict) -> str:
         """How the ``speedup`` objective was measured, in words."""
-        if np.isfinite(metrics.get(self.pass_key(), np.nan)):
-            return "fresh processes"
-        return "within one process"
+        return PASS if np.isfinite(metrics.get(self.pass_key(), np.nan)) else IN_RUN
 
     def objectives(self, metrics: dict) -> dict[str, float]:
         """The trial's objective values (NaN where its run did not log one)."""
