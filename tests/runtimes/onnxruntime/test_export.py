@@ -39,7 +39,6 @@ def test_a_failed_export_is_one_line_and_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.slow
 def test_dyad_with_its_grus_exports_with_every_output(tmp_path):
     torch.manual_seed(0)
     model = create_model("dyad_tiny").eval()
@@ -48,16 +47,6 @@ def test_dyad_with_its_grus_exports_with_every_output(tmp_path):
     runtime = OrtModel(exported.path, threads=1)
     assert len(runtime(x)) == 5  # prediction and the latent statistics
     assert max_abs_diff(model, runtime, [x, torch.randn(3, 128, x.shape[-1])]) < 1e-4
-
-
-@pytest.mark.slow  # a DyAD export (30 s), as the test above
-def test_a_batch_of_one_example_still_exports_a_dynamic_batch(tmp_path):
-    torch.manual_seed(0)
-    model = create_model("dyad_tiny").eval()
-    one = torch.randn(1, 128, len(model.config.channels))  # torch.export pins a size-1 dim
-    exported = export_onnx(model, one, tmp_path / "dyad.onnx")
-    runtime = OrtModel(exported.path, threads=1)
-    assert max_abs_diff(model, runtime, [one, torch.randn(3, 128, one.shape[-1])]) < 1e-4
 
 
 @pytest.mark.parametrize("method", ["dynamic", "static"])
