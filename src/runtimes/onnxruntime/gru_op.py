@@ -81,7 +81,8 @@ class OnnxGRU(nn.Module):
         self.batch_first, self.hidden_size = gru.batch_first, gru.hidden_size
         self.num_layers, self.directions = gru.num_layers, 2 if gru.bidirectional else 1
         for layer in range(self.num_layers):
-            w, r, b = zip(*(self._onnx_weights(gru, layer, d) for d in range(self.directions)))
+            per_direction = [self._onnx_weights(gru, layer, d) for d in range(self.directions)]
+            w, r, b = zip(*per_direction, strict=True)
             self.register_buffer(f"w{layer}", torch.stack(w))
             self.register_buffer(f"r{layer}", torch.stack(r))
             self.register_buffer(f"b{layer}", torch.stack(b))
