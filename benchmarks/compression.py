@@ -49,6 +49,7 @@ METHODS = [
 ]
 # The family's reference architecture on the default data (its config composes as src.train's).
 FAMILIES = {
+    "dyad_brand3": ["experiment=dyad_brand3"],
     "dyad_brand2": ["experiment=dyad_brand2", "data.brand=3"],
     "cnn": ["experiment=cnn_digits", "model=cnn"],
 }

@@ -1,10 +1,11 @@
 """Every variant in every deployment runtime against fp32 eager, side by side in one process.
 
-    python -m benchmarks.runtimes                 # DyAD brand 2 (H=1024) and the 18.3 MB CNN
-    python -m benchmarks.runtimes --part dyad     # one family
+    python -m benchmarks.runtimes                 # DyAD H=256 and brand 2 (H=1024), the CNN
+    python -m benchmarks.runtimes --part dyad     # one family (--part brand3, brand2: one width)
     python -m benchmarks.runtimes --part cnn
 
-For each architecture (the seed's brand-2 DyAD, 51.4 MB; the default CNN, 18.3 MB) every method
+For each architecture (the default DyAD, brand 3's H = 256; the seed's brand-2 DyAD, 51.4 MB; the
+default CNN, 18.3 MB) every method
 is applied to the same fp32 weights (calibrated / fine-tuned two batches with the task's own
 loss, as ``benchmarks.compression``), deployed to each runtime the pipeline knows
 (:mod:`src.runtimes`), and timed interleaved with the fp32 model in eager, the one
@@ -32,20 +33,26 @@ from src.measure.report import CastInputs
 from src.methods import apply_method, method_config
 from src.runtimes.base import DeployContext, deploy
 
+DYAD_METHODS = [
+    {"name": "dynamic"},
+    {"name": "static"},
+    {"name": "qat"},
+    {"name": "distill"},
+    {
+        "name": "distill_dynamic",
+        "kind": "chain",
+        "steps": [{"name": "distill"}, {"name": "dynamic"}],
+    },
+]
 METHODS = {
-    "dyad_brand2": [
-        {"name": "dynamic"},
-        {"name": "static"},
-        {"name": "qat"},
-        {
-            "name": "distill_dynamic",
-            "kind": "chain",
-            "steps": [{"name": "distill"}, {"name": "dynamic"}],
-        },
-    ],
+    "dyad_brand3": DYAD_METHODS,
+    "dyad_brand2": DYAD_METHODS,
     "cnn": [{"name": "dynamic"}, {"name": "static"}, {"name": "qat"}],
 }
 SPECS = {
+    "dyad_brand3": LatencySpec(
+        batch_sizes=(1, 128), warmup=1, iters=5, rounds=3, threads=2, block_seconds=1.0
+    ),
     "dyad_brand2": LatencySpec(
         batch_sizes=(1, 128), warmup=1, iters=5, rounds=2, threads=2, block_seconds=2.0
     ),
@@ -63,6 +70,8 @@ def variants(name: str, tmp: Path):
     data, base, context, student = arch_setup(name, tmp)
     made = {}
     for values in METHODS[name]:
+        if values["name"] == "distill":
+            values = {**values, "student": student}
         if values.get("kind") == "chain":
             values = {
                 **values,
@@ -92,25 +101,31 @@ def deployed(data, base, made, tmp: Path, threads: int) -> tuple[dict, dict]:
                 continue
             key = f"{label} {runtime}"
             models[key] = out.module if runtime != "eager" else CastInputs(out.module)
-            int8[key] = out.int8_ops
+            if out.int8_ops is not None and out.float_ops is not None:
+                int8[key] = f"{out.int8_ops}/{out.int8_ops + out.float_ops}"
     models.update(ort_own(base, example, calibration, tmp, threads, int8))
     return models, int8
 
 
 def ort_own(base, example, calibration, tmp: Path, threads: int, int8: dict) -> dict:
-    """What a user gets from ORT alone: its quantizers on the fp32 export."""
+    """What a user gets from ORT alone: its quantizers on the fp32 export after ORT's own
+    ``quant_pre_process`` (shape inference and graph optimization, as ORT's docs ask), weights
+    per channel; ``int8`` gets what each covered (int8 / all compute kernels ORT runs)."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from src.runtimes.onnxruntime.export import export_onnx
     from src.runtimes.onnxruntime.quantize import CalibrationReader
     from src.runtimes.onnxruntime.session import OrtModel, OrtModule, op_counts
 
-    fp32 = export_onnx(base, example, tmp / "own" / "fp32.onnx").path
+    fp32 = export_onnx(base, example, tmp / "own" / "fp32.onnx", optimize=True).path
+    prepared = tmp / "own" / "fp32.pre.onnx"
+    quant_pre_process(fp32, prepared)
     out = {}
     dyn, qdq = tmp / "own" / "dynamic.onnx", tmp / "own" / "static.onnx"
-    quantize_dynamic(fp32, dyn, weight_type=QuantType.QInt8)
+    quantize_dynamic(prepared, dyn, weight_type=QuantType.QInt8, per_channel=True)
     quantize_static(
-        fp32,
+        prepared,
         qdq,
         CalibrationReader("x", calibration),
         quant_format=QuantFormat.QDQ,
@@ -122,7 +137,8 @@ def ort_own(base, example, calibration, tmp: Path, threads: int, int8: dict) -> 
         optimized = path.with_suffix(".opt.onnx")
         runtime = OrtModel(path, threads, optimized_path=optimized)
         out[label] = OrtModule(runtime, base, example)
-        int8[label] = op_counts(optimized)[0]
+        quantized, floats = op_counts(optimized)
+        int8[label] = f"{quantized}/{quantized + floats}"
     return out
 
 
@@ -133,11 +149,12 @@ def rows(name: str, tmp: Path) -> list[tuple[str, ...]]:
     timings = time_interleaved(models, data.example_inputs, spec)
     summary = summarise(timings, list(models))
     largest = max(spec.batch_sizes)
+    ms = {k: [summary[k][f"latency/ms_p50_bs{b}"] for b in (1, largest)] for k in models}
+    best = fastest_forms(ms)
     out = []
     for label in models:
         ci = speedup_intervals(timings, "fp32 eager", label)
-        ms1, msn = (summary[label][f"latency/ms_p50_bs{b}"] for b in (1, largest))
-        ref1, refn = (summary["fp32 eager"][f"latency/ms_p50_bs{b}"] for b in (1, largest))
+        (ms1, msn), (ref1, refn) = ms[label], ms["fp32 eager"]
         out.append(
             (
                 name,
@@ -147,9 +164,24 @@ def rows(name: str, tmp: Path) -> list[tuple[str, ...]]:
                 _ratio(ref1 / ms1, ci, "latency/speedup_bs1"),
                 _ratio(refn / msn, ci, "latency/speedup_bsN"),
                 "" if int8.get(label) is None else str(int8[label]),
+                best.get(label, ""),
             )
         )
     return out
+
+
+def fastest_forms(ms: dict[str, list[float]]) -> dict[str, str]:
+    """``{label: "bs1, bsN"}``: where a form (``"<method> <runtime>"``) is its method's fastest
+    (by median; ORT's own quantizers are methods of their own)."""
+    methods: dict[str, list[str]] = {}
+    for label in ms:
+        method = label if label.startswith("ORT's own") else label.rsplit(" ", 1)[0]
+        methods.setdefault(method, []).append(label)
+    marks: dict[str, list[str]] = {}
+    for labels in methods.values():
+        for i, batch in enumerate(("bs1", "bsN")):
+            marks.setdefault(min(labels, key=lambda k: ms[k][i]), []).append(batch)
+    return {label: ", ".join(m) for label, m in marks.items()}
 
 
 def _ratio(value: float, ci: dict, key: str) -> str:
@@ -159,9 +191,16 @@ def _ratio(value: float, ci: dict, key: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "dyad", "cnn"), default="all")
+    parts = {
+        "all": ["dyad_brand3", "dyad_brand2", "cnn"],
+        "dyad": ["dyad_brand3", "dyad_brand2"],
+        "brand3": ["dyad_brand3"],
+        "brand2": ["dyad_brand2"],
+        "cnn": ["cnn"],
+    }
+    parser.add_argument("--part", choices=tuple(parts), default="all")
     args = parser.parse_args()
-    names = {"all": ["dyad_brand2", "cnn"], "dyad": ["dyad_brand2"], "cnn": ["cnn"]}[args.part]
+    names = parts[args.part]
     table = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -173,7 +212,8 @@ def main() -> None:
         "p50 ms bsN",
         "vs fp32 eager bs1",
         "vs fp32 eager bsN",
-        "int8 kernels",
+        "int8/compute kernels",
+        "fastest of its method",
     )
     print_table(f"Runtimes, side by side (targets: {TARGETS})", table, header)
     write_csv("runtimes", [args.part, f"t{SPECS[names[0]].threads}"], table, header)

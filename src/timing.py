@@ -99,6 +99,7 @@ def timing_spec(cfg: DictConfig, runs: pd.DataFrame) -> TimingSpec:
         threads=int(cfg.threads) if cfg.threads is not None else None,
         rounds=int(cfg.rounds),
         block_seconds=cfg.block_seconds,
+        large_batch_rounds=cfg.large_batch_rounds,
     )
     return TimingSpec(latency, int(cfg.processes), int(cfg.seed), float(cfg.level))
 

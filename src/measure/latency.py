@@ -39,6 +39,10 @@ class LatencySpec:
         threads: ``torch.set_num_threads`` value during measurement, fixed and recorded as a
             tag (2: every figure of the README was timed so); None keeps the current one.
         rounds: Interleaved rounds; each model gets ``rounds * iters`` timings per batch size.
+        large_batch_rounds: Rounds at every batch size but the smallest, at most ``rounds``
+            (None: ``rounds``).
+            A large batch's blocks are long and its call-to-call noise small, so fewer rounds
+            give it about the same interval for a fraction of the time (README: sizing).
         block_seconds: Cap on a timed block's length: where the slowest model's call takes
             longer than ``block_seconds / iters`` (large batches), a batch size gets fewer
             calls per block (at least :data:`MIN_ITERS`) and proportionally fewer warm-up
@@ -51,6 +55,7 @@ class LatencySpec:
     threads: int | None = 2
     rounds: int = 2
     block_seconds: float | None = 0.5
+    large_batch_rounds: int | None = None
 
     def __post_init__(self) -> None:
         given = self.batch_sizes
@@ -65,6 +70,8 @@ class LatencySpec:
         _check_int("warmup", self.warmup, minimum=0)
         _check_int("iters", self.iters, minimum=1)
         _check_int("rounds", self.rounds, minimum=1)
+        if self.large_batch_rounds is not None:
+            _check_int("large_batch_rounds", self.large_batch_rounds, minimum=1)
         if self.threads is not None:
             _check_int("threads", self.threads, minimum=1, hint="or None to keep torch's setting")
         if self.block_seconds is not None and not float(self.block_seconds) > 0:
@@ -72,6 +79,20 @@ class LatencySpec:
                 f"LatencySpec.block_seconds={self.block_seconds!r} must be > 0 seconds, or None "
                 "to time every block with `iters` calls"
             )
+
+    def rounds_at(self, batch: int) -> int:
+        """Rounds at batch size ``batch``."""
+        if self.large_batch_rounds is None or batch == min(self.batch_sizes):
+            return self.rounds
+        return min(self.rounds, self.large_batch_rounds)
+
+    def rounds_label(self) -> str:
+        """``6`` or ``6 (3 at bs128)``: the rounds, as a pass reports them."""
+        larger = [b for b in self.batch_sizes if self.rounds_at(b) != self.rounds]
+        if not larger:
+            return str(self.rounds)
+        at = ",".join(map(str, larger))
+        return f"{self.rounds} ({self.rounds_at(larger[0])} at bs{at})"
 
     def calls(self, seconds_per_call: float) -> tuple[int, int]:
         """(warm-up, timed) calls per block for a model whose call takes ``seconds_per_call``."""

@@ -93,7 +93,7 @@ def time_rounds(
         for batch in spec.batch_sizes:
             examples = {name: make_input(name, batch) for name in names}
             calls = block_calls(_per_call(models, examples, clock), spec)
-            for r in range(spec.rounds):
+            for r in range(spec.rounds_at(batch)):
                 for position, i in enumerate(rng.permutation(len(names))):
                     name = names[i]
                     warmup, iters = calls[name]

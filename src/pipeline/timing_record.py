@@ -124,7 +124,7 @@ def setup_tags(spec: TimingSpec, blocks: pd.DataFrame, facts: pd.DataFrame) -> d
     preempted = int(blocks["preempted"].sum()) if not blocks.empty else 0
     return {
         schema.TIMING_PROCESSES: str(int(facts["process"].nunique())),
-        schema.TIMING_ROUNDS: str(spec.latency.rounds),
+        schema.TIMING_ROUNDS: spec.latency.rounds_label(),
         schema.TIMING_THREADS: str(int(facts["threads"].iloc[0])),
         schema.TIMING_PREEMPTED: f"{preempted}/{len(blocks)}",
         schema.TIMING_BATCH_SIZES: ",".join(str(b) for b in spec.latency.batch_sizes),

@@ -101,3 +101,19 @@ def test_log_ratios_pair_processes_and_rounds():
     logs = log_ratios(pd.DataFrame(rows), "base", "cand", 1)
     assert logs.shape == (3, 2)
     assert np.allclose(logs[:2], np.log(2.0)) and np.isnan(logs[2]).all()
+
+
+def test_larger_batches_can_take_fewer_rounds():
+    clock, log = [0.0], []
+    models = {n: Tick(n, clock, s, log) for n, s in (("a", 1.0), ("b", 0.5))}
+    spec = LatencySpec(
+        batch_sizes=(1, 4, 16), warmup=1, iters=3, threads=None, rounds=6, large_batch_rounds=2
+    )
+    blocks = time_rounds(
+        models, lambda key, b: b, spec, np.random.default_rng(0), clock=lambda: clock[0]
+    )
+    rounds = pd.DataFrame([b.as_dict() for b in blocks]).groupby("batch")["round"].nunique()
+    assert rounds.to_dict() == {1: 6, 4: 2, 16: 2}
+    assert spec.rounds_label() == "6 (2 at bs4,16)" and SPEC.rounds_label() == "6"
+    with pytest.raises(ValueError, match="large_batch_rounds"):
+        LatencySpec(large_batch_rounds=0)
