@@ -87,7 +87,9 @@ class _Unroll:
         w_ih, w_hh, b_ih, b_hh = self._weights(d)
         hs = self.hidden
         gi = self._op("Add", [self._op("MatMul", [x, w_ih]), b_ih])  # (T, B, 3H): one GEMM
-        steps = self._op("Split", [gi, self._const([1] * seq_len)], axis=0, n=seq_len)
+        steps = [gi]  # one step: nothing to split
+        if seq_len > 1:
+            steps = self._op("Split", [gi, self._const([1] * seq_len)], axis=0, n=seq_len)
         h = self._initial(h0, d, gi)
         states: list[str] = [""] * seq_len
         for t in range(seq_len - 1, -1, -1) if d == 1 else range(seq_len):

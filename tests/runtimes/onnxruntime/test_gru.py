@@ -35,3 +35,15 @@ def test_unrolled_gru_gives_the_fused_gru_answer(tmp_path):
         onnx.save(graph, str(tmp_path / "unrolled.onnx"))
         runtime = OrtModel(tmp_path / "unrolled.onnx", threads=1)
         assert max_abs_diff(model, runtime, [x, torch.randn(4, 7, 3)]) < 1e-5
+
+
+def test_a_one_step_sequence_unrolls_too(tmp_path):
+    torch.manual_seed(0)
+    model = Encoder(bidirectional=True).eval()
+    x = torch.randn(2, 1, 3)
+    path = export_onnx(model, x, tmp_path / "gru.onnx").path
+    graph = onnx.load(str(path))
+    assert expand_grus(graph, model) == 2
+    onnx.save(graph, str(tmp_path / "unrolled.onnx"))
+    runtime = OrtModel(tmp_path / "unrolled.onnx", threads=1)
+    assert max_abs_diff(model, runtime, [x, torch.randn(3, 1, 3)]) < 1e-5
