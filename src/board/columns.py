@@ -151,6 +151,7 @@ FORM = "form"  # runtimes: how the runtime ran the variant (tag runtime.<name>.f
 VS_EAGER_BS1 = "speedup bs1"  # runtimes: speedup against the fp32 model in eager, at batch 1
 VS_EAGER_BSN = "speedup bsN"  # runtimes: the same at the largest batch
 VS_FP32 = "vs fp32 same runtime"  # runtimes: against the fp32 model in the same runtime
+VS_FP32_BEST = "vs fp32 best runtime"  # runtimes: against the fp32 model in its fastest one
 PARITY_DELTA = "parity Δ"  # runtimes: how far the runtime moved the ranking metric
 MAX_DIFF = "max |diff|"  # runtimes: largest output difference from eager
 INT8_OPS = "int8 ops"  # runtimes: int8 operators the runtime ran
@@ -168,6 +169,7 @@ RUNTIME_COLUMNS = (
     VS_EAGER_BSN,
     SPEED,
     VS_FP32,
+    VS_FP32_BEST,
     PARITY_DELTA,
     MAX_DIFF,
     INT8_OPS,

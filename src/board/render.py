@@ -260,7 +260,7 @@ def print_table(
 
 
 # The runtime rows' text columns, and those the terminal shows (the files keep every column).
-RUNTIME_TEXT = (*TEXT, col.RUNTIME, col.FORM, col.VS_FP32, col.BEST, col.NOTE)
+RUNTIME_TEXT = (*TEXT, col.RUNTIME, col.FORM, col.VS_FP32, col.VS_FP32_BEST, col.BEST, col.NOTE)
 # The terminal's runtime rows: data and model are in the board's title, the rest in the files.
 RUNTIME_TERMINAL = tuple(
     c for c in col.RUNTIME_COLUMNS if c not in (col.DATA, col.MODEL, col.FORM, col.FILE_MB)

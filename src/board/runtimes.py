@@ -6,7 +6,9 @@ reference: ``latency/<runtime>/speedup_*``) and with the fp32 model in that same
 (``runtime/<runtime>/...``). A row keeps the variant's paired verdict only where the runtime gave
 the same answer (parity); a runtime that failed parity, or skipped the variant, says so instead.
 Per variant, the best runtime is the fastest one at batch 1 that kept parity, and the honest
-question is answered beside it: is the variant faster than the fp32 model in that same runtime?
+questions are answered beside it: is the variant faster than the fp32 model in that same runtime,
+and than the fp32 model in the fp32 model's own fastest runtime (a timing pass's figure: does
+compressing beat just switching runtime)?
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def _row(row: pd.Series, runs: pd.DataFrame, name: str, metric: str, judge: _Jud
         col.VS_EAGER_BSN: _mean(runs, f"{speedup}_bsN", reference),
         col.SPEED: "" if is_base and name == EAGER else speed_verdict(runs, f"{speedup}_bs1"),
         col.VS_FP32: _vs_fp32(runs, name, is_base),
+        col.VS_FP32_BEST: _vs_best(runs, name, is_base),
         col.PARITY_DELTA: np.nan if name == EAGER else moved,
         col.MAX_DIFF: _mean(runs, schema.runtime_check(name, "max_abs_diff"), np.nan),
         col.INT8_OPS: _mean(runs, schema.runtime_check(name, "int8_ops"), np.nan),
@@ -161,6 +164,20 @@ def _vs_fp32(runs: pd.DataFrame, name: str, is_base: bool) -> str:
     if np.isnan(ratio):
         return "—"
     return f"{speed_verdict(runs, key)} ({ratio:.2g}x)"
+
+
+def _vs_best(runs: pd.DataFrame, name: str, is_base: bool) -> str:
+    """Against the fp32 model in its fastest runtime, at batch 1 and N (a timing pass's figure:
+    ``faster (1.9x)``); ``—`` where no pass measured it."""
+    if is_base:
+        return ""
+    key = f"{schema.LATENCY}{name}/vs_fp32_best"
+    words = []
+    for size in ("bs1", "bsN"):
+        ratio = _mean(runs, f"{key}_{size}", np.nan)
+        if not np.isnan(ratio):
+            words.append(f"{size} {speed_verdict(runs, f'{key}_{size}')} ({ratio:.2g}x)")
+    return "; ".join(words) or "—"
 
 
 def _mark_best(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,9 +1,11 @@
 """What a timing pass concludes and where it writes it.
 
 Per timed run, runtime and batch size: the speedup against the fp32 model in eager (the one
-reference of every runtime, as in-run latency) and against the fp32 model in the same runtime,
-each over processes (:func:`src.stats.speed.speedup_over_processes`), with the between- and
-within-process spread of the log speedup and the processes a +-10 % interval would need.
+reference of every runtime, as in-run latency), against the fp32 model in the same runtime, and
+against the fp32 model in its own fastest runtime at that batch size (the question a deployment
+asks: does compressing beat just switching runtime?), each over processes
+(:func:`src.stats.speed.speedup_over_processes`), with the between- and within-process spread
+of the log speedup and the processes a +-10 % interval would need.
 
 The pass's own run (tagged ``analysis=timing`` under the sweep's parent, never ranked) keeps the
 raw blocks, the process facts and the estimates as tables; each timed run gets its
@@ -37,6 +39,7 @@ from src.tracking.mlflow_run import TrackedRun, tracked_run
 from src.tracking.store import RunStore
 
 SPEEDUP, VS_FP32 = "speedup", "vs_fp32"  # against the fp32 model in eager / in the same runtime
+VS_BEST = "vs_fp32_best"  # against the fp32 model in its fastest runtime at the batch size
 HALF_WIDTH = 0.10  # the interval a pass is sized for: +-10 %
 
 
@@ -46,9 +49,10 @@ class Comparison:
 
     run_id: str
     runtime: str
-    against: str  # SPEEDUP or VS_FP32
+    against: str  # SPEEDUP, VS_FP32 or VS_BEST
     candidate: str
-    reference: str
+    reference: str  # VS_BEST: "" (the fastest of ``references`` at each batch size)
+    references: tuple[str, ...] = ()
 
 
 def comparisons(targets: list[Target], timed: set[str]) -> list[Comparison]:
@@ -67,7 +71,16 @@ def comparisons(targets: list[Target], timed: set[str]) -> list[Comparison]:
                     continue  # the same reference as SPEEDUP
                 if reference != candidate and {reference, candidate} <= timed:
                     out.append(Comparison(t.run_id, runtime, against, candidate, reference))
+            fp32 = tuple(sorted(k for k in timed if k.startswith(model_key(t.baseline_run_id, ""))))
+            if t.run_id != t.baseline_run_id and candidate in timed and fp32:
+                out.append(Comparison(t.run_id, runtime, VS_BEST, candidate, "", fp32))
     return out
+
+
+def fastest(blocks: pd.DataFrame, keys: tuple[str, ...], batch: int) -> str:
+    """Of ``keys``, the one whose median block time at ``batch`` is smallest."""
+    rows = blocks[(blocks["batch"] == batch) & blocks["model"].isin(keys)]
+    return "" if rows.empty else str(rows.groupby("model")["median_s"].median().idxmin())
 
 
 def estimate(blocks: pd.DataFrame, pairs: list[Comparison], level: float) -> pd.DataFrame:
@@ -76,7 +89,8 @@ def estimate(blocks: pd.DataFrame, pairs: list[Comparison], level: float) -> pd.
     rows = []
     for pair in pairs:
         for batch in sorted(blocks["batch"].unique()):
-            logs = log_ratios(blocks, pair.reference, pair.candidate, int(batch))
+            reference = pair.reference or fastest(blocks, pair.references, int(batch))
+            logs = log_ratios(blocks, reference, pair.candidate, int(batch))
             if not np.isfinite(logs).any():
                 continue
             found = speedup_over_processes(logs, level)
@@ -85,6 +99,7 @@ def estimate(blocks: pd.DataFrame, pairs: list[Comparison], level: float) -> pd.
                     "run_id": pair.run_id,
                     "runtime": pair.runtime,
                     "against": pair.against,
+                    "reference": reference,
                     "batch": int(batch),
                     "speedup": found.speedup,
                     "ci_low": found.low,

@@ -32,6 +32,13 @@ def _runs():
         M + "latency/onnxruntime/vs_fp32_bs1": 1.2,
         M + "latency/onnxruntime/vs_fp32_bs1_ci_low": 1.1,
         M + "latency/onnxruntime/vs_fp32_bs1_ci_high": 1.3,
+        # A pass's figure: against fp32 in its fastest runtime, slower at 1, faster at N.
+        M + "latency/onnxruntime/vs_fp32_best_bs1": 0.8,
+        M + "latency/onnxruntime/vs_fp32_best_bs1_ci_low": 0.7,
+        M + "latency/onnxruntime/vs_fp32_best_bs1_ci_high": 0.9,
+        M + "latency/onnxruntime/vs_fp32_best_bsN": 1.9,
+        M + "latency/onnxruntime/vs_fp32_best_bsN_ci_low": 1.8,
+        M + "latency/onnxruntime/vs_fp32_best_bsN_ci_high": 2.0,
         M + "runtime/onnxruntime/parity": 1.0,
         M + "runtime/onnxruntime/test/auroc": 0.9,
         M + "runtime/onnxruntime/int8_ops": 12.0,
@@ -79,6 +86,9 @@ def test_every_variant_gets_a_row_per_runtime_with_its_parity_and_best_runtime()
     dyn = table.loc[("dynamic", "onnxruntime")]  # judged on its own interval
     assert dyn["verdict"] == "non-inferior" and dyn["speed"] == "faster" and dyn["best"] == "*"
     assert dyn["vs fp32 same runtime"] == "faster (1.2x)" and dyn["int8 ops"] == 12
+    assert dyn["vs fp32 best runtime"] == "bs1 slower (0.8x); bsN faster (1.9x)"
+    assert table.loc[("dynamic", "eager"), "vs fp32 best runtime"] == "—"  # no pass measured it
+    assert table.loc[("baseline", "onnxruntime"), "vs fp32 best runtime"] == ""
     # 9x faster, but its answer changed: no verdict, never the best runtime.
     static = table.loc[("static", "onnxruntime")]
     assert static["verdict"] == FAILED_PARITY and static["best"] == ""
