@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml requirements.lock
 
 # The main job on the embedded default data: the fp32 baseline and the core methods as one sweep
 # (one MLflow parent run), a timing pass over fresh processes, then the verdict table of that sweep
-# (2026-12-06 on 2 cores: the sweep 23 minutes, the pass 12 at its defaults; the ONNX Runtime leg
-# is about 9 minutes: RUN_ARGS="trainer.threads=2 benchmark.runtimes=[eager]" skips it).
+# (2026-12-06 on 2 cores, fresh clone: 1,033 s, the sweep 640 s, the pass and board 393 s; the ONNX
+# Runtime leg is about 4 minutes: RUN_ARGS="trainer.threads=2 benchmark.runtimes=[eager]" skips it).
 # Training takes both cores here (trainer.threads=2: 1.45x faster per step than one thread at the
 # default model's width); the config's default stays 1 for shared machines and parallel launchers.
 # Every method (five more; about twice as long): make run METHODS=all
@@ -27,7 +27,7 @@ ifeq ($(METHODS),all)
 override METHODS := $(ALL_METHODS)
 endif
 # make run FOLDS=0,1,2,3,4: the five folds (46 minutes with RUN_ARGS="trainer.threads=2
-# benchmark.runtimes=[eager]", before the timing pass; the ONNX Runtime leg adds about 9 minutes
+# benchmark.runtimes=[eager]", before the timing pass; the ONNX Runtime leg adds about 4 minutes
 # per fold).
 FOLDS ?= 0
 RUN_ARGS ?= trainer.threads=2

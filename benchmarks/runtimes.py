@@ -44,9 +44,18 @@ DYAD_METHODS = [
         "steps": [{"name": "distill"}, {"name": "dynamic"}],
     },
 ]
+H128 = {"hidden_size": 128, "latent_size": 16}  # a smaller brand-2 student: the 30x question
 METHODS = {
     "dyad_brand3": DYAD_METHODS,
-    "dyad_brand2": DYAD_METHODS,
+    "dyad_brand2": [
+        *DYAD_METHODS,
+        {"name": "distill_h128", "kind": "distill", "student": H128},
+        {
+            "name": "distill_h128_dynamic",
+            "kind": "chain",
+            "steps": [{"name": "distill", "student": H128}, {"name": "dynamic"}],
+        },
+    ],
     "cnn": [{"name": "dynamic"}, {"name": "static"}, {"name": "qat"}],
 }
 SPECS = {
@@ -76,7 +85,7 @@ def variants(name: str, tmp: Path):
             values = {
                 **values,
                 "steps": [
-                    {**s, "student": student} if s["name"] == "distill" else s
+                    {"student": student, **s} if s["name"] == "distill" else s
                     for s in values["steps"]
                 ],
             }
@@ -84,13 +93,13 @@ def variants(name: str, tmp: Path):
     return data, base, made
 
 
-def deployed(data, base, made, tmp: Path, threads: int) -> tuple[dict, dict]:
+def deployed(data, base, made, tmp: Path, threads: int, runtimes=RUNTIMES) -> tuple[dict, dict]:
     """Every model to time (label -> callable module) and its int8 kernel count."""
     calibration = [b["x"] for b in islice(data.calibration_dataloader(), 4)]
     example = data.example_inputs(2)
     models, int8 = {"fp32 eager": CastInputs(base)}, {}
     for label, model in {"fp32": base, **made}.items():
-        for runtime in RUNTIMES:
+        for runtime in runtimes:
             if label == "fp32" and runtime == "eager":
                 continue
             context = DeployContext(example, calibration, tmp / f"{label}-{runtime}", threads)
@@ -142,10 +151,10 @@ def ort_own(base, example, calibration, tmp: Path, threads: int, int8: dict) -> 
     return out
 
 
-def rows(name: str, tmp: Path) -> list[tuple[str, ...]]:
+def rows(name: str, tmp: Path, runtimes=RUNTIMES) -> list[tuple[str, ...]]:
     spec = SPECS[name]
     data, base, made = variants(name, tmp)
-    models, int8 = deployed(data, base, made, tmp, spec.threads)
+    models, int8 = deployed(data, base, made, tmp, spec.threads, runtimes)
     timings = time_interleaved(models, data.example_inputs, spec)
     summary = summarise(timings, list(models))
     largest = max(spec.batch_sizes)
@@ -199,12 +208,18 @@ def main() -> None:
         "cnn": ["cnn"],
     }
     parser.add_argument("--part", choices=tuple(parts), default="all")
+    parser.add_argument(
+        "--runtimes",
+        default=",".join(RUNTIMES),
+        help="comma-separated (compile takes minutes per DyAD model and batch size)",
+    )
     args = parser.parse_args()
+    runtimes = tuple(args.runtimes.split(","))
     names = parts[args.part]
     table = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            table += rows(name, Path(tmp) / name)
+            table += rows(name, Path(tmp) / name, runtimes)
     header = (
         "arch",
         "variant x runtime",
@@ -216,7 +231,10 @@ def main() -> None:
         "fastest of its method",
     )
     print_table(f"Runtimes, side by side (targets: {TARGETS})", table, header)
-    write_csv("runtimes", [args.part, f"t{SPECS[names[0]].threads}"], table, header)
+    setup = [args.part, f"t{SPECS[names[0]].threads}"]
+    if runtimes != RUNTIMES:
+        setup.append("-".join(runtimes))
+    write_csv("runtimes", setup, table, header)
 
 
 if __name__ == "__main__":
