@@ -171,7 +171,7 @@ def _vs_best(runs: pd.DataFrame, name: str, is_base: bool) -> str:
     ``faster (1.9x)``); ``—`` where no pass measured it."""
     if is_base:
         return ""
-    key = f"{schema.LATENCY}{name}/vs_fp32_best"
+    key = schema.runtime_vs_fp32_best(name)
     words = []
     for size in ("bs1", "bsN"):
         ratio = _mean(runs, f"{key}_{size}", np.nan)

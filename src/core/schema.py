@@ -285,6 +285,12 @@ def runtime_vs_fp32(runtime: str) -> str:
     return f"latency/{runtime}/vs_fp32"
 
 
+def runtime_vs_fp32_best(runtime: str) -> str:
+    """``latency/<runtime>/vs_fp32_best``: + ``_bs1`` / ``_bsN``, the variant against the fp32
+    model in the fp32 model's fastest runtime at that batch size (a timing pass's figure)."""
+    return f"latency/{runtime}/vs_fp32_best"
+
+
 def timing_metric(runtime: str, name: str) -> str:
     """``timing/<runtime>/<name>``: a timing pass's figure of the variant in ``runtime``:
     ``speedup_bs1`` / ``_bsN`` (against the fp32 model in eager, with ``_ci_low``/``_ci_high``),

@@ -42,8 +42,9 @@ class OnnxExport:
 
 def two_rows(example: torch.Tensor) -> torch.Tensor:
     """``example`` with a batch of at least 2: torch.export specializes a dimension of size 1
-    (its 0/1 rule), so a batch-of-one example cannot be marked dynamic and the export fails
-    (for DyAD in ``torch.while_loop``'s stride check); the rows repeat, the graph is the same."""
+    (its 0/1 rule), so from a batch-of-one example DyAD's export comes out with its batch fixed
+    at 1 (before its GRUs were one op, it failed in ``torch.while_loop``'s stride check); the
+    rows repeat, the graph is the same."""
     if example.shape[0] >= 2:
         return example
     return example.expand(2, *example.shape[1:]).contiguous()
