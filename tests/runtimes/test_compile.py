@@ -9,16 +9,9 @@ import torch
 from src.methods import MethodContext, apply_method, method_config
 from src.models import create_model
 from src.runtimes.base import DeployContext, RuntimeUnavailable, deploy, max_abs_diff
+from tests.runtimes.fakes import Calibration
 
 pytestmark = pytest.mark.slow
-
-
-class Calibration:
-    def __init__(self, batches):
-        self.batches = [{"x": b} for b in batches]
-
-    def calibration_dataloader(self):
-        return self.batches
 
 
 def _variant(name: str, method: str, shape: tuple[int, ...]):

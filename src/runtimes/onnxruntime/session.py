@@ -20,7 +20,8 @@ from torch import nn
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from src.core import schema
-from src.quant.deploy import float_twin
+from src.quant.deploy import STATIC, float_twin
+from src.quant.scales import static_layers
 from src.runtimes.base import (
     BehindEager,
     DeployContext,
@@ -127,11 +128,12 @@ def deploy(model: nn.Module, context: DeployContext) -> Deployed:
         exported.replace(path)
     else:
         try:
-            quantize_twin(twin, exported, path, context.calibration)
+            static = static_layers(model, context.example) if twin.mode == STATIC else ()
+            source = quantize_twin(twin, exported, path, context.calibration, static)
         except Exception as err:  # ORT's quantizer raises many types; keep the run going
             raise RuntimeUnavailable(f"ORT {twin.mode} quantization failed: {err}") from err
         finally:
             exported.unlink(missing_ok=True)
         grus = f", {len(twin.int8_grus)} GRU(s) unrolled" if twin.int8_grus else ""
-        form = f"ORT {twin.mode} int8{grus}"
+        form = f"ORT {twin.mode} int8{f' ({source})' if source else ''}{grus}"
     return open_session(path, model, context, form)
