@@ -90,6 +90,15 @@ def baseline_key(values: dict) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def step_key(values: dict) -> str:
+    """Hash of everything that, beside the method's own config, decides what a method computes
+    from its baseline: the baseline's definition, the task whole (a method may tune on its
+    scoring) and the distillation student (:mod:`src.pipeline.reuse`)."""
+    deciding = {k: values.get(k) for k in ("task", "student")}
+    text = json.dumps({"baseline": baseline_key(values), **deciding}, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 def _without(value, group: str):
     if not isinstance(value, dict):
         return value
@@ -137,6 +146,7 @@ def run_spec(cfg: DictConfig) -> RunSpec:
             values.get("run_name"),
         ),
         baseline_key=baseline_key(values),
+        step_key=step_key(values),
         config=config_record(values),
         output_dir=Path(values["paths"]["output_dir"]),
         data_tags=dict(data.get("tags") or {}),

@@ -84,6 +84,11 @@ class MethodContext:
         report_step: ``report_step(label, model)`` records an intermediate model of a chain.
         log_table: ``log_table(name, frame)`` records how a method decided (``tables/<name>``).
         seed: The run's seed.
+        reuse: ``reuse(label, step)``: a chain's first step as a finished run already computed
+            it, or None (compute it).
+        reseed: Puts every random generator back to the run's seed: a chain calls it before
+            each later step, so no step's result depends on whether the one before it was
+            computed here or reused.
     """
 
     data: Any = None
@@ -92,6 +97,8 @@ class MethodContext:
     report_step: Callable[[str, nn.Module], None] | None = None
     log_table: Callable[[str, Any], None] | None = None
     seed: int = 0
+    reuse: Callable[[str, Any], nn.Module | None] | None = None
+    reseed: Callable[[], None] | None = None
 
     def record(self, name: str, frame) -> None:
         if self.log_table is not None:

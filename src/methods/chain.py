@@ -2,7 +2,9 @@
 
 ``+method=prune_dynamic`` is structured pruning followed by dynamic int8: each step starts from the
 previous step's result, and only the last model is what the run measures. Intermediate models are
-handed to ``context.report_step`` so their metrics are recorded too.
+handed to ``context.report_step`` so their metrics are recorded too. The first step may come from
+a finished run that computed it (``context.reuse``: :mod:`src.pipeline.reuse`); every later step
+starts from the run's seed (``context.reseed``), so reusing changes no result.
 """
 
 from __future__ import annotations
@@ -63,9 +65,15 @@ class Chain(Method):
     def apply(self, model: nn.Module, config: ChainConfig, context: MethodContext) -> nn.Module:
         last = len(config.steps) - 1
         for index, step in enumerate(config.steps):
-            model = handler(step).apply(model, step, context)
+            label = step_label(index, step)
+            if index and context.reseed is not None:
+                context.reseed()
+            found = None
+            if index == 0 < last and context.reuse is not None:  # as a method run computes it
+                found = context.reuse(label, step)
+            model = found if found is not None else handler(step).apply(model, step, context)
             if index < last and context.report_step is not None:
-                context.report_step(step_label(index, step), model)
+                context.report_step(label, model)
         return model
 
     def rebuild(self, model: nn.Module, config: ChainConfig) -> nn.Module:

@@ -59,6 +59,7 @@ def open_run(
             **spec.data_tags,
             schema.TORCH_VERSION: torch.__version__,
             schema.TRAIN_THREADS: spec.trainer.threads or torch.get_num_threads(),
+            **({schema.STEP_KEY: spec.step_key} if spec.step_key else {}),
         },
     )
     return tracked_run(store, spec.tracking.experiment, run_name(spec), tags, resume=resume)

@@ -38,6 +38,7 @@ from src.pipeline.record import (
     logged_result,
     open_run,
 )
+from src.pipeline.reuse import find_step
 from src.pipeline.specs import RunSpec
 from src.tasks import EvalResult
 from src.tracking.liveness import reap_orphans
@@ -183,6 +184,8 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
             report_step=partial(report_step, spec, data, run, baseline.model),
             log_table=run.log_table,
             seed=spec.seed,
+            reuse=partial(reused_step, spec, store, run),
+            reseed=partial(pl.seed_everything, spec.seed, workers=True),
         )
         asked = spec.method.to_dict()
         with phase(f"compressing with {spec.identity.method}"):
@@ -207,6 +210,19 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
         result.metrics[schema.INT8_FRACTION] = int8_fraction
         log_results(run, spec, model, data, result)
     return Outcome(run.run_id, model, data, result, spec.task.primary)
+
+
+def reused_step(spec: RunSpec, store: RunStore, run: TrackedRun, label: str, step):
+    """A chain's first step from the finished run that computed it (:mod:`.reuse`), or None."""
+    found = find_step(store, run.run_id, step)
+    if found is None:
+        return None
+    run_id, model = found
+    log.info(
+        "chain step %s: reusing the model of run %s (same config, data, seed, code)", label, run_id
+    )
+    run.set_tags({f"{schema.STEP_REUSED}{label}": run_id})
+    return model
 
 
 def fitter(spec: RunSpec, data, run: TrackedRun) -> Fitter:

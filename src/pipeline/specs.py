@@ -129,6 +129,8 @@ class RunSpec:
         data_tags: The data's own tags (``brand``), logged on the run.
         parent_run_id: The sweep's parent run, for a sweep job.
         sweep_id: The sweep's id, for a sweep job.
+        step_key: Hash of what, beside the method's config, decides what it computes (tagged;
+            a chain's step reuses a run of the same key: :mod:`src.pipeline.reuse`).
     """
 
     identity: RunIdentity
@@ -148,6 +150,7 @@ class RunSpec:
     data_tags: dict = field(default_factory=dict)
     parent_run_id: str | None = None
     sweep_id: str | None = None
+    step_key: str = ""
 
     @property
     def is_baseline(self) -> bool:

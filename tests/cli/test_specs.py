@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from src.cli.specs import baseline_key, resolved, run_spec
+from src.cli.specs import baseline_key, resolved, run_spec, step_key
 from src.core.errors import ConfigError
 from src.methods import BaselineConfig
 from src.methods.dynamic import DynamicConfig
@@ -84,6 +84,17 @@ def test_what_defines_the_baseline_changes_its_key(override, reference, tmp_path
 
 def test_the_key_ignores_where_the_job_writes(reference, tmp_path):
     assert _key(tmp_path / "elsewhere", "paths.data_dir=/x") == reference
+
+
+def test_a_step_key_adds_what_a_method_computes_by_to_the_baseline(tmp_path):
+    def key(*overrides: str) -> str:
+        return step_key(resolved(compose_cfg(*overrides, tmp=tmp_path)))
+
+    base = key()
+    assert key("benchmark.iters=3", "trainer.enable_progress_bar=false") == base
+    for deciding in ("seed=1", "student.hidden_size=48", "task.evaluation.n_boot=21"):
+        assert key(deciding) != base, deciding
+    assert run_spec(compose_cfg(tmp=tmp_path)).step_key == base
 
 
 def test_run_spec_is_typed_and_validated(tmp_path):
