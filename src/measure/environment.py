@@ -46,7 +46,7 @@ def measurement_tags(spec: LatencySpec) -> dict[str, str]:
         schema.LATENCY_BATCH_SIZES: ",".join(str(b) for b in spec.batch_sizes),
         schema.LATENCY_WARMUP: str(spec.warmup),
         schema.LATENCY_ITERS: str(spec.iters),
-        schema.LATENCY_ROUNDS: str(spec.rounds),
+        schema.LATENCY_ROUNDS: spec.rounds_label(),  # "2 (1 at bs128)"
         schema.LATENCY_BLOCK_SECONDS: str(spec.block_seconds),
         schema.TORCH_VERSION: torch.__version__,
         schema.CPU_MODEL: cpu_model(),

@@ -174,7 +174,10 @@ def time_interleaved(
     if not models:
         raise ValueError("compare_latency needs at least one model in `models`")
     with torch_threads(spec.threads):
-        return {b: _interleaved(models, make_input(b), spec, clock) for b in spec.batch_sizes}
+        return {
+            b: _interleaved(models, make_input(b), spec, clock, spec.rounds_at(b))
+            for b in spec.batch_sizes
+        }
 
 
 def summarise(
@@ -249,13 +252,13 @@ def speedups(baseline: Mapping[str, float], candidate: Mapping[str, float]) -> d
 
 
 def _interleaved(
-    models: Mapping[str, nn.Module], example: Any, spec: LatencySpec, clock
+    models: Mapping[str, nn.Module], example: Any, spec: LatencySpec, clock, rounds: int
 ) -> dict[str, np.ndarray]:
     """Per-call seconds per model, ``(rounds, iters)``, timed in alternating blocks."""
     names = list(models)
     warmup, iters = spec.calls(slowest_call(models, example, spec.block_seconds, clock))
     blocks: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for r in range(spec.rounds):
+    for r in range(rounds):
         # Rotating the order keeps any "first after a switch" penalty from always hitting one model.
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:

@@ -5,6 +5,7 @@ only; the fixture swaps its ``time`` for one that moves when a model works), so 
 exact and nothing depends on how busy the CPU is. Real timings are only checked to exist.
 """
 
+import dataclasses
 import math
 import platform
 
@@ -128,6 +129,14 @@ def test_speedup_intervals_contain_the_point_estimate(models):
         assert 2 / (1 + JITTER) <= low and high <= 2 * (1 + JITTER)
 
 
+def test_in_run_latency_times_the_large_batch_its_own_rounds(models):
+    spec = dataclasses.replace(FAST, large_batch_rounds=1)
+    timings = time_interleaved(models, small_input, spec)
+    assert {b: timings[b]["light"].shape for b in (1, 2)} == {1: (3, 10), 2: (1, 10)}
+    interval = speedup_intervals(timings, "heavy", "light")  # one round: calls resampled
+    assert interval["latency/speedup_bsN_ci_low"] <= interval["latency/speedup_bsN_ci_high"]
+
+
 def test_speedups_refuse_entries_with_different_largest_batch(results):
     other = {"latency/ms_p50_bs4": 1.0, "throughput/samples_s_bs4": 4000.0}
     with pytest.raises(ValueError, match="same LatencySpec"):
@@ -232,6 +241,11 @@ def test_measurement_tags_are_complete_strings():
     }
     assert all(isinstance(value, str) for value in tags.values())
     assert tags["latency.batch_sizes"] == "1,2" and tags["latency.threads"] == "1"
+    fewer = dataclasses.replace(FAST, large_batch_rounds=1)
+    assert (tags["latency.rounds"], measurement_tags(fewer)["latency.rounds"]) == (
+        "3",
+        "3 (1 at bs2)",
+    )
     assert measurement_tags(LatencySpec(threads=None))["latency.threads"] == str(
         torch.get_num_threads()
     )
