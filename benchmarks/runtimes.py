@@ -3,6 +3,7 @@
     python -m benchmarks.runtimes                 # DyAD H=256 and brand 2 (H=1024), the CNN
     python -m benchmarks.runtimes --part dyad     # one family (--part brand3, brand2: one width)
     python -m benchmarks.runtimes --part cnn
+    python -m benchmarks.runtimes --part brand2 --runtimes eager,onnxruntime --methods distill_h128
 
 For each architecture (the default DyAD, brand 3's H = 256; the seed's brand-2 DyAD, 51.4 MB; the
 default CNN, 18.3 MB) every method
@@ -79,11 +80,13 @@ TARGETS = (
 )
 
 
-def variants(name: str, tmp: Path):
+def variants(name: str, tmp: Path, only: set[str] | None = None):
     """(data, fp32 model, {label: compressed model}) on the same fp32 weights."""
     data, base, context, student = arch_setup(name, tmp)
     made = {}
     for values in METHODS[name]:
+        if only is not None and values["name"] not in only:
+            continue
         if values["name"] == "distill":
             values = {**values, "student": student}
         if values.get("kind") == "chain":
@@ -156,9 +159,9 @@ def ort_own(base, example, calibration, tmp: Path, threads: int, int8: dict) -> 
     return out
 
 
-def rows(name: str, tmp: Path, runtimes=RUNTIMES) -> list[tuple[str, ...]]:
+def rows(name: str, tmp: Path, runtimes=RUNTIMES, only=None) -> list[tuple[str, ...]]:
     spec = SPECS[name]
-    data, base, made = variants(name, tmp)
+    data, base, made = variants(name, tmp, only)
     models, int8 = deployed(data, base, made, tmp, spec.threads, runtimes)
     timings = time_interleaved(models, data.example_inputs, spec)
     summary = summarise(timings, list(models))
@@ -218,13 +221,15 @@ def main() -> None:
         default=",".join(RUNTIMES),
         help="comma-separated (compile takes minutes per DyAD model and batch size)",
     )
+    parser.add_argument("--methods", help="comma-separated method labels to keep (default: all)")
     args = parser.parse_args()
     runtimes = tuple(args.runtimes.split(","))
+    only = set(args.methods.split(",")) if args.methods else None
     names = parts[args.part]
     table = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            table += rows(name, Path(tmp) / name, runtimes)
+            table += rows(name, Path(tmp) / name, runtimes, only)
     header = (
         "arch",
         "variant x runtime",
@@ -239,6 +244,8 @@ def main() -> None:
     setup = [args.part, f"t{SPECS[names[0]].threads}"]
     if runtimes != RUNTIMES:
         setup.append("-".join(runtimes))
+    if only:
+        setup.append("-".join(sorted(only)))
     write_csv("runtimes", setup, table, header)
 
 

@@ -56,6 +56,16 @@ def write_qdq(model: onnx.ModelProto, nodes: Sequence[str], layers: Sequence[Sta
         writer.emit(node)
     del graph.node[:]
     graph.node.extend(writer.nodes)
+    _drop_unread(graph)
+
+
+def _drop_unread(graph: onnx.GraphProto) -> None:
+    """Remove the initializers no node reads any more (the float weights the int8 ones
+    replaced): else the shipped file holds both, larger than the fp32 export."""
+    read = {name for node in graph.node for name in node.input}
+    kept = [i for i in graph.initializer if i.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
 
 
 class _Writer:

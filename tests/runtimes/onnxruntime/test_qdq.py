@@ -60,6 +60,13 @@ def test_static_variant_runs_with_its_own_scales_every_layer_int8(
     twin_diff = max_abs_diff(variant, float_twin(variant).model, [probe])
     assert max_abs_diff(variant, deployed.module, [probe]) < 1.5 * twin_diff
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+    # int8 weights replace the float ones in the shipped file, which holds nothing unread
+    graph = onnx.load(str(deployed.artifact)).graph
+    read = {name for node in graph.node for name in node.input}
+    assert all(i.name in read for i in graph.initializer)
+    weights = [i for i in graph.initializer if len(i.dims) >= 2]
+    floats = [i.name for i in weights if i.data_type == onnx.TensorProto.FLOAT]
+    assert floats == [] if name == "cnn_tiny" else len(floats) < len(weights) / 4, floats
 
 
 def _exported(variant, x, tmp_path):
