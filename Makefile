@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 # The main job on the embedded default data: the fp32 baseline and the core methods as one sweep
 # (one MLflow parent run), a timing pass over fresh processes, then the verdict table of that sweep
-# (2026-12-06 on 2 cores, fresh clone: 1,033 s, the sweep 640 s, the pass and board 393 s; the ONNX
-# Runtime leg is about 4 minutes: RUN_ARGS="trainer.threads=2 benchmark.runtimes=[eager]" skips it).
+# (2026-12-06 on 2 cores, fresh clone: 1,033 s at bef4a4b, 1,054 s at 84cd81a on a slower evening:
+# the sweep 579 s, the pass 468 s; the ONNX Runtime leg, deployment and parity, is about 100 s:
+# RUN_ARGS="trainer.threads=2 benchmark.runtimes=[eager]" skips it).
 # Training takes both cores here (trainer.threads=2: 1.45x faster per step than one thread at the
 # default model's width); the config's default stays 1 for shared machines and parallel launchers.
 # Every method (five more; about twice as long): make run METHODS=all
