@@ -25,7 +25,7 @@ from torch import nn
 from src.core import schema
 from src.methods import MethodConfig, method_config
 from src.pipeline.artifact import BrokenArtifact, load
-from src.tracking.store import FINISHED, RunStore, tag_clause
+from src.tracking.store import FINISHED, RunStore, clause, tag_clause
 
 log = logging.getLogger(__name__)
 MATCH = (  # tags a reused run shares with the chain's run; all of them must be set
@@ -47,6 +47,7 @@ def find_step(store: RunStore, run_id: str, step: MethodConfig) -> tuple[str, nn
         return None
     clauses = [tag_clause(key, tags[key]) for key in MATCH]
     clauses.append(f"attributes.status = '{FINISHED}'")
+    clauses.append(clause("params.method.kind", step.KIND))  # before any model is loaded
     for run in store.search(clauses, order_by=["attributes.start_time DESC"]):
         if run.info.run_id != run_id:
             model = _model_if_same(store, run.info.run_id, step)
