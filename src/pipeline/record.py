@@ -2,7 +2,7 @@
 opened with the schema's tags, its config, its results and model, and a baseline run's own
 evaluation when it can stand in for scoring the baseline again.
 
-:mod:`src.pipeline.run` (the job's flow) and :mod:`src.pipeline.sensitivity` record through here.
+:mod:`src.pipeline.flow` (the job's flow) and :mod:`src.pipeline.sensitivity` record through here.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from src.core.lifecycle import phase
 from src.core.progress import progress
 from src.measure.latency import LatencySpec, speedup_intervals, summarise, time_interleaved
 from src.methods.layers import PRUNE, SCHEMES, decomposed, treat, weight_layers
+from src.pipeline.flow import claimed_baseline, opened_store
 from src.pipeline.record import log_config, open_run
-from src.pipeline.run import claimed_baseline, opened_store
 from src.pipeline.specs import RunSpec
 
 LOSS = schema.TUNING_LOSS
