@@ -41,18 +41,23 @@ def write_qdq(model: onnx.ModelProto, nodes: Sequence[str], layers: Sequence[Sta
     parameters of the eager layer whose (dequantized) weight each node multiplies by.
 
     Raises:
-        ValueError: A node whose weight matches no layer (the message names it).
+        ValueError: A node whose weight matches no layer (the message names it); ``model`` is
+            then left as it was.
     """
     graph, selected = model.graph, set(nodes)
     by_weight = {_key(layer.weight): layer for layer in layers}
+    initializers = {i.name: i for i in graph.initializer}
+    matched = {}  # every node's layer first: nothing is written unless all of them match
+    for node in graph.node:
+        if node.name in selected:
+            weight = _torch_layout(node, initializers[node.input[1]])
+            matched[node.name] = by_weight.get(_key(weight))
+            if matched[node.name] is None:
+                raise ValueError(f"node {node.name}: its weight is no static int8 layer's")
     writer = _Writer(graph)
     for node in list(graph.node):
-        if node.name in selected:
-            weight = writer.initializers[node.input[1]]
-            layer = by_weight.get(_key(_torch_layout(node, weight)))
-            if layer is None:
-                raise ValueError(f"node {node.name}: its weight is no static int8 layer's")
-            writer.quantize(node, layer)
+        if node.name in matched:
+            writer.quantize(node, matched[node.name])
         writer.emit(node)
     del graph.node[:]
     graph.node.extend(writer.nodes)

@@ -54,8 +54,6 @@ def quantize_twin(
             write_qdq(model, nodes, static)
         except ValueError as err:  # a layer the eager hooks did not see: ORT calibrates it
             log.warning("ORT static int8 recalibrated, the variant's scales do not fit: %s", err)
-            model = onnx.load(str(float_path))
-            expand_grus(model, twin.model, set(twin.int8_grus))
         else:
             onnx.save(model, str(out_path))
             return OWN_SCALES
