@@ -129,6 +129,7 @@ def test_cnn_on_digits_reaches_90_percent(tmp_path):
     assert [a.path for a in client.list_artifacts(run.info.run_id, "tables")] == [
         "tables/image_outputs.csv",  # per test image, class and log-probabilities: fidelity
         "tables/per_class_accuracy.csv",
+        "tables/tuning_outputs.csv",  # the same per validation image: what a search reads
         "tables/units.csv",  # per test image, right or wrong: what variants pair with
     ]
     assert load(run.info.run_id, f"sqlite:///{tmp_path}/mlflow.db").extras["classes"][0] == "0"

@@ -138,6 +138,29 @@ def _interval(row, runs, spec, tables, n_boot, margin) -> tuple[dict, list]:
     return {}, []
 
 
+def judge_table(
+    table: pd.DataFrame,
+    statistic: str,
+    margin: float,
+    higher_is_better: bool = True,
+    alpha: float = ALPHA,
+    seed: int = 0,
+) -> tuple[str, PairedEstimate]:
+    """One variant's verdict from its paired table, each bound a one-sided ``alpha`` test: a
+    confirmatory look at the variant a search chose (``alpha``), or the best of ``k`` looked at
+    on test (``alpha / k``, Bonferroni)."""
+    est = paired_difference(
+        [cell_of(table)],
+        statistic,
+        ci=1 - 2 * alpha,
+        seed=seed,
+        margin=margin,
+        higher_is_better=higher_is_better,
+    )
+    row = {col.METHOD: "variant", **_estimate_columns(est), col.N_UNITS: float(est.n_units)}
+    return verdict_of(row, margin, higher_is_better), est
+
+
 def _estimate_columns(est: PairedEstimate) -> dict:
     d = est.discordance
     counts = (d.worse, d.better, d.total, d.units_moved)

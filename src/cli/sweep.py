@@ -13,7 +13,9 @@ compose for a later job) ends its parent FAILED at exit instead of leaving it RU
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,8 @@ from hydra.types import RunMode
 from src.core import schema
 from src.core.errors import ConfigError, UserError
 from src.core.paths import git_commit
-from src.tracking.liveness import Heartbeat, process_tag
-from src.tracking.store import RunStore
+from src.tracking.liveness import Heartbeat, process_tag, reap_orphans
+from src.tracking.store import RunStore, tag_clause
 
 
 class MlflowSweep(Callback):
@@ -54,21 +56,56 @@ class MlflowSweep(Callback):
         sweep_id = Path(config.hydra.sweep.dir).name
         overrides = " ".join(config.hydra.overrides.task)
         module = "src.search" if "search" in config else "src.train -m"  # search: its own sweeper
-        self.run_id = self.store.create_run(
-            config.logger.experiment_name,
-            f"sweep {sweep_id}",
-            {
+        study = search_study(config)
+        self.run_id = self._resumed_search(study, sweep_id) if study else None
+        if self.run_id is None:
+            tags = {
                 schema.SWEEP_ID: sweep_id,
                 schema.SWEEP_OVERRIDES: overrides,
                 schema.SWEEP_COMMAND: f"python -m {module} {overrides}",
                 schema.GIT_COMMIT: git_commit(),
                 schema.SOURCE_NAME: f"{module.split()[0]} (multirun)",
                 schema.PROCESS: process_tag(),
-            },
-        )
+            }
+            if study:
+                tags[schema.SEARCH_STUDY] = study
+            self.run_id = self.store.create_run(
+                config.logger.experiment_name, f"sweep {sweep_id}", tags
+            )
         self.heartbeat = Heartbeat(self.store.client, self.run_id).__enter__()
         os.environ[schema.PARENT_ENV], os.environ[schema.SWEEP_ENV] = self.run_id, sweep_id
         atexit.register(self._abandon)
+
+    def _resumed_search(self, study: str, sweep_id: str) -> str | None:
+        """The parent run of the newest search of ``study``, reopened for this sweep (a rerun
+        of the command resumes it); None when there is none.
+
+        Raises:
+            ConfigError: That search is still running in a live process.
+        """
+        reap_orphans(self.store)  # a killed search's parent is FAILED first, not "running"
+        runs = self.store.search([tag_clause(schema.SEARCH_STUDY, study)])
+        parents = [r for r in runs if schema.PARENT_RUN_ID not in r.data.tags]
+        if not parents:
+            return None
+        run = max(parents, key=lambda r: r.info.start_time or 0)
+        run_id, tags = run.info.run_id, run.data.tags
+        if run.info.status == schema.RUNNING:
+            raise ConfigError(
+                f"this search ({study}) is running in {tags.get(schema.PROCESS, 'a process')} "
+                f"(parent run {run_id}); wait for it, or pass search.resume=never"
+            )
+        client = self.store.client
+        client.update_run(run_id, status=schema.RUNNING)
+        resumed = int(tags.get(schema.SEARCH_RESUMED, "0")) + 1
+        for key, value in {
+            schema.SWEEP_ID: sweep_id,  # its jobs and board find it by this sweep's id now
+            schema.SEARCH_RESUMED: str(resumed),
+            schema.PROCESS: process_tag(),
+        }.items():
+            client.set_tag(run_id, key, value)
+        print(f"resuming search {study} in its parent run {run_id} (resumed {resumed}x)")
+        return run_id
 
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         """Where the job ran (this process, a worker, another node): its outcome becomes a tag
@@ -124,6 +161,22 @@ class MlflowSweep(Callback):
         if self.heartbeat is not None:
             self.heartbeat.__exit__(None, None, None)
             self.heartbeat = None
+
+
+def search_study(config: Any) -> str | None:
+    """A search's study name: a digest of its experiment and command-line overrides, but the
+    budget (``search.trials``, ``search.timeout``) and ``search.resume``/``search.storage``, so
+    that rerunning the command, or rerunning it with a larger budget, continues the study
+    (``search.resume=never``: a new one); None for a sweep that is no search."""
+    if "search" not in config:
+        return None
+    skip = ("search.resume", "search.storage", "search.trials", "search.timeout", "hydra")
+    kept = sorted(o for o in config.hydra.overrides.task if not o.lstrip("+~").startswith(skip))
+    text = "\n".join([str(config.logger.experiment_name), *kept])
+    name = f"search-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    if config.search.get("resume", "auto") == "never":
+        name = f"{name}-{uuid.uuid4().hex[:8]}"
+    return name
 
 
 def job_sweep(tracking_uri: str) -> tuple[str | None, str | None]:

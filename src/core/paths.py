@@ -30,7 +30,15 @@ def git_commit() -> str:
 
 
 def _git(*args: str, check: bool = False) -> str:
+    # --no-optional-locks: ``git status`` would otherwise refresh the index under
+    # .git/index.lock; a run killed meanwhile (or two jobs at once) left the user's own git
+    # commands failing on that lock
     proc = subprocess.run(
-        ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=check
+        ["git", "--no-optional-locks", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=check,
     )
     return proc.stdout.strip()

@@ -58,6 +58,8 @@ SWEEP_COMMAND = "sweep.command"
 SWEEP_JOBS_FAILED = "sweep.jobs_failed"
 SWEEP_JOBS_FINISHED = "sweep.jobs_finished"
 SWEEP_JOB_PREFIX = "sweep.job."  # + the job's number: done | failed, set where the job ran
+SEARCH_STUDY = "search.study"  # a search's Optuna study: a rerun of its command resumes it
+SEARCH_RESUMED = "search.resumed"  # how many times a search's parent run was resumed
 # The sweep callback hands its parent run to the jobs through these environment variables.
 PARENT_ENV = "MLFLOW_PARENT_RUN_ID"
 SWEEP_ENV = "SWEEP_ID"
@@ -145,6 +147,15 @@ def table_artifact(name: str) -> str:
 TEST = "test/"
 TUNING = "tuning/"  # figures on the tuning split (vehicles / validation images): what may select
 TUNING_LOSS = "tuning/loss"  # the task's scoring loss on the tuning split (lower is better)
+# A smooth separation of the tuning split's classes that does not saturate where its AUROC does
+# (soft AUROC of the vehicles; mean probability of the true class of the images): on the
+# primary metric's scale, higher is better. What a search's accuracy goal is judged on.
+TUNING_SEPARATION = "tuning/separation"
+# A variant's label-free distance from its baseline's answers on the tuning split, 0 for the
+# baseline itself (the median shift of a vehicle's log score against its model's median; the
+# mean KL of the images' outputs): what a search minimises.
+TUNING_SHIFT = "tuning/fidelity_shift"
+TUNING_RANK_CHANGE = "tuning/rank_change"  # 1 - Spearman of the tuning vehicles' scores
 DELTA = "delta/"  # delta/<name>: test/<name> minus the baseline's, in the same process
 REFERENCE = "baseline/"  # baseline/<metric>: the baseline's own figure, logged on a method run
 CHAIN = "chain/"  # chain/<i>_<step>/<metric>: a chain's intermediate model
@@ -208,6 +219,7 @@ FIDELITY_KL = "fidelity/kl"  # mean KL(baseline || variant) of the output distri
 # Tables a task's fidelity reads, logged with every run (a reused baseline reads them back).
 SNIPPET_ERRORS_TABLE = "snippet_errors"  # row, car, error: every scored snippet
 IMAGE_OUTPUTS_TABLE = "image_outputs"  # unit, pred, logp_<class>...: every test image
+TUNING_OUTPUTS_TABLE = "tuning_outputs"  # the same of every validation image
 VEHICLE_SCORES_TABLE = "vehicle_scores"  # car, label, role, robust_score, ...: every vehicle
 
 

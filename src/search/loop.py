@@ -5,8 +5,9 @@ Optuna (multi-objective: TPE, NSGA-II or random) proposes a method and its param
 sweep (basic, joblib, submitit, SLURM, Ray: whatever ``hydra/launcher`` names), so every trial is
 an ordinary ``src.train`` job and a child run of the sweep's parent. A trial's objectives are read
 from what its run logged (:mod:`src.search.scoring`); the loop stops after ``search.trials`` trials,
-after ``search.timeout`` seconds, or as soon as a trial meets every goal with a non-inferior
-verdict. Why not hydra-optuna-sweeper: its last release (1.2.0) pins ``optuna<3``; this drives
+after ``search.timeout`` seconds, or as soon as a trial meets every goal (goals read the tuning
+split and label-free figures only, unless ``search.select_on=test``). Why not
+hydra-optuna-sweeper: its last release (1.2.0) pins ``optuna<3``; this drives
 Optuna 5 directly with its ask-and-tell interface.
 """
 
@@ -20,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-import pandas as pd
-from hydra.core.utils import JobStatus
 
 from src.core.errors import ConfigError
-from src.search.scoring import DIRECTIONS, Scoring
+from src.search.scoring import DIRECTIONS, Scoring, front_of
+from src.search.storage import StudyRef, record, restore
 from src.search.timing import check_timing
+from src.search.trials import Trial, job_result, looked_at, trial_table
 
 log = logging.getLogger(__name__)
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -56,6 +57,10 @@ class SearchSpec:
         timing: How each batch's trials are timed in fresh processes for the ``speedup``
             objective (:mod:`src.search.timing`: processes, rounds, threads, warmup, iters,
             block_seconds); None: each trial's own in-run figure (one process's draw).
+        resume: ``auto``: rerunning the command continues its study (same parent run, every
+            finished trial kept, none rerun); ``never``: a new study.
+        storage: Where the study lives (:mod:`src.search.storage`): None, beside the tracking
+            store's database; a database URL; or ``memory`` (a search that cannot resume).
     """
 
     trials: int = 20
@@ -70,8 +75,12 @@ class SearchSpec:
     space: dict = field(default_factory=dict)
     methods: list | None = None
     timing: dict | None = None
+    resume: str = "auto"
+    storage: str | None = None
 
     def __post_init__(self) -> None:
+        if self.resume not in ("auto", "never"):
+            raise ConfigError(f"search.resume={self.resume!r}; choose auto or never")
         if self.startup is not None and (isinstance(self.startup, bool) or int(self.startup) < 1):
             raise ConfigError(f"search.startup={self.startup!r} must be an int >= 1 or null")
         for key in ("trials", "parallel"):
@@ -125,17 +134,20 @@ def distributions(params: dict | None, where: str, prefix: str = "") -> dict[str
     return flat
 
 
-def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: SearchSpec, done: int = 0) -> optuna.samplers.BaseSampler:
+    """The sampler; ``done``: trials the study already holds (a resumed study's sampler is
+    seeded past them, or a seeded random sampler would propose its first trials again)."""
+    seed = spec.seed + done
     if spec.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=spec.seed)
+        return optuna.samplers.NSGAIISampler(seed=seed)
     if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     # multivariate + group: the joint TPE over each method's own (conditional) parameters
     with warnings.catch_warnings():  # both are "experimental" in Optuna 5, and what fits here
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         startup = spec.startup or min(10, max(2, spec.trials // 3))
         return optuna.samplers.TPESampler(
-            n_startup_trials=startup, seed=spec.seed, multivariate=True, group=True
+            n_startup_trials=startup, seed=seed, multivariate=True, group=True
         )
 
 
@@ -168,45 +180,48 @@ def override_value(value: Any) -> str:
     return str(value)
 
 
-@dataclass
-class Trial:
-    """One finished (or failed) trial: what was asked, its run and its figures."""
-
-    number: int
-    overrides: list[str]
-    run_id: str | None = None
-    metrics: dict = field(default_factory=dict)
-    method: dict = field(default_factory=dict)  # the method config as the run settled it
-    error: str | None = None
-
-
-def job_result(job_return: Any) -> tuple[str | None, dict, dict, str | None]:
-    """(run id, metrics, settled method config, error) from a launcher's JobReturn of
-    ``src.search``'s job."""
-    if job_return.status != JobStatus.COMPLETED:
-        return None, {}, {}, str(job_return._return_value).splitlines()[0][:300]
-    value = job_return.return_value
-    if not isinstance(value, dict):  # NaN: the job failed on bad input, its run is FAILED
-        return None, {}, {}, "the trial failed on its input (see its run's error tag)"
-    return value["run_id"], value["metrics"], value.get("method", {}), None
-
-
 class SearchLoop:
     """Ask a batch, launch it, tell Optuna what the runs logged; until a budget or the goals."""
 
     def __init__(
-        self, spec: SearchSpec, scoring: Scoring, launch, base: list[str], time_batch=None
+        self,
+        spec: SearchSpec,
+        scoring: Scoring,
+        launch,
+        base: list[str],
+        time_batch=None,
+        study: StudyRef | None = None,
     ) -> None:
         """``launch(list of override lists, first job index) -> JobReturns`` runs a batch;
         ``base``: the command line's own overrides, given to every trial; ``time_batch(run
         ids) -> {run id: timing metrics}`` times a finished batch in fresh processes
-        (:class:`src.search.timing.BatchTimer`; None: the trials' in-run speed)."""
+        (:class:`src.search.timing.BatchTimer`; None: the trials' in-run speed); ``study``:
+        the stored study to continue (None: a new one in memory)."""
         self.spec, self.scoring, self.launch, self.base = spec, scoring, launch, base
         self.time_batch = time_batch
-        directions = [{"max": "maximize", "min": "minimize"}[d] for d in DIRECTIONS.values()]
-        self.study = optuna.create_study(directions=directions, sampler=make_sampler(spec))
         self.trials: list[Trial] = []
         self.told: dict[tuple, list[float] | None] = {}  # a launched candidate's objectives
+        self.study = self._open(study or StudyRef())
+
+    def _open(self, ref: StudyRef) -> optuna.Study:
+        """The study, new or stored; a stored one's launched trials back in :attr:`trials`."""
+        directions = [{"max": "maximize", "min": "minimize"}[d] for d in DIRECTIONS.values()]
+        try:
+            study = optuna.create_study(
+                storage=ref.storage,
+                study_name=ref.name,
+                directions=directions,
+                load_if_exists=True,
+            )
+        except ValueError as err:  # a study of this name with other objectives
+            raise ConfigError(
+                f"search: study {ref.name} cannot be continued ({err}); pass search.resume=never"
+            ) from None
+        self.trials, self.told = restore(study, ref.read_metrics)
+        study.sampler = make_sampler(self.spec, len(study.trials))
+        if self.trials:
+            log.info("search: resuming study %s at %d trials", ref.name, len(self.trials))
+        return study
 
     def run(self) -> list[Trial]:
         started = time.monotonic()
@@ -251,6 +266,7 @@ class SearchLoop:
         met = False
         for (ask, overrides), trial in zip(asked, batch, strict=True):
             self.trials.append(trial)
+            record(ask, trial)
             values = self.scoring.objectives(trial.metrics) if trial.run_id else {}
             finite = values and all(math.isfinite(v) for v in values.values())
             self.told[tuple(overrides)] = [values[k] for k in DIRECTIONS] if finite else None
@@ -267,32 +283,26 @@ class SearchLoop:
     def _meets(self, trial: Trial) -> bool:
         if trial.run_id is None or self.scoring.goals.empty():
             return False
-        return not self.scoring.unmet(trial.metrics)
+        return not self.scoring.unmet(trial.metrics, k=looked_at(self.trials))
+
+    def retime_front(self) -> list[str]:
+        """The front's trials timed again, together with their baselines, in one pass of fresh
+        processes (each batch's pass compared a trial only with its own batch): the choice then
+        compares them on the same processes. Returns the run ids timed (none without a timer)."""
+        if self.time_batch is None:
+            return []
+        table = trial_table(self.trials, self.scoring)
+        if "run_id" not in table:
+            return []
+        done = table[table.run_id.notna()]
+        front = done[front_of(done).astype(bool)].run_id.tolist() if len(done) else []
+        if len(front) < 2:
+            return []
+        timed = self.time_batch(front)
+        for trial in self.trials:
+            trial.metrics.update(timed.get(trial.run_id, {}))
+        return front if timed else []
 
     def _runtimes(self) -> list[str]:
         runtimes = ["eager"] if self.spec.runtime == "eager" else ["eager", self.spec.runtime]
         return [f"benchmark.runtimes=[{','.join(runtimes)}]"]
-
-
-def trial_table(trials: list[Trial], scoring: Scoring) -> pd.DataFrame:
-    """One row per trial: its method and parameters, run, objectives, verdict and goals."""
-    rows = []
-    for trial in trials:
-        method = next(o.split("=", 1)[1] for o in trial.overrides if o.startswith("+method="))
-        params = [o for o in trial.overrides if o.startswith("method.") or o.startswith("student.")]
-        row = {
-            "trial": trial.number,
-            "method": method,
-            "params": " ".join(params),
-            "run_id": trial.run_id,
-            "error": trial.error,
-        }
-        if trial.run_id is not None:
-            row.update(scoring.objectives(trial.metrics))
-            row["speed_from"] = scoring.speed_from(trial.metrics)
-            row["verdict"] = scoring.verdict(trial.metrics)
-            unmet = scoring.unmet(trial.metrics)
-            row["unmet_goals"] = "; ".join(unmet)
-            row["meets_goals"] = not scoring.goals.empty() and not unmet
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -180,6 +180,17 @@ def _cluster_interval(
     return metrics
 
 
+def mean_kl(base_logp: np.ndarray, var_logp: np.ndarray) -> float:
+    """Mean over rows of KL(baseline || variant) from aligned log-probabilities (NaN: no row)."""
+    lb, lv = np.asarray(base_logp, dtype=float), np.asarray(var_logp, dtype=float)
+    if len(lb) == 0:
+        return math.nan
+    p_b = np.exp(lb)
+    with np.errstate(invalid="ignore"):  # a class the baseline gives 0 adds nothing
+        terms = np.where(p_b > 0, p_b * (lb - lv), 0.0)
+    return float(terms.sum(axis=1).mean())
+
+
 def output_fidelity(
     base_pred: np.ndarray,
     var_pred: np.ndarray,
@@ -202,10 +213,7 @@ def output_fidelity(
     metrics[schema.FIDELITY_N_UNITS] = float(n)
     rate = metrics[schema.FIDELITY_FLIPS] / n if n else math.nan
     metrics[schema.FIDELITY_FLIP_RATE], metrics[schema.FIDELITY_AGREEMENT] = rate, 1 - rate
-    p_b = np.exp(lb)
-    with np.errstate(invalid="ignore"):  # a class the baseline gives 0 adds nothing
-        terms = np.where(p_b > 0, p_b * (lb - lv), 0.0)
-    metrics[schema.FIDELITY_KL] = float(terms.sum(axis=1).mean()) if n else math.nan
+    metrics[schema.FIDELITY_KL] = mean_kl(lb, lv)
     y = np.asarray(labels)
     metrics[schema.FIDELITY_MCNEMAR] = mcnemar_exact(
         np.asarray(base_pred) == y, np.asarray(var_pred) == y

@@ -23,6 +23,7 @@ from src.core.metrics import MetricSpec
 from src.core.progress import progress
 from src.models.util import input_dtype
 from src.stats import mcnemar_exact, output_fidelity
+from src.stats.fidelity import mean_kl
 from src.tasks.base import TASKS, EvalResult, OptimSpec, Task, TeacherLoss, adamw_cosine, aligned
 
 LOGP = "logp_"  # logp_<class>: a column of the image outputs table
@@ -156,7 +157,10 @@ class ClassificationTask(Task):
     split, touched once after training."""
 
     name: ClassVar[str] = "classification"
-    fidelity_tables: ClassVar[tuple[str, ...]] = (schema.IMAGE_OUTPUTS_TABLE,)
+    fidelity_tables: ClassVar[tuple[str, ...]] = (
+        schema.IMAGE_OUTPUTS_TABLE,
+        schema.TUNING_OUTPUTS_TABLE,
+    )
     primary: ClassVar[str] = "test/accuracy"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("test/accuracy", True, ".4f", headline=True, paired="accuracy", margin=0.01),
@@ -176,43 +180,58 @@ class ClassificationTask(Task):
             "test/f1_macro": float(f1_score(y, pred, average="macro")),
             "test/loss": loss,
             "test/n_samples": float(len(y)),
-            **self.tune(model, data, seed),  # what a search selects on, logged with the run
         }
+        tuning, tuning_outputs = self._validation(model, data)  # what a search selects on
+        metrics.update(tuning)
         table = per_class_table(pred, y, data.splits.classes)
         units = pd.DataFrame({"unit": np.arange(len(y)), "label": y, "value": (pred == y) * 1})
         outputs = outputs_table(pred, y, np.concatenate(log_probs))
-        tables = {"per_class_accuracy": table, schema.IMAGE_OUTPUTS_TABLE: outputs}
+        tables = {
+            "per_class_accuracy": table,
+            schema.IMAGE_OUTPUTS_TABLE: outputs,
+            schema.TUNING_OUTPUTS_TABLE: tuning_outputs,
+        }
         return EvalResult(metrics, tables, units)
 
     def fidelity(self, variant: EvalResult, baseline: EvalResult, seed: int) -> dict[str, float]:
         """Prediction flips, agreement and mean KL(baseline || variant) over the test images,
-        and McNemar on their correctness."""
-        if any(schema.IMAGE_OUTPUTS_TABLE not in r.tables for r in (baseline, variant)):
-            return {}
-        base, var = (r.tables[schema.IMAGE_OUTPUTS_TABLE] for r in (baseline, variant))
-        classes = [c for c in base.columns if c.startswith(LOGP)]
-        if classes != [c for c in var.columns if c.startswith(LOGP)]:
-            return {}
-        images = aligned(base, var, "unit")
-        if images.empty:
-            return {}
-        # as computed (float32): a logged baseline's outputs compare exactly with fresh ones
-        log_probs = [images[[f"{c}_{s}" for c in classes]].to_numpy(np.float32) for s in "bv"]
-        return output_fidelity(
-            images.pred_b.to_numpy(),
-            images.pred_v.to_numpy(),
-            *log_probs,
-            images.label_b.to_numpy(),
-        )
+        and McNemar on their correctness; the mean KL over the validation images (what a
+        search minimises, :data:`src.core.schema.TUNING_SHIFT`)."""
+        metrics = {}
+        test = _aligned_outputs(variant, baseline, schema.IMAGE_OUTPUTS_TABLE)
+        if test is not None:
+            images, log_probs = test
+            metrics = output_fidelity(
+                images.pred_b.to_numpy(),
+                images.pred_v.to_numpy(),
+                *log_probs,
+                images.label_b.to_numpy(),
+            )
+        tuning = _aligned_outputs(variant, baseline, schema.TUNING_OUTPUTS_TABLE)
+        if tuning is not None:
+            metrics[schema.TUNING_SHIFT] = mean_kl(*tuning[1])
+        return metrics
 
     def tune(self, model: nn.Module, data, seed: int, subsample: int | None = None) -> dict:
         """The validation split (carved from training data): accuracy and mean cross-entropy;
         ``subsample``: at most about that many images (whole batches, in order)."""
+        return self._validation(model, data, subsample)[0]
+
+    def _validation(self, model, data, subsample: int | None = None):
+        """:meth:`tune`'s figures, the mean probability of the true class
+        (:data:`src.core.schema.TUNING_SEPARATION`) and the images' outputs table."""
         loader = data.val_dataloader()
         if subsample is not None:
             loader = list(islice(loader, max(1, -(-int(subsample) // loader.batch_size))))
-        pred, y, loss = predict(model, loader)
-        return {self.tuning_primary: float(accuracy_score(y, pred)), schema.TUNING_LOSS: loss}
+        log_probs: list[np.ndarray] = []
+        pred, y, loss = predict(model, loader, log_probs)
+        logp = np.concatenate(log_probs)
+        metrics = {
+            self.tuning_primary: float(accuracy_score(y, pred)),
+            schema.TUNING_LOSS: loss,
+            schema.TUNING_SEPARATION: float(np.exp(logp[np.arange(len(y)), y]).mean()),
+        }
+        return metrics, outputs_table(pred, y, logp)
 
     def paired_p_value(self, table: pd.DataFrame) -> float:
         """The exact McNemar test on the same test images."""
@@ -220,3 +239,19 @@ class ClassificationTask(Task):
 
     def distill_loss(self, teacher, student, alpha, temperature, beta) -> SoftLogitLoss:
         return SoftLogitLoss(teacher, alpha, temperature)
+
+
+def _aligned_outputs(variant: EvalResult, baseline: EvalResult, name: str):
+    """The two models' output table ``name`` joined by image, and their log-probabilities
+    (float32, as computed: a logged baseline's compare exactly with fresh ones); None when
+    either lacks it or their classes differ."""
+    if any(name not in r.tables for r in (baseline, variant)):
+        return None
+    base, var = (r.tables[name] for r in (baseline, variant))
+    classes = [c for c in base.columns if c.startswith(LOGP)]
+    if classes != [c for c in var.columns if c.startswith(LOGP)]:
+        return None
+    images = aligned(base, var, "unit")
+    if images.empty:
+        return None
+    return images, [images[[f"{c}_{s}" for c in classes]].to_numpy(np.float32) for s in "bv"]

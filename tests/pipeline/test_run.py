@@ -36,8 +36,10 @@ def test_a_reused_baseline_is_paired_from_its_logged_units_not_scored_again(tiny
     # fidelity: from the logged baseline's tables, as from the one in memory
     assert set(logged.tables) == set(spec.task.fidelity_tables)
     variant = done["dynamic"]
-    fidelity = {k: v for k, v in store.get(variant.run_id).data.metrics.items() if "fidelity/" in k}
-    assert fidelity == spec.task.fidelity(variant.result, base.result, spec.seed)
+    expected = spec.task.fidelity(variant.result, base.result, spec.seed)
+    logged_metrics = store.get(variant.run_id).data.metrics
+    fidelity = {k: logged_metrics.get(k) for k in expected}
+    assert fidelity == expected and schema.TUNING_SHIFT in fidelity
     vehicles = base.result.tables[schema.VEHICLE_SCORES_TABLE]
     assert fidelity[schema.FIDELITY_N_UNITS] == len(vehicles) > len(base.result.units)
     assert {schema.flips_bound(schema.FIDELITY_FLIPS), schema.FIDELITY_MARGIN_SHIFT} <= set(

@@ -65,3 +65,24 @@ def test_fidelity_of_images_counts_flips_and_kl_and_reads_logged_outputs():
     read_back = EvalResult({}, {schema.IMAGE_OUTPUTS_TABLE: logged})
     assert task.fidelity(_outputs(noisy, y), read_back, seed=0) == found
     assert task.fidelity(_outputs(noisy, y), EvalResult({}, {}), seed=0) == {}
+
+
+def test_the_validation_images_give_the_searchs_shift_apart_from_the_test_figures():
+    task = create_task({"name": "classification"})
+    gen = torch.Generator().manual_seed(1)
+    logits, y = torch.randn(200, 10, generator=gen), torch.randint(0, 10, (200,), generator=gen)
+    y = y.numpy()
+
+    def result(test_logits, tuning_logits):
+        found = _outputs(test_logits, y)
+        tuning = _outputs(tuning_logits, y).tables[schema.IMAGE_OUTPUTS_TABLE]
+        found.tables[schema.TUNING_OUTPUTS_TABLE] = tuning
+        return found
+
+    base = result(logits, logits)
+    assert task.fidelity(result(logits, logits), base, seed=0)[schema.TUNING_SHIFT] == 0
+    shifts = []
+    for scale in (0.1, 0.3, 0.9):  # the test outputs unchanged: only the validation ones move
+        noisy = logits + scale * torch.randn(200, 10, generator=torch.Generator().manual_seed(2))
+        shifts.append(task.fidelity(result(logits, noisy), base, seed=0)[schema.TUNING_SHIFT])
+    assert 0 < shifts[0] < shifts[1] < shifts[2]

@@ -21,6 +21,8 @@ from src.core.metrics import MetricSpec
 from src.core.progress import progress
 from src.models.util import input_dtype
 from src.stats import delong_paired, snippet_change, vehicle_fidelity
+from src.stats.fidelity import spearman
+from src.stats.separation import median_log_shift, soft_auroc
 from src.tasks.anomaly.loss import AnomalyModule, DyadLoss, ResponseDistillLoss
 from src.tasks.anomaly.thresholds import fewest_calibration_cars
 from src.tasks.anomaly.vehicle import THRESHOLD_RULES, choose_h, evaluate_vehicles
@@ -165,6 +167,7 @@ class AnomalyTask(Task):
             alpha=float(self.evaluation.alpha),
         )
         metrics = {f"test/{k}": float(v) for k, v in result.metrics.items()}
+        metrics.update(tuning_figures(result.scores, errors, data.store.car[rows]))
         metrics[self.tuning_primary] = float(result.tuning_auroc)
         test = result.scores[result.scores.role == "test"]
         units = pd.DataFrame(
@@ -192,14 +195,17 @@ class AnomalyTask(Task):
         cars = aligned(*(r.tables[schema.VEHICLE_SCORES_TABLE] for r in results), "car")
         if cars.empty:
             return {}
+        scores = [cars[f"robust_score_{s}"].to_numpy(float) for s in "bv"]
+        thresholds = [r.metrics[THRESHOLD] for r in results]
         metrics = vehicle_fidelity(
-            cars.robust_score_b.to_numpy(float),
-            cars.robust_score_v.to_numpy(float),
-            baseline.metrics[THRESHOLD],
-            variant.metrics[THRESHOLD],
+            *scores,
+            *thresholds,
             labels=cars.label_b.to_numpy(int),
             is_test=(cars.role_b == "test").to_numpy(),
         )
+        tuning = [s[(cars.role_b == "tuning").to_numpy()] for s in scores]
+        metrics[schema.TUNING_SHIFT] = median_log_shift(*tuning)
+        metrics[schema.TUNING_RANK_CHANGE] = 1.0 - spearman(*tuning)
         if all(schema.SNIPPET_ERRORS_TABLE in r.tables for r in results):
             snippets = aligned(*(r.tables[schema.SNIPPET_ERRORS_TABLE] for r in results), "row")
             # as scored (float32): a logged baseline's errors compare exactly with fresh ones
@@ -223,6 +229,17 @@ class AnomalyTask(Task):
 
     def distill_loss(self, teacher, student, alpha, temperature, beta) -> ResponseDistillLoss:
         return ResponseDistillLoss(teacher, alpha, beta, student.config.latent_size)
+
+
+def tuning_figures(scores: pd.DataFrame, errors: np.ndarray, cars: np.ndarray) -> dict:
+    """What a search may select on: the tuning vehicles' soft AUROC (``scores``: the vehicle
+    table, at the chosen h) and the mean error of their snippets (``errors`` of ``cars``)."""
+    tuning = scores[scores.role == "tuning"]
+    mask = np.isin(cars, tuning.car.to_numpy())
+    return {
+        schema.TUNING_SEPARATION: soft_auroc(tuning.robust_score.to_numpy(float), tuning.label),
+        schema.TUNING_LOSS: float(errors[mask].mean()) if mask.any() else float("nan"),
+    }
 
 
 @torch.inference_mode()

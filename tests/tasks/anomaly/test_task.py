@@ -54,7 +54,34 @@ def test_a_variant_identical_to_its_baseline_keeps_every_answer():
     assert found[schema.FIDELITY_SNIPPET_P99] == 0 and found[schema.FIDELITY_MCNEMAR] == 1
     low, high = schema.interval(schema.FIDELITY_SNIPPET_MEDIAN)
     assert {low, high, schema.FIDELITY_SPEARMAN, schema.FIDELITY_FLIP_RATE} <= set(found)
-    assert all(k.startswith(schema.FIDELITY) for k in found)
+    assert found[schema.TUNING_SHIFT] == 0 and found[schema.TUNING_RANK_CHANGE] == 0
+    assert all(k.startswith((schema.FIDELITY, schema.TUNING)) for k in found)
+
+
+def test_the_tuning_shift_tells_apart_what_tuning_auroc_ties_and_grows_with_noise():
+    """The search's objective: candidates that all separate the tuning vehicles perfectly
+    (AUROC 1.0) still get distinct values, rising with the noise put into their scores; only the
+    tuning vehicles count, and labels do not."""
+    errors, cars, labels, tuning, test = fleet()
+    errors = errors * (1 + 4 * labels.loc[cars].to_numpy(np.float32))  # faulty far above
+    base = scored(errors, cars, labels, tuning, test)
+    shifts = []
+    for sigma in (0.02, 0.05, 0.1, 0.2):
+        noise = np.random.default_rng(1).normal(0, 1, errors.size).astype(np.float32)
+        var = scored(errors * np.exp(sigma * noise), cars, labels, tuning, test)
+        assert var.tables[schema.VEHICLE_SCORES_TABLE].pipe(_tuning_auroc) == 1.0
+        shifts.append(TASK.fidelity(var, base, seed=0)[schema.TUNING_SHIFT])
+    assert 0 < shifts[0] < shifts[1] < shifts[2] < shifts[3]
+    noisy_test = np.where(np.isin(cars, test), errors * 3, errors).astype(np.float32)
+    var = scored(noisy_test, cars, labels, tuning, test)
+    assert TASK.fidelity(var, base, seed=0)[schema.TUNING_SHIFT] == pytest.approx(0, abs=1e-6)
+
+
+def _tuning_auroc(scores: pd.DataFrame) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    tuning = scores[scores.role == "tuning"]
+    return roc_auc_score(tuning.label, tuning.robust_score)
 
 
 def test_flips_follow_the_scores_and_labels_do_not_matter():
