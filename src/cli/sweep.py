@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import os
 import uuid
 from pathlib import Path
@@ -23,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
+from omegaconf import OmegaConf
 
 from src.core import schema
 from src.core.errors import ConfigError, UserError
@@ -164,15 +166,22 @@ class MlflowSweep(Callback):
 
 
 def search_study(config: Any) -> str | None:
-    """A search's study name: a digest of its experiment and command-line overrides, but the
-    budget (``search.trials``, ``search.timeout``) and ``search.resume``/``search.storage``, so
-    that rerunning the command, or rerunning it with a larger budget, continues the study
-    (``search.resume=never``: a new one); None for a sweep that is no search."""
+    """A search's study name: a digest of its experiment, its composed ``search`` settings and
+    its command-line overrides, but the budget (``search.trials``, ``search.timeout``) and
+    ``search.resume``/``search.storage``, so that rerunning the command, or rerunning it with a
+    larger budget, continues the study (``search.resume=never``: a new one); None for a sweep
+    that is no search."""
     if "search" not in config:
         return None
-    skip = ("search.resume", "search.storage", "search.trials", "search.timeout", "hydra")
+    budget = ("resume", "storage", "trials", "timeout")
+    skip = (*(f"search.{key}" for key in budget), "hydra")
     kept = sorted(o for o in config.hydra.overrides.task if not o.lstrip("+~").startswith(skip))
-    text = "\n".join([str(config.logger.experiment_name), *kept])
+    # the search's settings as composed (conf/search.yaml may change between two commands)
+    settings = OmegaConf.to_container(config.search, resolve=True)
+    settings = {k: v for k, v in settings.items() if k not in budget}
+    text = "\n".join(
+        [str(config.logger.experiment_name), json.dumps(settings, sort_keys=True), *kept]
+    )
     name = f"search-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
     if config.search.get("resume", "auto") == "never":
         name = f"{name}-{uuid.uuid4().hex[:8]}"

@@ -65,3 +65,32 @@ def test_a_sweep_without_its_parent_run_fails_every_job_in_one_line(tmp_path, mo
     MlflowSweep().on_multirun_start(config)  # Hydra would only warn if this raised
     with pytest.raises(ConfigError, match="could not open its MLflow parent run.*file store"):
         run_spec(compose_cfg(tmp=tmp_path))
+
+
+def test_a_search_study_is_named_by_its_command_but_its_budget():
+    from omegaconf import OmegaConf
+
+    from src.cli.sweep import search_study
+
+    def named(*overrides, trials=20, resume="auto", space=None):
+        return search_study(
+            OmegaConf.create(
+                {
+                    "logger": {"experiment_name": "e"},
+                    "search": {"trials": trials, "resume": resume, "space": space or {"a": {}}},
+                    "hydra": {"overrides": {"task": list(overrides)}},
+                }
+            )
+        )
+
+    first = named("model=dyad_tiny", "search.seed=1")
+    assert first.startswith("search-")
+    assert named("search.seed=1", "model=dyad_tiny", "search.trials=40", trials=40) == first
+    assert named("model=dyad_tiny", "search.seed=1", "hydra.sweep.dir=/x") == first
+    assert named("model=dyad_tiny", "search.seed=2") != first
+    assert named("model=dyad_tiny", "search.seed=1", space={"b": {}}) != first  # conf changed
+    never = named("model=dyad_tiny", "search.seed=1", resume="never")
+    assert never.startswith(first) and never != named(
+        "model=dyad_tiny", "search.seed=1", resume="never"
+    )
+    assert search_study(OmegaConf.create({"logger": {}})) is None
