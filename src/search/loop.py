@@ -224,6 +224,8 @@ class SearchLoop:
         return study
 
     def run(self) -> list[Trial]:
+        if any(self._meets(trial) for trial in self.trials):  # a resumed search that had ended
+            return self.trials
         started = time.monotonic()
         while len(self.trials) < self.spec.trials:
             if self.spec.timeout is not None and time.monotonic() - started > self.spec.timeout:

@@ -258,3 +258,8 @@ def test_a_killed_search_resumes_its_stored_study_and_runs_no_trial_twice(tmp_pa
     assert sum("overrides" in t.user_attrs for t in stored.trials) == 6
     done = SearchLoop(spec, Scoring("test/auroc"), Launcher(), [], study=ref)
     assert len(done.trials) == 6 and done.run() == done.trials  # the budget is spent: no launch
+    bigger = SearchSpec(trials=8, parallel=2, sampler="random", space=SPACE)
+    met = Scoring("test/auroc", goals=Goals(min_speedup_bs1=0.5))  # every trial meets it
+    assert SearchLoop(bigger, met, Launcher(), [], study=ref).run() == done.trials  # it had ended
+    more = SearchLoop(bigger, Scoring("test/auroc"), Dying(), [], study=ref).run()
+    assert len(more) == 8  # a larger budget extends it
