@@ -7,16 +7,16 @@ it do so for more than one search seed?
 
 One store, one baseline: 1) the grid: every shipped recipe (``conf/method/*.yaml``) run once as
 ``src.train +method=M``, then timed with the search's own timing pass (``search.timing``: fresh
-processes, each recipe beside its fp32 baseline); 2) ``python -m src.search`` once per search
-seed (``--seeds``, a new study each) with as many trials as the grid has recipes (``--trials``)
-and the goals of ``conf/search.yaml``. Every candidate is read the same way from its run
-(:mod:`src.search.scoring`): the hypervolume of each set's front over the search's objectives
-(the distance from the baseline's answers on the tuning split, the batch-1 speedup from fresh
-processes, the size ratio), with one reference point for every set (the worst value of each
-objective over all of them, pushed out by a tenth of its range). Printed: each set's volume, the
-ratio search / grid per seed and its mean with a t interval over the seeds (the seed is the unit:
-the grid is one fixed set), the trials each seed needed to meet the goals, and each seed's
-chosen trial with its confirmatory test verdict.
+processes, each recipe beside its fp32 baseline); 2) ``python -m src.search`` once per search seed
+(``--seeds``, a new study each) with as many trials as the grid has recipes (``--trials``, all of
+them run: ``search.stop_at_goals=false``) and the goals of ``conf/search.yaml``. Every candidate is
+read the same way from its run (:mod:`src.search.scoring`): the hypervolume of each set's front
+over the search's objectives (the distance from the baseline's answers on the tuning split, the
+batch-1 speedup from fresh processes, the size ratio), with one reference point for every set (the
+worst value of each objective over all of them, pushed out by a tenth of its range). Printed: each
+set's volume, the ratio search / grid per seed and its mean with a t interval over the seeds (the
+seed is the unit: the grid is one fixed set), the trials each seed needed to meet the goals, and
+each seed's chosen trial with its confirmatory test verdict.
 
 What it does not show: whether a front is better at any single operating point (a larger
 volume can come from a corner nobody ships), nor anything about test accuracy beyond the one
@@ -102,6 +102,7 @@ def run_search(train: list[str], trials: int, seed: int, uri: str, out: Path) ->
         f"search.trials={trials}",
         f"search.seed={seed}",
         "search.resume=never",
+        "search.stop_at_goals=false",  # the whole budget: fronts of equal cost
         f"hydra.sweep.dir={sweep}",
     ]
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}

@@ -167,13 +167,13 @@ class MlflowSweep(Callback):
 
 def search_study(config: Any) -> str | None:
     """A search's study name: a digest of its experiment, its composed ``search`` settings and
-    its command-line overrides, but the budget (``search.trials``, ``search.timeout``) and
-    ``search.resume``/``search.storage``, so that rerunning the command, or rerunning it with a
-    larger budget, continues the study (``search.resume=never``: a new one); None for a sweep
-    that is no search."""
+    its command-line overrides, but the budget (``search.trials``, ``search.timeout``,
+    ``search.stop_at_goals``) and ``search.resume``/``search.storage``, so that rerunning the
+    command, or rerunning it with a larger budget, continues the study (``search.resume=never``:
+    a new one); None for a sweep that is no search."""
     if "search" not in config:
         return None
-    budget = ("resume", "storage", "trials", "timeout")
+    budget = ("resume", "storage", "trials", "timeout", "stop_at_goals")
     skip = (*(f"search.{key}" for key in budget), "hydra")
     kept = sorted(o for o in config.hydra.overrides.task if not o.lstrip("+~").startswith(skip))
     # the search's settings as composed (conf/search.yaml may change between two commands)

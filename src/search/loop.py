@@ -61,6 +61,8 @@ class SearchSpec:
             finished trial kept, none rerun); ``never``: a new study.
         storage: Where the study lives (:mod:`src.search.storage`): None, beside the tracking
             store's database; a database URL; or ``memory`` (a search that cannot resume).
+        stop_at_goals: Stop at the first trial that meets every goal; False: run the whole
+            budget (still marking the trials that meet them; what a benchmark compares).
     """
 
     trials: int = 20
@@ -77,6 +79,7 @@ class SearchSpec:
     timing: dict | None = None
     resume: str = "auto"
     storage: str | None = None
+    stop_at_goals: bool = True
 
     def __post_init__(self) -> None:
         if self.resume not in ("auto", "never"):
@@ -224,7 +227,8 @@ class SearchLoop:
         return study
 
     def run(self) -> list[Trial]:
-        if any(self._meets(trial) for trial in self.trials):  # a resumed search that had ended
+        met = any(self._meets(trial) for trial in self.trials)
+        if met and self.spec.stop_at_goals:  # a resumed search that had ended
             return self.trials
         started = time.monotonic()
         while len(self.trials) < self.spec.trials:
@@ -235,7 +239,7 @@ class SearchLoop:
             if not asked:
                 log.info("search: the sampler repeats tried candidates only; the space is spent")
                 break
-            if self._launch(asked):
+            if self._launch(asked) and self.spec.stop_at_goals:
                 break
         return self.trials
 

@@ -263,3 +263,11 @@ def test_a_killed_search_resumes_its_stored_study_and_runs_no_trial_twice(tmp_pa
     assert SearchLoop(bigger, met, Launcher(), [], study=ref).run() == done.trials  # it had ended
     more = SearchLoop(bigger, Scoring("test/auroc"), Dying(), [], study=ref).run()
     assert len(more) == 8  # a larger budget extends it
+
+
+def test_without_stopping_at_the_goals_the_whole_budget_runs_and_the_met_are_marked():
+    spec = SearchSpec(trials=6, parallel=2, sampler="random", space=SPACE, stop_at_goals=False)
+    goals = Goals(min_speedup_bs1=0.5)  # every trial meets it
+    trials = SearchLoop(spec, Scoring("test/auroc", goals=goals), Launcher(), []).run()
+    table = build_report(trials, Scoring("test/auroc", goals=goals), []).trials
+    assert len(trials) == 6 and table.meets_goals.all()
