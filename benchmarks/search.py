@@ -178,7 +178,7 @@ def report(grid: pd.DataFrame, found: list[pd.DataFrame], score: Scoring, trials
                     f"{r.fidelity:.4f}",
                     f"{r.speedup:.2f}x",
                     f"{r.size:.2f}",
-                    "met" if r.meets_goals is True else "",
+                    "met" if _true(r.meets_goals) else "",
                     _text(r.confirmatory_verdict),
                 )
             )
@@ -205,6 +205,11 @@ def report(grid: pd.DataFrame, found: list[pd.DataFrame], score: Scoring, trials
             f"{met[0] + 1 if len(met) else 'not met'}"
         )
     print(f"grid recipes meeting them: {list(grid.method[grid.meets])}")
+
+
+def _true(value) -> bool:
+    """A CSV's True (bool, numpy bool or text), not NaN."""
+    return str(value) == "True"
 
 
 def _text(value) -> str:
