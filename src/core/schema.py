@@ -52,6 +52,12 @@ SOURCE_NAME = "mlflow.source.name"
 GIT_COMMIT = "mlflow.source.git.commit"
 IDENTITY_TAGS = (METHOD, MODEL, MODEL_FAMILY, DATA, DATA_VARIANT, TASK, SEED, FOLD)
 
+# MLflow 3's UI opens an experiment without a kind in its GenAI view (traces, an assistant pane,
+# the runs under "Evaluations"); marked for model training, the runs table opens.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+DATASET_CONTEXT = "mlflow.data.context"  # an MLflow dataset input's role for the run
+
 # ---- tags of a sweep's parent run --------------------------------------------------------
 SWEEP_OVERRIDES = "sweep.overrides"
 SWEEP_COMMAND = "sweep.command"

@@ -33,6 +33,7 @@ from src.pipeline.fit import Fitter
 from src.pipeline.lookup import check_trainer_alive, find_baseline, find_resumable
 from src.pipeline.record import (
     log_config,
+    log_dataset,
     log_results,
     log_timing_inputs,
     logged_result,
@@ -86,6 +87,7 @@ def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
     stopped = find_resumable(spec, store, fingerprint)
     with open_run(spec, store, resume=stopped and stopped.info.run_id) as run:
         log_config(run, spec, with_method=False)
+        log_dataset(run, spec, data)
         folder = stopped.data.tags[schema.CHECKPOINTS] if stopped else spec.output_dir / "ckpt"
         run.set_tags({schema.DATA_FINGERPRINT: fingerprint, schema.CHECKPOINTS: folder})
         model = spec.model.build()
@@ -176,6 +178,7 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
         log_config(run, spec, with_method=True)
         pl.seed_everything(spec.seed, workers=True)
         data = baseline.data
+        log_dataset(run, spec, data)
         run.set_tags({schema.DATA_FINGERPRINT: data.fingerprint()})
         context = MethodContext(
             data=data,

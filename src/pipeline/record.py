@@ -7,6 +7,7 @@ evaluation when it can stand in for scoring the baseline again.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -82,6 +83,18 @@ def log_config(run: TrackedRun, spec: RunSpec, with_method: bool) -> None:
     run.log_text(record.yaml if with_method else record.baseline_yaml, schema.CONFIG_ARTIFACT)
     if record.hydra_dir is not None and record.hydra_dir.is_dir():
         run.log_artifact(record.hydra_dir, schema.HYDRA_ARTIFACT)
+
+
+def log_dataset(run: TrackedRun, spec: RunSpec, data) -> None:
+    """What the run trained and was evaluated on, as an MLflow dataset input: the data set
+    (name, content fingerprint as digest, where it was read) and this fold's sizes per role."""
+    identity = spec.identity
+    name = "-".join(part for part in (identity.data, identity.data_variant) if part)
+    synthetic = spec.data.get("synthetic")
+    generated = f"generated: {json.dumps(synthetic, default=str)}" if synthetic else identity.data
+    source = spec.data.get("root") or generated
+    profile = {"fold": identity.fold, "seed": spec.seed, **data.describe()}
+    run.log_dataset(name, data.fingerprint(), str(source), profile, "training and evaluation")
 
 
 def log_results(run: TrackedRun, spec: RunSpec, model, data, result: EvalResult) -> None:

@@ -9,6 +9,7 @@ exception. No Lightning here: reports and the leaderboard import this package wi
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from src.core import schema
@@ -51,6 +52,20 @@ class TrackedRun:
         batch = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in params.items()]
         for start in range(0, len(batch), 100):
             self.client.log_batch(self.run_id, params=batch[start : start + 100])
+
+    def log_dataset(self, name: str, digest: str, source: str, profile: dict, context: str) -> None:
+        """The data the run read, as an MLflow dataset input (the run page's "Datasets"):
+        ``digest`` its content fingerprint, ``source`` where it was read, ``profile`` its sizes,
+        ``context`` its role for the run."""
+        dataset = Dataset(
+            name=name,
+            digest=digest,
+            source_type="local",
+            source=json.dumps({"uri": source}),
+            profile=json.dumps(profile, default=str),
+        )
+        tags = [InputTag(schema.DATASET_CONTEXT, context)]
+        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, tags)])
 
     def set_tags(self, tags: dict[str, object]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])

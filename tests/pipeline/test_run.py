@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import mlflow
 import pytest
 
@@ -40,6 +42,16 @@ def test_a_reused_baseline_is_paired_from_its_logged_units_not_scored_again(tiny
     logged_metrics = store.get(variant.run_id).data.metrics
     fidelity = {k: logged_metrics.get(k) for k in expected}
     assert fidelity == expected and schema.TUNING_SHIFT in fidelity
+    # what the run read, as MLflow dataset inputs; the experiment opens as model training
+    for run_id in (base.run_id, variant.run_id):
+        run = store.get(run_id)
+        (found,) = run.inputs.dataset_inputs
+        assert found.dataset.digest == run.data.tags[schema.DATA_FINGERPRINT]
+        assert json.loads(found.dataset.profile)["n_test_cars"] == len(base.data.split.test_cars)
+        assert found.dataset.name == "battery-brand3" and str(tiny_root) in found.dataset.source
+        assert found.tags[0].key == schema.DATASET_CONTEXT
+    experiment = store.client.get_experiment(store.get(base.run_id).info.experiment_id)
+    assert experiment.tags[schema.EXPERIMENT_KIND] == schema.MODEL_TRAINING
     vehicles = base.result.tables[schema.VEHICLE_SCORES_TABLE]
     assert fidelity[schema.FIDELITY_N_UNITS] == len(vehicles) > len(base.result.units)
     assert {schema.flips_bound(schema.FIDELITY_FLIPS), schema.FIDELITY_MARGIN_SHIFT} <= set(
