@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from benchmarks.common import print_table, write_csv
 from src.cli.jobs import compose_train, train_methods
@@ -44,6 +43,7 @@ from src.core.paths import ROOT
 from src.search.app import batch_timer, scoring_of, search_spec
 from src.search.report import TABLE
 from src.search.scoring import DIRECTIONS, Scoring, as_minimised, front_of, hypervolume
+from src.stats.delong import t_quantile
 from src.tracking.store import RunStore, tag_clause
 
 GRID = sorted(p.stem for p in (ROOT / "conf" / "method").glob("*.yaml") if p.stem != "baseline")
@@ -130,7 +130,7 @@ def ratio_interval(ratios: np.ndarray, level: float = 0.95) -> tuple[float, floa
     n, mean = len(ratios), float(np.mean(ratios))
     if n < 2:
         return mean, float("nan"), float("nan")
-    half = stats.t.ppf((1 + level) / 2, n - 1) * float(np.std(ratios, ddof=1)) / np.sqrt(n)
+    half = t_quantile((1 + level) / 2, n - 1) * float(np.std(ratios, ddof=1)) / np.sqrt(n)
     return mean, mean - half, mean + half
 
 

@@ -24,13 +24,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
+from mlflow.entities import RunTag
 from omegaconf import OmegaConf
 
 from src.core import schema
 from src.core.errors import ConfigError, UserError
 from src.core.paths import git_commit
 from src.tracking.liveness import Heartbeat, process_tag, reap_orphans
-from src.tracking.store import RunStore, tag_clause
+from src.tracking.store import RunStore
 
 
 class MlflowSweep(Callback):
@@ -86,26 +87,23 @@ class MlflowSweep(Callback):
             ConfigError: That search is still running in a live process.
         """
         reap_orphans(self.store)  # a killed search's parent is FAILED first, not "running"
-        runs = self.store.search([tag_clause(schema.SEARCH_STUDY, study)])
-        parents = [r for r in runs if schema.PARENT_RUN_ID not in r.data.tags]
-        if not parents:
+        run = self.store.find(status=None, **{schema.SEARCH_STUDY: study})  # parents only
+        if run is None:
             return None
-        run = max(parents, key=lambda r: r.info.start_time or 0)
         run_id, tags = run.info.run_id, run.data.tags
         if run.info.status == schema.RUNNING:
             raise ConfigError(
                 f"this search ({study}) is running in {tags.get(schema.PROCESS, 'a process')} "
                 f"(parent run {run_id}); wait for it, or pass search.resume=never"
             )
-        client = self.store.client
-        client.update_run(run_id, status=schema.RUNNING)
+        self.store.client.update_run(run_id, status=schema.RUNNING)
         resumed = int(tags.get(schema.SEARCH_RESUMED, "0")) + 1
-        for key, value in {
+        reopened = {
             schema.SWEEP_ID: sweep_id,  # its jobs and board find it by this sweep's id now
-            schema.SEARCH_RESUMED: str(resumed),
+            schema.SEARCH_RESUMED: resumed,
             schema.PROCESS: process_tag(),
-        }.items():
-            client.set_tag(run_id, key, value)
+        }
+        self.store.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in reopened.items()])
         print(f"resuming search {study} in its parent run {run_id} (resumed {resumed}x)")
         return run_id
 

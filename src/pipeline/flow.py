@@ -87,7 +87,7 @@ def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
     stopped = find_resumable(spec, store, fingerprint)
     with open_run(spec, store, resume=stopped and stopped.info.run_id) as run:
         log_config(run, spec, with_method=False)
-        log_dataset(run, spec, data)
+        log_dataset(run, spec, data, fingerprint)
         folder = stopped.data.tags[schema.CHECKPOINTS] if stopped else spec.output_dir / "ckpt"
         run.set_tags({schema.DATA_FINGERPRINT: fingerprint, schema.CHECKPOINTS: folder})
         model = spec.model.build()
@@ -178,8 +178,9 @@ def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
         log_config(run, spec, with_method=True)
         pl.seed_everything(spec.seed, workers=True)
         data = baseline.data
-        log_dataset(run, spec, data)
-        run.set_tags({schema.DATA_FINGERPRINT: data.fingerprint()})
+        fingerprint = data.fingerprint()
+        log_dataset(run, spec, data, fingerprint)
+        run.set_tags({schema.DATA_FINGERPRINT: fingerprint})
         context = MethodContext(
             data=data,
             fine_tune=fitter(spec, data, run).fit,

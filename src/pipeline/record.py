@@ -85,16 +85,17 @@ def log_config(run: TrackedRun, spec: RunSpec, with_method: bool) -> None:
         run.log_artifact(record.hydra_dir, schema.HYDRA_ARTIFACT)
 
 
-def log_dataset(run: TrackedRun, spec: RunSpec, data) -> None:
+def log_dataset(run: TrackedRun, spec: RunSpec, data, fingerprint: str) -> None:
     """What the run trained and was evaluated on, as an MLflow dataset input: the data set
-    (name, content fingerprint as digest, where it was read) and this fold's sizes per role."""
+    (name, its content ``fingerprint`` as digest, where it was read) and this fold's sizes per
+    role."""
     identity = spec.identity
     name = "-".join(part for part in (identity.data, identity.data_variant) if part)
     synthetic = spec.data.get("synthetic")
     generated = f"generated: {json.dumps(synthetic, default=str)}" if synthetic else identity.data
     source = spec.data.get("root") or generated
     profile = {"fold": identity.fold, "seed": spec.seed, **data.describe()}
-    run.log_dataset(name, data.fingerprint(), str(source), profile, "training and evaluation")
+    run.log_dataset(name, fingerprint, str(source), profile, "training and evaluation")
 
 
 def log_results(run: TrackedRun, spec: RunSpec, model, data, result: EvalResult) -> None:

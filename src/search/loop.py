@@ -202,8 +202,6 @@ class SearchLoop:
         the stored study to continue (None: a new one in memory)."""
         self.spec, self.scoring, self.launch, self.base = spec, scoring, launch, base
         self.time_batch = time_batch
-        self.trials: list[Trial] = []
-        self.told: dict[tuple, list[float] | None] = {}  # a launched candidate's objectives
         self.study = self._open(study or StudyRef())
 
     def _open(self, ref: StudyRef) -> optuna.Study:
@@ -220,6 +218,8 @@ class SearchLoop:
             raise ConfigError(
                 f"search: study {ref.name} cannot be continued ({err}); pass search.resume=never"
             ) from None
+        self.trials: list[Trial]
+        self.told: dict[tuple, list[float] | None]  # a launched candidate's objectives
         self.trials, self.told = restore(study, ref.read_metrics)
         study.sampler = make_sampler(self.spec, len(study.trials))
         if self.trials:
@@ -227,9 +227,8 @@ class SearchLoop:
         return study
 
     def run(self) -> list[Trial]:
-        met = any(self._meets(trial) for trial in self.trials)
-        if met and self.spec.stop_at_goals:  # a resumed search that had ended
-            return self.trials
+        if self.spec.stop_at_goals and any(self._meets(t) for t in self.trials):
+            return self.trials  # a resumed search that had ended
         started = time.monotonic()
         while len(self.trials) < self.spec.trials:
             if self.spec.timeout is not None and time.monotonic() - started > self.spec.timeout:

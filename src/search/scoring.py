@@ -10,9 +10,9 @@ and says it was "selected on test among k trials".
 
 Objectives (each trial against its own fp32 baseline):
 - ``fidelity``: the task's label-free distance from the baseline's answers on the tuning split
-  (:data:`src.core.schema.TUNING_SHIFT`: the median shift of a tuning vehicle's log(score /
-  threshold); the mean KL of the validation images' outputs), minimised. The baseline against
-  itself scores 0; it moves where the tuning AUROC is stuck at 1.0;
+  (:data:`src.core.schema.TUNING_SHIFT`: the median shift of a tuning vehicle's log score
+  against its model's median; the mean KL of the validation images' outputs), minimised. The
+  baseline against itself scores 0; it moves where the tuning AUROC is stuck at 1.0;
 - ``speedup``: the speedup at batch 1 in the search's runtime, maximised: from fresh processes
   (``timing/<runtime>/speedup_bs1``, :mod:`src.search.timing`) where the batch was timed so,
   else the trial's in-run figure (one process's draw, labelled so);
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from src.board import columns as col
 from src.board.pareto import pareto_front
@@ -168,17 +168,13 @@ class Scoring:
         """What the accuracy goal reads, signed so that a loss is negative: the tuning split's
         separation change (``select_on: tuning``), or the primary metric's test change."""
         if self.on_test:
-            own, sign = self.primary, 1.0 if self.higher_is_better else -1.0
-        else:
-            own, sign = schema.TUNING_SEPARATION, 1.0
-        base = metrics.get(f"{schema.REFERENCE}{own}", np.nan)
-        return sign * (metrics.get(own, np.nan) - base)
+            return (1.0 if self.higher_is_better else -1.0) * _moved(metrics, self.primary)
+        return _moved(metrics, schema.TUNING_SEPARATION)
 
     def tuning_figures(self, metrics: dict) -> dict[str, float]:
         """Everything a trial logged of the tuning split, beside the objectives."""
         return {
-            "separation_change": metrics.get(schema.TUNING_SEPARATION, np.nan)
-            - metrics.get(f"{schema.REFERENCE}{schema.TUNING_SEPARATION}", np.nan),
+            "separation_change": _moved(metrics, schema.TUNING_SEPARATION),
             "tuning_loss": metrics.get(schema.TUNING_LOSS, np.nan),
             "rank_change": metrics.get(schema.TUNING_RANK_CHANGE, np.nan),
         }
@@ -203,8 +199,9 @@ class Scoring:
         what = "test" if self.on_test else "tuning separation"
         if not change >= -goals.max_drop:
             missed.append(f"{what} drop {-change:.3g} > {goals.max_drop:g}")
-        if self.on_test and self.test_verdict(metrics, k) not in SHOWN_NON_INFERIOR:
-            missed.append(f"test verdict at alpha/{k}: {self.test_verdict(metrics, k)}")
+        verdict = self.test_verdict(metrics, k) if self.on_test else None
+        if verdict is not None and verdict not in SHOWN_NON_INFERIOR:
+            missed.append(f"test verdict at alpha/{k}: {verdict}")
         return missed
 
     def unmet(self, metrics: dict, k: int = 1) -> list[str]:
@@ -242,12 +239,17 @@ class Scoring:
         }
 
 
+def _moved(metrics: dict, name: str) -> float:
+    """Metric ``name`` of the trial minus its baseline's (``baseline/<name>``)."""
+    return metrics.get(name, np.nan) - metrics.get(f"{schema.REFERENCE}{name}", np.nan)
+
+
 def _verdict_at(low, high, margin, higher_is_better, alpha, k) -> str:
     """The verdict of a logged two-sided ``1 - 2 alpha`` interval moved to ``alpha / k``."""
     if margin is None or not (np.isfinite(low) and np.isfinite(high)):
         return "no interval"
     centre, half = (low + high) / 2, (high - low) / 2
-    wider = half * norm.ppf(1 - alpha / k) / norm.ppf(1 - alpha)
+    wider = half * ndtri(1 - alpha / k) / ndtri(1 - alpha)  # the normal quantile ratio
     row = {col.METHOD: "trial", col.DELTA_CI_LOW: centre - wider, col.DELTA_CI_HIGH: centre + wider}
     return verdict_of(row, margin, higher_is_better)
 

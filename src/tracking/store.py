@@ -125,13 +125,15 @@ class RunStore:
         """Id of experiment ``name``, created once (under the store's lock; on a server, a job
         that loses the race to create it takes the winner's), marked for model training
         (:data:`src.core.schema.EXPERIMENT_KIND`; one created before is marked now)."""
-        kind = {schema.EXPERIMENT_KIND: schema.MODEL_TRAINING}
         with self.locked():
             found = self.client.get_experiment_by_name(name)
             if found is not None:
                 if schema.EXPERIMENT_KIND not in found.tags:
-                    self.client.set_experiment_tag(found.experiment_id, *next(iter(kind.items())))
+                    self.client.set_experiment_tag(
+                        found.experiment_id, schema.EXPERIMENT_KIND, schema.MODEL_TRAINING
+                    )
                 return found.experiment_id
+            kind = {schema.EXPERIMENT_KIND: schema.MODEL_TRAINING}
             try:
                 return self.client.create_experiment(name, self._artifact_root(), tags=kind)
             except MlflowException as err:
