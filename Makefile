@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-durations test-slow test-full lint bench install clean-cache postgres server
+.PHONY: run test test-durations test-slow test-full lint bench install clean-cache postgres server \
+	ship serve
 
 install: $(STAMP)
 
@@ -51,6 +52,30 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q
+
+# After make run (README "Ship"): register the board's choice of the newest make-run sweep in
+# MLflow's Model Registry (alias candidate; champion by the non-inferiority rule), then serve it.
+#   make ship SHIP_ARGS="variant=static"     a variant you name (the version records it)
+#   make ship SWEEP_ID=<id>                  another sweep
+#   make serve                               models:/$(MODEL_NAME)@candidate on 127.0.0.1:5001
+NEWEST_SWEEP = $(lastword $(sort $(notdir $(wildcard outputs/multiruns/make-run-*))))
+SHIP_ARGS ?=
+MODEL_NAME ?= dyad_brand3-battery-brand3
+MODEL_ALIAS ?= candidate
+SERVE_PORT ?= 5001
+STORE = $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns/mlflow.db}
+
+SHIP_SWEEP = $(or $(SWEEP_ID),$(NEWEST_SWEEP))
+
+ship: $(STAMP)
+	@test -n "$(SHIP_SWEEP)" || { echo "error: no make-run sweep in outputs/multiruns: run make \
+	run first, or give SWEEP_ID=<id>" >&2; exit 2; }
+	$(PY) -m src.ship sweep_id=$(SHIP_SWEEP) $(SHIP_ARGS)
+
+# MLflow's scoring server runs uvicorn from PATH: the venv's bin goes first.
+serve: $(STAMP)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH MLFLOW_TRACKING_URI=$(STORE) $(VENV)/bin/mlflow models serve \
+		-m "models:/$(MODEL_NAME)@$(MODEL_ALIAS)" -h 127.0.0.1 -p $(SERVE_PORT) --env-manager local
 
 # The fast tier with its 30 slowest tests listed: where the suite's time goes.
 test-durations: $(STAMP)

@@ -14,7 +14,7 @@ log the files to the sweep's parent run. Every number comes from a logged run.
 Light by design: the store is opened once, and nothing here imports torch, Lightning or ONNX
 (``tests/test_layering.py`` holds it). ``data``, ``model`` and ``method`` are plain strings
 matched against the runs' tags, not the train config's groups (``conf/leaderboard.yaml`` is
-composed on its own, see :data:`CONFIG`).
+composed on its own, see :func:`src.cli.selection.board_config`).
 """
 
 from __future__ import annotations
@@ -24,13 +24,11 @@ from pathlib import Path
 import hydra
 import pandas as pd
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from src.board import (
     Board,
     BoardMeta,
-    PairedTables,
-    build_boards,
     collect_meta,
     print_table,
     verdict_note,
@@ -40,18 +38,14 @@ from src.board import columns as col
 from src.board.render import STEM
 from src.cli import entry
 from src.cli.resolvers import register_resolvers
-from src.cli.selection import describe_filters, select_runs, selected_parent, selection
-from src.core.paths import ROOT
+from src.cli.selection import board_config, selected_boards
 from src.tracking.store import RunStore
 
 register_resolvers()  # before Hydra composes: ${project_root:} and ${default_store:}
-CONFIG = ROOT / "conf" / "leaderboard.yaml"
-# Stored by hand, so that Hydra composes it with conf/'s groups out of sight: there data=battery
-# would choose the train config's data/ group (whose nodes need the model registries, torch)
-# instead of setting a tag filter.
-# The project's folders come from conf/paths/ (their one owner), as ``paths`` in this config.
-PATHS = ROOT / "conf" / "paths" / "default.yaml"
-NODE = OmegaConf.merge(OmegaConf.load(CONFIG), {"paths": OmegaConf.load(PATHS)})
+# Stored by hand (src.cli.selection.board_config), so that Hydra composes it with conf/'s groups
+# out of sight: there data=battery would choose the train config's data/ group instead of
+# setting a tag filter.
+NODE = board_config()
 ConfigStore.instance().store(name="leaderboard", node=NODE)
 
 
@@ -61,20 +55,7 @@ def job(cfg: DictConfig) -> dict[str, Path]:
     ``error:`` line and exit code 2, with nothing written. The store is opened once: its
     orphans, runs, paired tables and the parent's files all go through that one handle."""
     store = RunStore.open(cfg.tracking_uri)
-    parent_run_id = selected_parent(cfg, store)
-    filters = selection(cfg)
-    chosen = describe_filters(filters, cfg, parent_run_id)
-    runs = select_runs(cfg, store, filters, parent_run_id, chosen)
-    boards = build_boards(
-        runs,
-        cfg.metric,
-        higher_is_better=cfg.higher_is_better,
-        split_by=list(cfg.split_by or []),
-        dedupe=cfg.dedupe,
-        margin=cfg.margin,
-        tables=PairedTables(store=store),
-        n_boot=int(cfg.n_boot),
-    )
+    boards, runs, parent_run_id, chosen = selected_boards(cfg, store)
     paths: dict[str, Path] = {}
     for board in boards:
         meta = describe(runs, board, cfg, parent_run_id, chosen)

@@ -27,16 +27,19 @@ FLOORS = [
     {"measure", "tasks", "methods", "runtimes"},
     {"tracking"},
     {"pipeline", "board"},  # reports never train: the board reads the store only
-    {"cli"},
+    {"cli", "serve"},  # serve: a shipped variant answering (no Hydra config, no src.train)
     {"search"},  # the search package: loop, scoring, report, its app (python -m src.search)
-    {"train", "leaderboard", "reproduce", "sensitivity", "timing"},
+    {"train", "leaderboard", "reproduce", "sensitivity", "timing", "ship"},
 ]
+# Who reads the Hydra config: the entry points and cli/ (serve/ loads a model without it).
+CONFIG_READERS = {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search", "timing",
+                  "ship"}  # fmt: skip
 # Who alone may import an outside API.
 ONLY = {
     "torch.ao": {"quant"},
     "torchao": {"quant"},  # PT2E, the maintained int8 path: beside the deprecated one
-    "omegaconf": {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search", "timing"},
-    "hydra": {"cli", "train", "leaderboard", "reproduce", "sensitivity", "search", "timing"},
+    "omegaconf": CONFIG_READERS,
+    "hydra": CONFIG_READERS,
     "optuna": {"search"},  # the search loop drives it (src/search/loop.py)
     "subprocess": {"core"},  # git, in src/core/paths.py
 }

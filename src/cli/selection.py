@@ -7,14 +7,48 @@ from __future__ import annotations
 import pandas as pd
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from src.board import Board, PairedTables, build_boards, is_counted, load_runs
 from src.board import columns as col
-from src.board import is_counted, load_runs
 from src.board.runs import MODEL_OR_FAMILY
 from src.board.variants import board_params
 from src.core import schema
 from src.core.errors import UserError
+from src.core.paths import ROOT
 from src.tracking.liveness import reap_orphans
 from src.tracking.store import RunStore
+
+
+def board_config() -> DictConfig:
+    """``conf/leaderboard.yaml`` with the project's folders (``conf/paths/``, their one owner)
+    as ``paths``: the config of every command that builds a board (leaderboard, ship), stored
+    by hand so that Hydra composes it without conf/'s groups (there ``data=battery`` would
+    choose the train config's data group, whose nodes need torch, instead of a tag filter)."""
+    board = OmegaConf.load(ROOT / "conf" / "leaderboard.yaml")
+    return OmegaConf.merge(
+        board, {"paths": OmegaConf.load(ROOT / "conf" / "paths" / "default.yaml")}
+    )
+
+
+def selected_boards(
+    cfg: DictConfig, store: RunStore
+) -> tuple[list[Board], pd.DataFrame, str | None, str]:
+    """The boards of the selection, as the leaderboard ranks them: ``(boards, runs, parent run
+    id, the selection in words)``. Refuses an empty selection (see :func:`select_runs`)."""
+    parent_run_id = selected_parent(cfg, store)
+    filters = selection(cfg)
+    chosen = describe_filters(filters, cfg, parent_run_id)
+    runs = select_runs(cfg, store, filters, parent_run_id, chosen)
+    boards = build_boards(
+        runs,
+        cfg.metric,
+        higher_is_better=cfg.higher_is_better,
+        split_by=list(cfg.split_by or []),
+        dedupe=cfg.dedupe,
+        margin=cfg.margin,
+        tables=PairedTables(store=store),
+        n_boot=int(cfg.n_boot),
+    )
+    return boards, runs, parent_run_id, chosen
 
 
 def selected_parent(cfg: DictConfig, store: RunStore) -> str | None:
