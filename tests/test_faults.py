@@ -6,10 +6,12 @@ The CLI is the subject (signals, exit codes), so these run subprocesses. Slow: e
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -35,10 +37,14 @@ PHASES = {
 }
 
 
-def _start(tmp, tiny_root, *overrides: str, uri: str = "", env=None) -> subprocess.Popen:
+def _start(
+    tmp, tiny_root, *overrides: str, uri: str = "", env=None, pinned: bool = True
+) -> subprocess.Popen:
+    """``python -m src.train`` on the tiny data; ``pinned=False``: Hydra's own dated output
+    folder for each invocation, as a user's command gets it."""
     args = [
         *(o for o in overrides if o.startswith("-")),  # argparse wants flags first
-        f"hydra.run.dir={tmp}/out",
+        *([f"hydra.run.dir={tmp}/out"] if pinned else []),
         f"paths.data_dir={tmp}/data",
         f"logger.tracking_uri={uri or f'sqlite:///{tmp}/mlflow.db'}",
         "trainer.enable_progress_bar=false",
@@ -174,6 +180,64 @@ def test_a_sigkilled_training_resumes_in_its_run_and_ends_as_if_never_stopped(ti
     # first resumed forward still differs at float rounding (6e-6 relative loss), not beyond
     assert got == pytest.approx(expected, rel=1e-4, abs=1e-5)
     assert got["test/auroc"] == expected["test/auroc"]
+
+
+def _wait_for_run_checkpoint(tmp, timeout: float = 300) -> Path:
+    """The first checkpoint of the one job in ``tmp``'s store, wherever the run keeps it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, runs = job_runs(tmp)
+        folder = runs[0].data.tags.get(schema.CHECKPOINTS) if runs else None
+        if folder and (Path(folder) / "last.ckpt").is_file():
+            return Path(folder) / "last.ckpt"
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint was written")
+
+
+def test_the_same_command_typed_again_resumes_a_sigkilled_training(tiny_root, tmp_path):
+    """No pinned output folder: each invocation writes to its own dated folder (not run
+    identity), and the rerun resumes the killed run and records both folders."""
+    args = ["trainer.max_epochs=30", "task.evaluation.n_boot=50"]
+    killed = _start(tmp_path, tiny_root, *args, pinned=False)
+    checkpoint = _wait_for_run_checkpoint(tmp_path)
+    killed.kill()
+    killed.wait()
+    again = _start(tmp_path, tiny_root, *args, pinned=False)
+    out, _ = again.communicate(timeout=600)
+    _, runs = job_runs(tmp_path)
+    folders = runs[0].data.tags.get(schema.OUTPUT_DIRS, "").split(",")
+    try:
+        assert again.returncode == 0, out[-3000:]
+        assert [r.info.status for r in runs] == ["FINISHED"]
+        assert runs[0].data.tags[schema.RESUMED] == "1" and "resuming run" in out
+        assert len(folders) == 2 and folders[0] != folders[1], folders
+        assert str(checkpoint).startswith(folders[0])  # the checkpoint stays where it was
+        assert "paths.output_dir" not in runs[0].data.params
+    finally:
+        for folder in folders:  # Hydra's dated folders under the repo's outputs/runs
+            if folder and Path(folder).parent.name == "runs":
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_resume_that_cannot_proceed_says_so_and_trains_afresh(tiny_root, tmp_path):
+    args = ["trainer.max_epochs=30", "task.evaluation.n_boot=50"]
+    killed = _start(tmp_path / "a", tiny_root, *args)
+    _wait_for_checkpoint(tmp_path / "a")
+    killed.kill()
+    killed.wait()
+    _, (run,) = job_runs(tmp_path / "a")
+    # a setting outside the baseline's identity, changed: the run's record clashes with it
+    again = _start(tmp_path / "a", tiny_root, *args, "benchmark.block_seconds=0.4")
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out[-3000:]
+    refused = [line for line in out.splitlines() if "cannot be resumed by this command" in line]
+    assert len(refused) == 1 and "training afresh as a new run" in refused[0], out[-3000:]
+    _, runs = job_runs(tmp_path / "a")
+    status = {r.info.run_id: r.info.status for r in runs}
+    assert status[run.info.run_id] == "FAILED" and sorted(status.values()) == ["FAILED", "FINISHED"]
+    third = _start(tmp_path / "a", tiny_root, *args, "benchmark.block_seconds=0.4")
+    out, _ = third.communicate(timeout=600)
+    assert "cannot be resumed" not in out  # said once: never tried again
 
 
 def test_a_server_that_dies_mid_training_leaves_the_run_to_resume(tiny_root, tmp_path):

@@ -213,14 +213,21 @@ def benchmark_defaults() -> dict:
     return {**values, "runtimes": list(deploy.names), "parity_tolerance": deploy.parity_tolerance}
 
 
+def _identity_params(values: dict) -> dict:
+    """The config as params, less what differs between invocations of one command
+    (:data:`src.core.schema.INVOCATION_PARAMS`): a rerun that resumes a run logs the same."""
+    flat = schema.flatten_params(values)
+    return {k: v for k, v in flat.items() if k not in schema.INVOCATION_PARAMS}
+
+
 def config_record(values: dict) -> ConfigRecord:
     """What the run logs of its config; the baseline's view leaves the method out."""
     base = {k: v for k, v in values.items() if k != "method"}
     hydra_dir = Path(values["paths"]["output_dir"]) / ".hydra"  # Hydra's record of the job
     return ConfigRecord(
-        params=schema.flatten_params(values),
+        params=_identity_params(values),
         yaml=OmegaConf.to_yaml(values),
-        baseline_params=schema.flatten_params(base),
+        baseline_params=_identity_params(base),
         baseline_yaml=OmegaConf.to_yaml(base),
         hydra_dir=hydra_dir,
     )

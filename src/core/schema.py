@@ -38,6 +38,11 @@ ARTIFACT_BROKEN = "artifact.broken"  # a baseline whose model file does not load
 CHECKPOINTS = "checkpoints"  # folder of the run's training checkpoints (last.ckpt)
 RESUMED = "resumed"  # how many times the run was resumed from its checkpoint
 RESUMED_FROM = "resumed.from"  # what the last interruption stopped (phase or error)
+OUTPUT_DIRS = "output_dirs"  # where each attempt of the run wrote (a resumed run: several)
+RESUME_REFUSED = "ResumeRefused"  # the error type of a resume that could not proceed
+# Params that differ between invocations of one command (Hydra's dated output folder): where an
+# attempt wrote, not what the run is, so they are not logged as params (tag OUTPUT_DIRS).
+INVOCATION_PARAMS = ("paths.output_dir",)
 PROCESS = "process"  # host:pid running the run (src.tracking.liveness)
 HEARTBEAT = "heartbeat"  # unix seconds of the running process's last beat
 STOP_SIGNAL = "stop.signal"  # the signal that KILLED a run (SIGTERM, SIGINT)

@@ -30,10 +30,16 @@ from src.pipeline.artifact import BrokenArtifact, load
 from src.pipeline.checkpoint import LAST
 from src.pipeline.deploy import BaselineRef, check_parity, deploy_all, log_deployments
 from src.pipeline.fit import Fitter
-from src.pipeline.lookup import check_trainer_alive, find_baseline, find_resumable
+from src.pipeline.lookup import (
+    ResumeRefused,
+    check_trainer_alive,
+    find_baseline,
+    find_resumable,
+)
 from src.pipeline.record import (
     log_config,
     log_dataset,
+    log_inputs,
     log_results,
     log_timing_inputs,
     logged_result,
@@ -85,9 +91,19 @@ def run_baseline(spec: RunSpec, store: RunStore) -> Outcome:
     data = load_data(spec)
     fingerprint = data.fingerprint()
     stopped = find_resumable(spec, store, fingerprint)
+    try:
+        return _train_baseline(spec, store, data, fingerprint, stopped)
+    except ResumeRefused as err:  # the stopped run keeps its record; this job starts a new one
+        log.warning("%s: training afresh as a new run", err)
+        pl.seed_everything(spec.seed, workers=True)
+        return _train_baseline(spec, store, data, fingerprint, None)
+
+
+def _train_baseline(spec: RunSpec, store: RunStore, data, fingerprint: str, stopped) -> Outcome:
+    """Train, evaluate, measure and log the baseline, in a new run or in ``stopped`` (resumed
+    from its last checkpoint)."""
     with open_run(spec, store, resume=stopped and stopped.info.run_id) as run:
-        log_config(run, spec, with_method=False)
-        log_dataset(run, spec, data, fingerprint)
+        log_inputs(run, spec, data, fingerprint, stopped)
         folder = stopped.data.tags[schema.CHECKPOINTS] if stopped else spec.output_dir / "ckpt"
         run.set_tags({schema.DATA_FINGERPRINT: fingerprint, schema.CHECKPOINTS: folder})
         model = spec.model.build()

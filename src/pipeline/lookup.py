@@ -19,6 +19,11 @@ from src.tracking.store import FINISHED, RunStore, tag_clause
 log = logging.getLogger(__name__)
 
 
+class ResumeRefused(Exception):  # noqa: N818 (its name is the tag schema.RESUME_REFUSED reads)
+    """A stopped run that cannot take this attempt (its record conflicts with it): said in one
+    line, the run stays FAILED with this as its error, and the job trains afresh."""
+
+
 def find_resumable(spec: RunSpec, store: RunStore, fingerprint: str):
     """The newest baseline run of this config and data that stopped (KILLED, FAILED) with a
     checkpoint on this machine, when ``trainer.resume=auto``; else None."""
@@ -26,6 +31,8 @@ def find_resumable(spec: RunSpec, store: RunStore, fingerprint: str):
         return None
     for run in baseline_runs(spec, store):
         tags = run.data.tags
+        if tags.get(schema.ERROR, "").startswith(schema.RESUME_REFUSED):
+            continue  # it said once why it cannot resume: trained afresh since, never again
         if (
             run.info.status in schema.STOPPED
             and tags.get(schema.DATA_FINGERPRINT) == fingerprint

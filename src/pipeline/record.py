@@ -12,9 +12,12 @@ import tempfile
 from pathlib import Path
 
 import torch
+from mlflow.exceptions import MlflowException
 
 from src.core import schema
+from src.core.errors import first_line
 from src.pipeline.artifact import log_model
+from src.pipeline.lookup import ResumeRefused
 from src.pipeline.specs import RunSpec
 from src.tasks import EvalResult
 from src.tracking.mlflow_run import TrackedRun, tracked_run
@@ -96,6 +99,22 @@ def log_dataset(run: TrackedRun, spec: RunSpec, data, fingerprint: str) -> None:
     source = spec.data.get("root") or generated
     profile = {"fold": identity.fold, "seed": spec.seed, **data.describe()}
     run.log_dataset(name, fingerprint, str(source), profile, "training and evaluation")
+
+
+def log_inputs(run: TrackedRun, spec: RunSpec, data, fingerprint: str, stopped) -> None:
+    """The config, the dataset, and where this attempt writes (a resumed run lists every
+    attempt's folder). A resumed run whose logged config conflicts with this one's refuses."""
+    earlier = stopped.data.tags.get(schema.OUTPUT_DIRS, "") if stopped else ""
+    run.set_tags({schema.OUTPUT_DIRS: ",".join(filter(None, (earlier, str(spec.output_dir))))})
+    try:
+        log_config(run, spec, with_method=False)
+    except MlflowException as err:
+        if stopped is None:
+            raise
+        raise ResumeRefused(
+            f"run {run.run_id} cannot be resumed by this command ({first_line(err, 160)})"
+        ) from None
+    log_dataset(run, spec, data, fingerprint)
 
 
 def log_results(run: TrackedRun, spec: RunSpec, model, data, result: EvalResult) -> None:
