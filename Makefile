@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-durations test-slow test-full lint bench install clean-cache postgres server \
-	ship serve
+	ship serve user
 
 install: $(STAMP)
 
@@ -98,25 +98,47 @@ bench: $(STAMP)
 clean-cache:
 	rm -rf data/cache
 
-# A tracking server the whole group writes to (README "Tracking server"): MLflow on PostgreSQL.
+# A tracking server the whole group writes to (README "Tracking server"): MLflow on PostgreSQL,
+# with a lock on the door.
 #   make postgres   a PostgreSQL cluster of your own in mlruns/postgres (as a normal user; PostgreSQL
-#                   refuses root). A group with a database sets MLFLOW_BACKEND to it instead.
-#   make server     mlflow server on MLFLOW_BACKEND; artifacts under MLFLOW_ARTIFACTS (a folder every
-#                   client reaches through the server, or s3://bucket/path). Then, everywhere:
+#                   refuses root), password authentication (scram-sha-256) with a generated password
+#                   kept owner-only in $(PG_SECRET) (password; pgpass, libpq's PGPASSFILE). A group
+#                   with a database sets MLFLOW_BACKEND to it instead.
+#   make server     mlflow server on MLFLOW_BACKEND with MLflow's basic-auth app: the admin
+#                   credential is generated on first start into $(AUTH_DIR)/basic_auth.ini
+#                   (owner-only); binds to 127.0.0.1 unless MLFLOW_HOST=0.0.0.0 (then put it behind
+#                   a TLS reverse proxy: README). Artifacts under MLFLOW_ARTIFACTS (served through it).
+#   make user NAME=alice EDIT=battery
+#                   a user who may read every experiment and write to EDIT's; their credentials
+#                   file is $(AUTH_DIR)/users/alice.credentials, for them to copy to
+#                   ~/.mlflow/credentials. Then, everywhere:
 #                   export MLFLOW_TRACKING_URI=http://<this host>:$(MLFLOW_PORT)
 PG_BIN ?= $(or $(lastword $(wildcard /usr/lib/postgresql/*/bin)),$(patsubst %/,%,$(dir $(shell command -v pg_ctl))))
 PGDATA ?= $(CURDIR)/mlruns/postgres
 PGPORT ?= 5432
+PG_SECRET ?= $(CURDIR)/mlruns/postgres-secret
 MLFLOW_BACKEND ?= postgresql://mlflow@127.0.0.1:$(PGPORT)/mlflow
 MLFLOW_ARTIFACTS ?= $(CURDIR)/mlruns/server-artifacts
+MLFLOW_HOST ?= 127.0.0.1
 MLFLOW_PORT ?= 5000
+AUTH_DIR ?= $(CURDIR)/mlruns/server-auth
+EDIT ?=
 
-postgres:
-	test -f $(PGDATA)/PG_VERSION || $(PG_BIN)/initdb -D $(PGDATA) -U mlflow --auth=trust -E UTF8
+postgres: $(STAMP)
+	test -f $(PGDATA)/PG_VERSION || { $(PY) -m src.tracking.access postgres $(PG_SECRET) && \
+		$(PG_BIN)/initdb -D $(PGDATA) -U mlflow --auth-local=scram-sha-256 \
+		--auth-host=scram-sha-256 --pwfile=$(PG_SECRET)/password -E UTF8; }
 	$(PG_BIN)/pg_ctl -D $(PGDATA) -l $(PGDATA)/server.log -w start \
 		-o "-p $(PGPORT) -k $(PGDATA) -c listen_addresses=127.0.0.1"
-	$(PG_BIN)/createdb -h 127.0.0.1 -p $(PGPORT) -U mlflow mlflow 2>/dev/null || true
+	PGPASSFILE=$(PG_SECRET)/pgpass $(PG_BIN)/createdb -h 127.0.0.1 -p $(PGPORT) -U mlflow -w \
+		mlflow 2>/dev/null || true
 
 server: $(STAMP)
-	$(PY) -m mlflow server --backend-store-uri $(MLFLOW_BACKEND) \
-		--artifacts-destination $(MLFLOW_ARTIFACTS) --host 0.0.0.0 --port $(MLFLOW_PORT)
+	PGPASSFILE=$(PG_SECRET)/pgpass $(PY) -m src.tracking.access serve $(AUTH_DIR) -- \
+		--backend-store-uri $(MLFLOW_BACKEND) --artifacts-destination $(MLFLOW_ARTIFACTS) \
+		--host $(MLFLOW_HOST) --port $(MLFLOW_PORT)
+
+user: $(STAMP)
+	@test -n "$(NAME)" || { echo "error: give the user's name: make user NAME=alice EDIT=battery" >&2; exit 2; }
+	$(PY) -m src.tracking.access add-user $(NAME) --dir $(AUTH_DIR) \
+		--uri http://127.0.0.1:$(MLFLOW_PORT) $(if $(EDIT),--edit $(EDIT))

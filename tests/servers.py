@@ -34,10 +34,12 @@ def free_port() -> int:
 
 
 class MlflowServer:
-    """``mlflow server`` on ``backend`` (a database URI), serving artifacts from ``artifacts``."""
+    """``mlflow server`` on ``backend`` (a database URI), serving artifacts from ``artifacts``;
+    with ``auth`` (a folder), MLflow's basic-auth app as ``make server`` runs it
+    (:func:`src.tracking.access.server_env`: a generated admin credential and key)."""
 
-    def __init__(self, backend: str, artifacts: Path, log: Path) -> None:
-        self.backend, self.artifacts, self.log = backend, artifacts, log
+    def __init__(self, backend: str, artifacts: Path, log: Path, auth: Path | None = None) -> None:
+        self.backend, self.artifacts, self.log, self.auth = backend, artifacts, log, auth
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -60,9 +62,15 @@ class MlflowServer:
             "--workers",
             "1",
         ]
+        env = dict(os.environ)
+        if self.auth is not None:
+            from src.tracking.access import server_env
+
+            cmd += ["--app-name", "basic-auth"]
+            env.update(server_env(self.auth))
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -93,10 +101,12 @@ class MlflowServer:
 
 
 @contextmanager
-def mlflow_server(backend: str, artifacts: Path) -> Iterator[MlflowServer]:
+def mlflow_server(
+    backend: str, artifacts: Path, auth: Path | None = None
+) -> Iterator[MlflowServer]:
     """A running :class:`MlflowServer`, stopped when the block ends."""
     artifacts.mkdir(parents=True, exist_ok=True)
-    server = MlflowServer(backend, artifacts, artifacts.parent / "mlflow-server.log")
+    server = MlflowServer(backend, artifacts, artifacts.parent / "mlflow-server.log", auth)
     server.start()
     try:
         yield server
@@ -114,7 +124,9 @@ def postgres_bin() -> Path | None:
 
 
 class Postgres:
-    """A throwaway PostgreSQL cluster on 127.0.0.1:<free port> with database ``mlflow``.
+    """A throwaway PostgreSQL cluster on 127.0.0.1:<free port> with database ``mlflow``, set up
+    as ``make postgres`` does: password authentication (scram-sha-256) with a generated password
+    (:func:`src.tracking.access.postgres`), which clients find in ``PGPASSFILE``.
 
     PostgreSQL refuses to run as root; as root the cluster is the ``postgres`` user's, in a
     folder of its own outside the test's (pytest's tmp folders are private to root).
@@ -125,17 +137,27 @@ class Postgres:
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="compresslab-pg-"))
         self.data = self.root / "data"
+        self.pgpass = self.root / "secret" / "pgpass"
         self.uri = f"postgresql://mlflow@127.0.0.1:{self.port}/mlflow"
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_user:
             shutil.chown(self.root, "postgres", "postgres")
 
     def _run(self, program: str, *args: str) -> None:
-        cmd = [*self.as_user, str(self.bin / program), *args]
+        cmd = [*self.as_user, "env", f"PGPASSFILE={self.pgpass}", str(self.bin / program), *args]
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
 
     def start(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-U", "mlflow", "--auth=trust", "-E", "UTF8")
+        from src.tracking.access import postgres as generate
+
+        password, self.pgpass = generate(self.root / "secret")
+        if self.as_user:  # the cluster's owner reads them; root (the tests) reads anything
+            for path in (password.parent, password, self.pgpass):
+                shutil.chown(path, "postgres", "postgres")
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "mlflow", "--auth-local=scram-sha-256",
+            "--auth-host=scram-sha-256", f"--pwfile={password}", "-E", "UTF8",
+        )  # fmt: skip
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
         self._run(
             "pg_ctl",
@@ -167,7 +189,13 @@ def postgres() -> Iterator[Postgres]:
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
     database = Postgres(bin_dir)
     database.start()
+    old = os.environ.get("PGPASSFILE")
+    os.environ["PGPASSFILE"] = str(database.pgpass)  # this process, and the servers it starts
     try:
         yield database
     finally:
         database.stop()
+        if old is None:
+            os.environ.pop("PGPASSFILE", None)
+        else:
+            os.environ["PGPASSFILE"] = old

@@ -75,8 +75,10 @@ def run(spec: RunSpec) -> Outcome:
 
 
 def opened_store(spec: RunSpec) -> RunStore:
-    """The job's store, its orphans (SIGKILLed runs) marked FAILED first: never counted."""
+    """The job's store, its orphans (SIGKILLed runs) marked FAILED first: never counted. A user
+    the server will not let write is refused here, in one line, before anything runs."""
     store = RunStore(spec.tracking.uri)
+    store.check_writable(spec.tracking.experiment)
     for run_id in reap_orphans(store):
         log.warning("run %s was left RUNNING by a process that is gone: marked FAILED", run_id)
     return store

@@ -30,7 +30,7 @@ from src.core.errors import UserError
 from src.core.paths import default_store_uri
 from src.tracking.claims import PREFIX as CLAIMS
 from src.tracking.claims import claim
-from src.tracking.health import check_store
+from src.tracking.health import DENIED, check_store, denied
 
 # MLflow draws a progress bar per downloaded file; a board reads one small table per run, which
 # buried the verdict table under dozens of bars. A user's own setting wins.
@@ -129,9 +129,11 @@ class RunStore:
             found = self.client.get_experiment_by_name(name)
             if found is not None:
                 if schema.EXPERIMENT_KIND not in found.tags:
-                    self.client.set_experiment_tag(
-                        found.experiment_id, schema.EXPERIMENT_KIND, schema.MODEL_TRAINING
-                    )
+                    try:
+                        self._mark_kind(found.experiment_id)
+                    except MlflowException as err:  # a reader on a server: left unmarked
+                        if err.error_code not in DENIED:
+                            raise
                 return found.experiment_id
             kind = {schema.EXPERIMENT_KIND: schema.MODEL_TRAINING}
             try:
@@ -140,6 +142,21 @@ class RunStore:
                 if err.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
                 return self.client.get_experiment_by_name(name).experiment_id
+
+    def _mark_kind(self, experiment_id: str) -> None:
+        self.client.set_experiment_tag(experiment_id, schema.EXPERIMENT_KIND, schema.MODEL_TRAINING)
+
+    def check_writable(self, experiment: str) -> None:
+        """On a server (which may control access), refuse in one line, before any work, a user
+        who may not write to ``experiment``: its kind tag is written again, unchanged."""
+        if not self.uri.startswith(("http://", "https://")):
+            return
+        try:
+            self._mark_kind(self.experiment_id(experiment))
+        except MlflowException as err:
+            if err.error_code not in DENIED:
+                raise
+            raise denied(self.uri, experiment, err) from None
 
     def claim(self, name: str, timeout_s: float) -> AbstractContextManager[float]:
         """Hold the store-wide claim ``name`` (:func:`src.tracking.claims.claim`): one job at a
@@ -275,11 +292,16 @@ class RunStore:
     # ---- writing --------------------------------------------------------------------------
     def create_run(self, experiment: str, run_name: str, tags: dict) -> str:
         """A new RUNNING run in ``experiment`` (created if missing); its id."""
-        run = self.client.create_run(
-            self.experiment_id(experiment),
-            run_name=run_name,
-            tags={k: str(v) for k, v in tags.items()},
-        )
+        try:
+            run = self.client.create_run(
+                self.experiment_id(experiment),
+                run_name=run_name,
+                tags={k: str(v) for k, v in tags.items()},
+            )
+        except MlflowException as err:
+            if err.error_code not in DENIED:
+                raise
+            raise denied(self.uri, experiment, err) from None
         return run.info.run_id
 
     def log_artifact(self, run_id: str, path: str | Path, folder: str | None = None) -> None:

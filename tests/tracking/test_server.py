@@ -18,6 +18,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from src.core import schema
+from src.tracking.access import add_user
 from src.tracking.store import RunStore
 from tests.conftest import FAST, ROOT, run_cli
 from tests.servers import mlflow_server, postgres
@@ -115,8 +116,17 @@ def _time_on_server(client: MlflowClient, uri: str, tmp) -> None:
     assert all("timing/eager/speedup_bs1" in r.data.metrics for r in variants)
 
 
-def test_two_sweeps_on_a_postgres_backed_server_lose_nothing(tiny_root, tmp_path):
-    with postgres() as database, mlflow_server(database.uri, tmp_path / "artifacts") as server:
+def test_two_sweeps_on_a_postgres_backed_server_lose_nothing(tiny_root, tmp_path, monkeypatch):
+    """As a group runs it: PostgreSQL with its password, the server with basic auth, and the
+    sweeps, the timing pass and the leaderboard run by a user who may write to the experiment."""
+    auth = tmp_path / "auth"
+    with (
+        postgres() as database,
+        mlflow_server(database.uri, tmp_path / "artifacts", auth) as server,
+    ):
+        credentials = add_user(server.uri, auth, "group", ["battery"]).read_text()
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "group")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", credentials.split("password = ")[1].strip())
         started = time.monotonic()
         procs = {
             name: _start(name, args, server.uri, tmp_path, tiny_root)
