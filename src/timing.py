@@ -44,6 +44,13 @@ def job(cfg: DictConfig) -> pd.DataFrame:
     runs = select_runs(cfg, store, filters, parent_run_id, chosen)
     targets = timing_targets(runs, cfg.runtimes)
     spec = timing_spec(cfg, runs)
+    earlier = None if cfg.rerun else timed_before(runs, targets, spec)
+    if earlier:
+        print(
+            f"timing: the {len(targets)} run(s) ({chosen or 'all'}) were all timed by pass "
+            f"{earlier} with these settings: not timed again (rerun=true times them again)"
+        )
+        return pd.DataFrame()
     print(f"timing {len(targets)} run(s) ({chosen or 'all'}) in {spec.processes} fresh processes")
     experiment = _experiment(store, parent_run_id, cfg)
     found = time_targets(store, targets, spec, experiment, parent_run_id)
@@ -54,6 +61,22 @@ def job(cfg: DictConfig) -> pd.DataFrame:
 @hydra.main(version_base="1.3", config_path=None, config_name="timing")
 def main(cfg: DictConfig):
     return job(cfg)
+
+
+def timed_before(runs: pd.DataFrame, targets: list[Target], spec: TimingSpec) -> str | None:
+    """The one earlier pass that timed every variant of the targets (and with them their
+    baselines) side by side with these settings (tags ``timing.run_id`` and ``timing.key`` on
+    each variant), or None."""
+    variants = sorted({t.run_id for t in targets if t.run_id != t.baseline_run_id})
+    by_id = runs.set_index(col.RUN_ID)
+    if not variants or not set(variants) <= set(by_id.index):
+        return None
+    tags = by_id.loc[variants]
+    keys = tags.get(col.tag(schema.TIMING_KEY), pd.Series(dtype=object))
+    passes = tags.get(col.tag(schema.TIMING_RUN_ID), pd.Series(dtype=object))
+    if len(keys) != len(variants) or keys.isna().any() or set(keys) != {spec.key}:
+        return None
+    return passes.iloc[0] if passes.notna().all() and passes.nunique() == 1 else None
 
 
 def timing_targets(runs: pd.DataFrame, runtimes) -> list[Target]:

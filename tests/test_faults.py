@@ -267,3 +267,50 @@ def test_a_server_that_dies_mid_training_leaves_the_run_to_resume(tiny_root, tmp
     assert runs[0].data.tags[schema.RESUMED] == "1"
     steps = [m.step for m in client.get_metric_history(run_id, "train/loss_epoch")]
     assert steps[: len(before)] == before and len(steps) > len(before)
+
+
+def test_an_interrupted_sweep_reruns_only_what_is_missing(tiny_root, tmp_path):
+    """The sweep as a user types it (Hydra's own dated folders), SIGKILLed in its fourth job,
+    then the same command again: the three jobs that FINISHED are reused (one line each) and
+    join the new sweep; only the fourth and fifth do work."""
+    methods = "+method=baseline,dynamic,static,qat,prune_structured"
+    args = ["-m", methods, "trainer.max_epochs=3", "task.evaluation.n_boot=50"]
+    before = set((ROOT / "outputs" / "multiruns").glob("*"))
+    try:
+        started = time.monotonic()
+        first = _start(tmp_path, tiny_root, *args, pinned=False)
+        _wait_for(first, "compressing with qat")
+        first.kill()  # SIGKILL in the fourth job
+        first.wait()
+        killed_after = time.monotonic() - started
+        started = time.monotonic()
+        again = _start(tmp_path, tiny_root, *args, pinned=False)
+        out, _ = again.communicate(timeout=900)
+        rerun = time.monotonic() - started
+        assert again.returncode == 0, out[-3000:]
+        reused = [line for line in out.splitlines() if "already done by run" in line]
+        assert sorted(line.split(" - ")[-1].split(":")[0] for line in reused) == [
+            "baseline", "dynamic", "static"]  # fmt: skip
+        assert "compressing with qat" in out and "compressing with prune_structured" in out
+        assert "compressing with dynamic" not in out and "training dyad" not in out
+        print(f"killed after {killed_after:.0f} s in job 4 of 5; the rerun took {rerun:.0f} s")
+        client, runs = job_runs(tmp_path)
+        finished = [r for r in runs if r.info.status == "FINISHED"]
+        assert len(finished) == 5 and all(r.info.status != "RUNNING" for r in runs)
+        ids = [e.experiment_id for e in client.search_experiments()]
+        parents = client.search_runs(ids, order_by=["attributes.start_time DESC"])
+        newest = next(
+            r
+            for r in parents
+            if schema.SWEEP_ID in r.data.tags and schema.METHOD not in r.data.tags
+        )
+        board = subprocess.run(
+            [sys.executable, "-m", "src.leaderboard", f"parent_run_id={newest.info.run_id}",
+             f"out_dir={tmp_path}/board", f"tracking_uri=sqlite:///{tmp_path}/mlflow.db"],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert board.returncode == 0, board.stderr[-2000:]
+        assert "runs: 5 used" in board.stdout  # the reused runs joined the new sweep's board
+    finally:
+        for folder in set((ROOT / "outputs" / "multiruns").glob("*")) - before:
+            shutil.rmtree(folder, ignore_errors=True)

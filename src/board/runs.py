@@ -47,7 +47,8 @@ def load_runs(
             ``method``, ``seed`` ...), ``params.<key>`` a param, a tuple of tags (such as
             :data:`MODEL_OR_FAMILY`) a run any of whose tags matches. A list value matches any
             of its items. None values are ignored.
-        parent_run_id: Keep only the children of this run (one sweep).
+        parent_run_id: Keep only the children of this run (one sweep), and the earlier runs of
+            identical jobs that joined it (tag ``joined.<parent_run_id>``).
         include_baselines: Also load the runs named by the selected runs' ``baseline_run_id``
             tags, so every variant's own baseline is at hand; they get ``selected_by`` =
             ``"baseline_run_id"`` (the others ``"filter"``).
@@ -68,13 +69,19 @@ def load_runs(
     """
     store = store or RunStore.open(tracking_uri)
     clauses, local = _split_filters(dict(filters or {}))
-    if parent_run_id:
-        clauses.append(tag_clause(schema.PARENT_RUN_ID, parent_run_id))
     if params is not None:
         named = [k for k in filters or {} if isinstance(k, str) and k.startswith(col.PARAMS)]
         params = (*params, *(k.removeprefix(col.PARAMS) for k in named))
-    pages = store.pages(clauses, experiment, page_size=_PAGE)
+    queries = [clauses]
+    if parent_run_id:  # the sweep's children, and the earlier identical runs that joined it
+        queries = [
+            [*clauses, tag_clause(schema.PARENT_RUN_ID, parent_run_id)],
+            [*clauses, tag_clause(schema.JOINED + parent_run_id, "1")],
+        ]
+    pages = (page for q in queries for page in store.pages(q, experiment, page_size=_PAGE))
     frame = _apply_local(runs_to_frame(pages, store, params), local)
+    if not frame.empty:
+        frame = frame.drop_duplicates(col.RUN_ID)
     frame[col.SELECTED_BY] = col.SELECTED_BY_FILTER
     if include_baselines and not frame.empty:
         frame = _with_baselines(store, frame, params)

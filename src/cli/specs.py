@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from src.cli.sweep import job_sweep
 from src.core import schema
 from src.core.errors import ConfigError
+from src.core.paths import code_version
 from src.measure.latency import LatencySpec
 from src.methods import method_config
 from src.models import model_family
@@ -152,7 +153,15 @@ def run_spec(cfg: DictConfig) -> RunSpec:
         data_tags=dict(data.get("tags") or {}),
         parent_run_id=parent_run_id,
         sweep_id=sweep_id,
+        code=code_version(),
+        rerun=_flag(values.get("rerun", False), "rerun"),
     )
+
+
+def _flag(value, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} must be true or false")
+    return value
 
 
 # Numeric keys that no typed spec below owns (the data modules take them as they come), with the

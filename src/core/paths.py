@@ -6,6 +6,7 @@ registers), the notebook and the benchmarks all ask here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -27,6 +28,19 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
+
+
+def code_version() -> str:
+    """The code a run ran: the commit, and for a tree with uncommitted changes the hash of
+    their diff (``<sha>-dirty-<diff hash>``), so two different edits never share a version."""
+    commit = git_commit()
+    if not commit.endswith("-dirty"):
+        return commit
+    try:
+        diff = _git("diff", "HEAD", check=True)
+    except (OSError, subprocess.SubprocessError):
+        return commit
+    return f"{commit}-{hashlib.sha1(diff.encode()).hexdigest()[:12]}"
 
 
 def _git(*args: str, check: bool = False) -> str:

@@ -43,6 +43,23 @@ RESUME_REFUSED = "ResumeRefused"  # the error type of a resume that could not pr
 # Params that differ between invocations of one command (Hydra's dated output folder): where an
 # attempt wrote, not what the run is, so they are not logged as params (tag OUTPUT_DIRS).
 INVOCATION_PARAMS = ("paths.output_dir",)
+JOB_KEY = "job_key"  # content hash of what decides a job's results (RunSpec.job_key)
+JOINED = "joined."  # + a sweep's parent run id: an earlier identical run counted in that sweep
+# Params that say where a job writes or how it is watched, not what it computes: outside the
+# job key (a setting under one of these prefixes, or equal to one of these names).
+NOT_JOB_IDENTITY = (
+    "paths.",
+    "logger.",
+    "hydra.",
+    "run_name",
+    "rerun",
+    "trainer.enable_progress_bar",
+    "trainer.resume",
+    "trainer.baseline_wait_s",
+    "data.cache_dir",
+    "data.cache_workers",
+)
+TIMING_KEY = "timing.key"  # a timing pass's settings, hashed: a rerun with the same ones skips
 PROCESS = "process"  # host:pid running the run (src.tracking.liveness)
 HEARTBEAT = "heartbeat"  # unix seconds of the running process's last beat
 STOP_SIGNAL = "stop.signal"  # the signal that KILLED a run (SIGTERM, SIGINT)

@@ -35,6 +35,7 @@ from src.pipeline.lookup import (
     check_trainer_alive,
     find_baseline,
     find_resumable,
+    finished_job,
 )
 from src.pipeline.record import (
     log_config,
@@ -67,8 +68,13 @@ class Outcome:
 
 
 def run(spec: RunSpec) -> Outcome:
-    """Run the job ``spec`` describes: its baseline, or its method against its baseline."""
+    """Run the job ``spec`` describes: its baseline, or its method against its baseline; or
+    reuse the identical job's FINISHED run (same job key and data), which joins this sweep."""
     store = opened_store(spec)
+    done = finished_job(spec, store)
+    reused = done and reuse_job(spec, store, done)
+    if reused:
+        return reused
     if spec.is_baseline:  # trains, unless a parallel job finished it while this one waited
         return claimed_baseline(spec, store, reuse_older=False)
     return run_method(spec, store, resolve_baseline(spec, store))
@@ -117,6 +123,25 @@ def _train_baseline(spec: RunSpec, store: RunStore, data, fingerprint: str, stop
         result.metrics.update(measure_into(run, spec, data, model, result))
         log_results(run, spec, model, data, result)
     return Outcome(run.run_id, model, data, result, spec.task.primary)
+
+
+def reuse_job(spec: RunSpec, store: RunStore, done) -> Outcome | None:
+    """The earlier run ``done`` of this job, when its data is this job's too (its content
+    fingerprint): said in one line, tagged as joining this job's sweep, its figures returned."""
+    data = load_data(spec)
+    if done.data.tags.get(schema.DATA_FINGERPRINT) != data.fingerprint():
+        return None
+    run_id = done.info.run_id
+    log.info(
+        "%s: already done by run %s (the same config, code and data): reused, not run again "
+        "(rerun=true runs it again)",
+        spec.identity.method,
+        run_id,
+    )
+    if spec.parent_run_id and done.data.tags.get(schema.PARENT_RUN_ID) != spec.parent_run_id:
+        store.client.set_tag(run_id, schema.JOINED + spec.parent_run_id, "1")
+    result = EvalResult(dict(done.data.metrics))
+    return Outcome(run_id, None, data, result, spec.task.primary)
 
 
 def load_data(spec: RunSpec):

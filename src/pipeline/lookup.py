@@ -43,6 +43,14 @@ def find_resumable(spec: RunSpec, store: RunStore, fingerprint: str):
     return None
 
 
+def finished_job(spec: RunSpec, store: RunStore):
+    """The newest FINISHED run of this very job (its ``job_key``: the same config, method and
+    version, code), whichever sweep it ran in; None when there is none or ``rerun`` is set."""
+    if spec.rerun:
+        return None
+    return store.find(spec.tracking.experiment, **{schema.JOB_KEY: spec.job_key})
+
+
 def find_baseline(spec: RunSpec, store: RunStore):
     """The newest finished baseline of this config whose artifact is not known broken; a newer
     one that is broken is skipped, and the log says so."""

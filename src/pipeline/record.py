@@ -63,6 +63,7 @@ def open_run(
             **spec.data_tags,
             schema.TORCH_VERSION: torch.__version__,
             schema.TRAIN_THREADS: spec.trainer.threads or torch.get_num_threads(),
+            schema.JOB_KEY: spec.job_key,
             **({schema.STEP_KEY: spec.step_key} if spec.step_key else {}),
         },
     )

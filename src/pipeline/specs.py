@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -11,6 +13,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from src.core import schema
 from src.core.errors import ConfigError
 from src.core.schema import BASELINE, RunIdentity
 from src.measure.latency import LatencySpec
@@ -151,6 +154,25 @@ class RunSpec:
     parent_run_id: str | None = None
     sweep_id: str | None = None
     step_key: str = ""
+    code: str = ""
+    rerun: bool = False
+
+    @property
+    def job_key(self) -> str:
+        """What decides this job's results, hashed (SHA-256 of the canonical JSON): the config
+        as logged, less what only says where it writes or how it is watched
+        (:data:`src.core.schema.NOT_JOB_IDENTITY`), the method config with its kind and
+        version, and the code version. The data's content is compared beside it
+        (``data_fingerprint``). A baseline's key leaves the method node out, so a baseline
+        trained on the way to a method run is the baseline job's."""
+        params = self.config.baseline_params if self.is_baseline else self.config.params
+        kept = {
+            k: v
+            for k, v in params.items()
+            if not any(k == n or k.startswith(n) for n in schema.NOT_JOB_IDENTITY)
+        }
+        content = {"params": kept, "method": self.method.to_dict(), "code": self.code}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
     @property
     def is_baseline(self) -> bool:

@@ -14,6 +14,9 @@ the inputs the run was timed on (``timing/inputs.pt``, its baseline's where it h
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import multiprocessing
 import tempfile
 import warnings
@@ -52,6 +55,12 @@ class TimingSpec:
     processes: int = 5
     seed: int = 0
     level: float = 0.95
+
+    @property
+    def key(self) -> str:
+        """These settings, hashed: a pass with the same key measured the same way."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def __post_init__(self) -> None:
         if not isinstance(self.processes, int) or self.processes < 2:

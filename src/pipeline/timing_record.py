@@ -143,6 +143,7 @@ def setup_tags(spec: TimingSpec, blocks: pd.DataFrame, facts: pd.DataFrame) -> d
         schema.TIMING_THREADS: str(int(facts["threads"].iloc[0])),
         schema.TIMING_PREEMPTED: f"{preempted}/{len(blocks)}",
         schema.TIMING_BATCH_SIZES: ",".join(str(b) for b in spec.latency.batch_sizes),
+        schema.TIMING_KEY: spec.key,
     }
 
 
