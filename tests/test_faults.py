@@ -314,3 +314,52 @@ def test_an_interrupted_sweep_reruns_only_what_is_missing(tiny_root, tmp_path):
     finally:
         for folder in set((ROOT / "outputs" / "multiruns").glob("*")) - before:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_for_fine_tune_checkpoint(tmp, method: str, timeout: float = 300) -> Path:
+    """The first fine-tuning checkpoint of the ``method`` run in ``tmp``'s store."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, runs = job_runs(tmp)
+        for run in runs:
+            folder = run.data.tags.get(schema.CHECKPOINTS)
+            if run.data.tags.get(schema.METHOD) == method and folder:
+                found = sorted(Path(folder).glob("fit*/last.ckpt"))
+                if found:
+                    return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"{method} wrote no fine-tuning checkpoint")
+
+
+@pytest.mark.parametrize("method", ["qat", "distill"])
+def test_a_sigkilled_fine_tuning_resumes_in_its_run(method, tiny_root, tmp_path):
+    """SIGKILL during the method's fine-tuning; the same command again resumes that run from
+    its last epoch (at most one lost) and ends FINISHED, the baseline reused, not retrained."""
+    args = [
+        f"+method={method}",
+        "method.epochs=40",
+        "trainer.max_epochs=1",
+        "task.evaluation.n_boot=50",
+    ]
+    killed = _start(tmp_path, tiny_root, *args, pinned=False)
+    checkpoint = _wait_for_fine_tune_checkpoint(tmp_path, method)
+    killed.kill()
+    killed.wait()
+    stopped_at = torch.load(checkpoint, weights_only=True)["epoch"]
+    again = _start(tmp_path, tiny_root, *args, pinned=False)
+    out, _ = again.communicate(timeout=900)
+    _, runs = job_runs(tmp_path)
+    folders = {f for r in runs for f in r.data.tags.get(schema.OUTPUT_DIRS, "").split(",") if f}
+    try:
+        assert again.returncode == 0, out[-3000:]
+        (run,) = [r for r in runs if r.data.tags[schema.METHOD] == method]
+        assert run.info.status == "FINISHED" and run.data.tags[schema.RESUMED] == "1"
+        assert "resuming run" in out and "training dyad" not in out  # the baseline: reused
+        finished = torch.load(checkpoint, weights_only=True)["epoch"]
+        assert (
+            stopped_at < 39 and finished == 39
+        )  # epochs 0-39: resumed after stopped_at, to the end
+    finally:
+        for folder in folders:
+            if Path(folder).parent.name == "runs":
+                shutil.rmtree(folder, ignore_errors=True)

@@ -93,6 +93,23 @@ class Fitter:
         )
 
 
+@dataclasses.dataclass
+class CheckpointedFits:
+    """A method's ``fine_tune`` that checkpoints every epoch of each of its fine-tunings, the
+    n-th in ``folder/fit<n>/``: a rerun of the job rebuilds the method's steps as before and each
+    fine-tuning resumes from its own checkpoint (a finished one restores its final weights at
+    once, the interrupted one goes on from its last epoch), so at most one epoch is lost."""
+
+    fitter: Fitter
+    folder: Path
+    count: int = 0
+
+    def fit(self, model: nn.Module, epochs=None, lr=None, extra_loss=None) -> None:
+        checkpoints = Path(self.folder) / f"fit{self.count}"
+        self.count += 1
+        self.fitter.fit(model, epochs, lr, extra_loss, checkpoints=checkpoints)
+
+
 class EpochsTrained(pl.Callback):
     """How many epochs this ``fit`` trained (a resumed one counts from its checkpoint), kept in
     ``trainer.callback_metrics``: the one part of a spawned DDP worker's trainer state that

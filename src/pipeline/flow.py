@@ -29,7 +29,7 @@ from src.methods import MethodContext, apply_method
 from src.pipeline.artifact import BrokenArtifact, load
 from src.pipeline.checkpoint import LAST
 from src.pipeline.deploy import BaselineRef, check_parity, deploy_all, log_deployments
-from src.pipeline.fit import Fitter
+from src.pipeline.fit import CheckpointedFits, Fitter
 from src.pipeline.lookup import (
     ResumeRefused,
     check_trainer_alive,
@@ -38,8 +38,6 @@ from src.pipeline.lookup import (
     finished_job,
 )
 from src.pipeline.record import (
-    log_config,
-    log_dataset,
     log_inputs,
     log_results,
     log_timing_inputs,
@@ -65,6 +63,9 @@ class Outcome:
     data: pl.LightningDataModule
     result: EvalResult
     primary_metric: str
+
+
+FINE_TUNE_CHECKPOINTS = "fine-tune"  # a method run's: fine-tune/<run id>/fit<n>/last.ckpt
 
 
 def run(spec: RunSpec) -> Outcome:
@@ -216,17 +217,29 @@ def record_broken_baseline(spec: RunSpec, store: RunStore, run_id: str, err) -> 
 
 
 def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
-    """Compress the baseline, then evaluate and measure both side by side in this process."""
-    with open_run(spec, store, baseline_run_id=baseline.run_id) as run:
-        log_config(run, spec, with_method=True)
-        pl.seed_everything(spec.seed, workers=True)
+    """Compress the baseline, then evaluate and measure both side by side in this process; a
+    fine-tuning that was stopped resumes in its run from its checkpoints."""
+    stopped = find_resumable(spec, store, baseline.data.fingerprint())
+    try:
+        return _compress(spec, store, baseline, stopped)
+    except ResumeRefused as err:  # the stopped run keeps its record; this job starts a new one
+        log.warning("%s: compressing afresh as a new run", err)
+        return _compress(spec, store, baseline, None)
+
+
+def _compress(spec: RunSpec, store: RunStore, baseline: Outcome, stopped) -> Outcome:
+    resume = stopped and stopped.info.run_id
+    with open_run(spec, store, baseline_run_id=baseline.run_id, resume=resume) as run:
         data = baseline.data
         fingerprint = data.fingerprint()
-        log_dataset(run, spec, data, fingerprint)
-        run.set_tags({schema.DATA_FINGERPRINT: fingerprint})
+        log_inputs(run, spec, data, fingerprint, stopped)
+        pl.seed_everything(spec.seed, workers=True)
+        fresh = spec.output_dir / FINE_TUNE_CHECKPOINTS / run.run_id  # never another run's files
+        folder = stopped.data.tags[schema.CHECKPOINTS] if stopped else fresh
+        run.set_tags({schema.DATA_FINGERPRINT: fingerprint, schema.CHECKPOINTS: str(folder)})
         context = MethodContext(
             data=data,
-            fine_tune=fitter(spec, data, run).fit,
+            fine_tune=CheckpointedFits(fitter(spec, data, run), Path(folder)).fit,
             task=spec.task,
             report_step=partial(report_step, spec, data, run, baseline.model),
             log_table=run.log_table,

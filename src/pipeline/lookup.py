@@ -1,17 +1,19 @@
-"""Which baseline run a job continues or reuses: queries of the store about baselines.
+"""Which run a job continues or reuses: queries of the store about a job's own runs.
 
-``find_resumable``: a baseline training of this config that stopped with a checkpoint (resume it,
-in its own run). ``find_baseline``: the newest finished baseline of this config whose model file
-is not known broken (reuse it).
+``find_resumable``: a training (baseline) or fine-tuning (method) of this job that stopped with a
+checkpoint (resume it, in its own run). ``finished_job``: this very job, FINISHED (reuse it).
+``find_baseline``: the newest finished baseline of this config whose model file is not known
+broken (reuse it).
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from src.core import schema
 from src.core.errors import UserError, first_line
-from src.pipeline.checkpoint import last_checkpoint
+from src.pipeline.checkpoint import LAST, last_checkpoint
 from src.pipeline.specs import RunSpec
 from src.tracking.liveness import reap_orphans
 from src.tracking.store import FINISHED, RunStore, tag_clause
@@ -25,22 +27,47 @@ class ResumeRefused(Exception):  # noqa: N818 (its name is the tag schema.RESUME
 
 
 def find_resumable(spec: RunSpec, store: RunStore, fingerprint: str):
-    """The newest baseline run of this config and data that stopped (KILLED, FAILED) with a
-    checkpoint on this machine, when ``trainer.resume=auto``; else None."""
+    """The newest run of this job that stopped (KILLED, FAILED) on this data with a checkpoint
+    on this machine, when ``trainer.resume=auto``; else None. A baseline is found by its
+    baseline config, a method run by its job key (its fine-tuning checkpoints: one folder per
+    fine-tuning, :class:`src.pipeline.fit.CheckpointedFits`)."""
     if spec.trainer.resume != "auto":
         return None
-    for run in baseline_runs(spec, store):
+    runs = baseline_runs(spec, store) if spec.is_baseline else job_runs(spec, store)
+    for run in runs:
         tags = run.data.tags
         if tags.get(schema.ERROR, "").startswith(schema.RESUME_REFUSED):
             continue  # it said once why it cannot resume: trained afresh since, never again
         if (
             run.info.status in schema.STOPPED
             and tags.get(schema.DATA_FINGERPRINT) == fingerprint
-            and last_checkpoint(tags.get(schema.CHECKPOINTS))
+            and has_checkpoint(tags.get(schema.CHECKPOINTS), spec.is_baseline)
         ):
             log.info("resuming run %s from %s", run.info.run_id, tags[schema.CHECKPOINTS])
             return run
     return None
+
+
+def has_checkpoint(folder: str | None, baseline: bool) -> bool:
+    """A finished ``last.ckpt`` in ``folder`` (a baseline's training) or in one of its
+    ``fit<n>/`` folders (a method's fine-tunings)."""
+    if not folder:
+        return False
+    if baseline:
+        return last_checkpoint(folder) is not None
+    return any(Path(folder).glob(f"fit*/{LAST}"))
+
+
+def job_runs(spec: RunSpec, store: RunStore) -> list:
+    """Every run of this very job (its ``job_key``; any status), newest first."""
+    try:
+        return store.search(
+            [tag_clause(schema.JOB_KEY, spec.job_key)],
+            spec.tracking.experiment,
+            ["attributes.start_time DESC"],
+        )
+    except UserError:  # no experiment yet
+        return []
 
 
 def finished_job(spec: RunSpec, store: RunStore):

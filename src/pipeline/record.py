@@ -103,12 +103,13 @@ def log_dataset(run: TrackedRun, spec: RunSpec, data, fingerprint: str) -> None:
 
 
 def log_inputs(run: TrackedRun, spec: RunSpec, data, fingerprint: str, stopped) -> None:
-    """The config, the dataset, and where this attempt writes (a resumed run lists every
-    attempt's folder). A resumed run whose logged config conflicts with this one's refuses."""
+    """The config (a baseline's without the method), the dataset, and where this attempt
+    writes (a resumed run lists every attempt's folder). A resumed run whose logged config
+    conflicts with this one's refuses (:class:`ResumeRefused`)."""
     earlier = stopped.data.tags.get(schema.OUTPUT_DIRS, "") if stopped else ""
     run.set_tags({schema.OUTPUT_DIRS: ",".join(filter(None, (earlier, str(spec.output_dir))))})
     try:
-        log_config(run, spec, with_method=False)
+        log_config(run, spec, with_method=not spec.is_baseline)
     except MlflowException as err:
         if stopped is None:
             raise
