@@ -167,6 +167,7 @@ def _flag(value, key: str) -> bool:
 # Numeric keys that no typed spec below owns (the data modules take them as they come), with the
 # smallest value that works; None allowed where the key says "null: the default".
 DATA_NUMBERS = {
+    "fold": (0, False),  # the upper end is the source's (battery: 0..4, checked when it loads)
     "batch_size": (1, False),
     "eval_batch_size": (1, True),
     "num_workers": (0, False),

@@ -259,6 +259,13 @@ def _check_labels(labels: pd.Series, store: SnippetStore, brand_dir: Path) -> pd
             f"cars {unlabelled[:10]} have snippets but no row in {brand_dir}/label/*.csv; add "
             f"them (car,label) or remove their snippets"
         )
+    ghosts = sorted(set(labels.index.tolist()) - set(cars.tolist()))
+    if ghosts:
+        raise DataLayoutError(
+            f"cars {ghosts[:10]} are labelled in {brand_dir}/label/*.csv but have no usable "
+            "snippet (none extracted, or every one non-finite); extract their files or remove "
+            "their rows"
+        )
     per_car = pd.Series(store.label).groupby(store.car).max()
     clash = per_car.index[per_car.to_numpy() != labels.loc[per_car.index].to_numpy()]
     if len(clash):

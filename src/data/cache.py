@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from src.core.errors import first_line
 from src.data.layout import BrandLayout, DataLayoutError
 from src.data.safe_load import load_snippet
 
@@ -197,7 +198,13 @@ def _read_one(path: str, n_cols: int):
     missing = {"label", "car", "mileage"} - set(meta)
     if missing:
         raise DataLayoutError(f"{path}: metadata lacks {sorted(missing)}; not a DyAD snippet")
-    array = array.astype(np.float32)
+    try:
+        array = array.astype(np.float32)
+    except (TypeError, ValueError) as err:
+        raise DataLayoutError(
+            f"{path}: holds values that are not numbers ({first_line(err, 80)}); remove the "
+            "file or re-extract it from the release"
+        ) from None
     if not np.isfinite(array).all():
         return None
     label = str(meta["label"]).strip("'")[:1]

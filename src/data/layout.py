@@ -131,7 +131,7 @@ def read_labels(brand_dir: Path) -> pd.Series:
     frames = []
     for path in paths:
         frame = pd.read_csv(path)
-        if set(frame.columns) < {"car", "label"}:
+        if not {"car", "label"} <= set(frame.columns):
             raise DataLayoutError(f"{path} must have columns car,label; got {list(frame.columns)}")
         frames.append(frame[["car", "label"]])
     labels = pd.concat(frames).astype({"car": int, "label": int}).drop_duplicates()

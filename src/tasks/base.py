@@ -8,6 +8,7 @@ never branches on the task's name.
 from __future__ import annotations
 
 import dataclasses
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -56,9 +57,11 @@ class OptimSpec:
         for key in ("lr", "weight_decay", "cosine_factor"):
             value = getattr(self, key)
             try:
-                float(value)
+                number = float(value)
             except (TypeError, ValueError):
                 raise ConfigError(f"optim.{key}={value!r} must be a number, e.g. 1e-3") from None
+            if not math.isfinite(number):
+                raise ConfigError(f"optim.{key}={value!r} must be a finite number, e.g. 1e-3")
         if not float(self.lr) > 0:
             raise ConfigError(f"optim.lr={self.lr} must be > 0")
         if float(self.weight_decay) < 0 or not 0 <= float(self.cosine_factor) <= 1:

@@ -63,8 +63,9 @@ class VehicleProtocol:
                 f"task.evaluation.threshold_rule={self.threshold_rule!r}; choose one of "
                 f"{list(THRESHOLD_RULES)}"
             )
-        if int(self.n_boot) < 0:
-            raise ConfigError(f"task.evaluation.n_boot={self.n_boot} must be >= 0")
+        n_boot = self.n_boot
+        if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
+            raise ConfigError(f"task.evaluation.n_boot={n_boot!r} must be an int >= 0")
         alpha = self.alpha
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
             raise ConfigError(f"task.evaluation.alpha={alpha!r} must be a number in (0, 1)")
