@@ -161,7 +161,7 @@ NUMERIC_KEYS = {
 }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(key=st.sampled_from(sorted(NUMERIC_KEYS)), data=st.data())
 def test_a_number_out_of_range_is_one_line_naming_its_key(tmp_path_factory, key, data):
     value = data.draw(NUMERIC_KEYS[key])

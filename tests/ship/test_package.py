@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from src.ship.package import SERVED_PACKAGES, requirements
 from tests.conftest import ROOT
 
@@ -40,6 +42,7 @@ def closure(names) -> set[str]:
     return seen
 
 
+@pytest.mark.slow  # a fresh interpreter imports the whole served stack (about 10 s)
 def test_every_distribution_the_served_code_imports_is_pinned_or_a_dependency():
     out = subprocess.run(
         [sys.executable, "-c", IMPORTS],
