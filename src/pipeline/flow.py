@@ -219,19 +219,19 @@ def record_broken_baseline(spec: RunSpec, store: RunStore, run_id: str, err) -> 
 def run_method(spec: RunSpec, store: RunStore, baseline: Outcome) -> Outcome:
     """Compress the baseline, then evaluate and measure both side by side in this process; a
     fine-tuning that was stopped resumes in its run from its checkpoints."""
-    stopped = find_resumable(spec, store, baseline.data.fingerprint())
+    fingerprint = baseline.data.fingerprint()
+    stopped = find_resumable(spec, store, fingerprint)
     try:
-        return _compress(spec, store, baseline, stopped)
+        return _compress(spec, store, baseline, fingerprint, stopped)
     except ResumeRefused as err:  # the stopped run keeps its record; this job starts a new one
         log.warning("%s: compressing afresh as a new run", err)
-        return _compress(spec, store, baseline, None)
+        return _compress(spec, store, baseline, fingerprint, None)
 
 
-def _compress(spec: RunSpec, store: RunStore, baseline: Outcome, stopped) -> Outcome:
+def _compress(spec: RunSpec, store: RunStore, baseline: Outcome, fingerprint: str, stopped):
     resume = stopped and stopped.info.run_id
     with open_run(spec, store, baseline_run_id=baseline.run_id, resume=resume) as run:
         data = baseline.data
-        fingerprint = data.fingerprint()
         log_inputs(run, spec, data, fingerprint, stopped)
         pl.seed_everything(spec.seed, workers=True)
         fresh = spec.output_dir / FINE_TUNE_CHECKPOINTS / run.run_id  # never another run's files

@@ -23,10 +23,8 @@ def image_answers(model: nn.Module, request, extras: dict, mixed: bool = False) 
     image is its own batch (a dynamic-int8 model quantizes activations per batch, and an answer
     must not depend on the other images of a request); ``mixed``: all in one batch, as an
     evaluation batches them."""
-    x = _pixels(request, extras)
-    mean = torch.tensor(extras["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(extras["std"]).view(1, -1, 1, 1)
-    x = (x / 255.0 - mean) / std
+    mean, std = moments(extras)
+    x = (_pixels(request, extras) / 255.0 - mean) / std
     chunks = [x] if mixed else list(x.split(1))
     batches = [{"x": c, "y": torch.zeros(len(c), dtype=torch.long)} for c in chunks]
     log_probs: list[np.ndarray] = []
@@ -36,6 +34,12 @@ def image_answers(model: nn.Module, request, extras: dict, mixed: bool = False) 
     answer = pd.DataFrame(probabilities, columns=[PROBABILITY + c for c in classes])
     answer.insert(0, "label", [classes[i] for i in pred])
     return answer
+
+
+def moments(extras: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training split's per-channel mean and deviation (of pixels / 255), as ``(1, C, 1,
+    1)``: ``x = (pixels / 255 - mean) / std``, as the data module normalises."""
+    return tuple(torch.tensor(extras[k]).view(1, -1, 1, 1) for k in ("mean", "std"))
 
 
 def _pixels(request, extras: dict) -> torch.Tensor:

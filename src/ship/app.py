@@ -84,26 +84,27 @@ def default_name(tags: dict) -> str:
 
 
 def _register(store, name, pick, figures, files, example, tags) -> tuple[str, package.Check]:
-    """Log and register. The model states its version number, so the number is guessed first
-    (the newest visible version + 1) and checked against the one the registry gave: a deleted
-    version or a concurrent registration takes numbers search does not show, and then the
-    version is withdrawn and logged again under the next number."""
-    client, check = store.client, None
+    """Check, log and register. The model states its version number, so the number is guessed
+    first (the newest visible version + 1) and checked against the one the registry gave: a
+    deleted version or a concurrent registration takes numbers search does not show, and then
+    the version is withdrawn and logged again under the next number. The model is opened and
+    checked once: only its stated version differs between tries."""
+    client = store.client
     expected = registry.next_version(client, name)
+    config = {
+        "name": name,
+        "version": str(expected),
+        "variant": pick.variant,
+        "runtime": pick.runtime_name,
+        "run_id": pick.run_id,
+        **figures,
+    }
+    variant = open_variant(files, config)
+    check = package.check_answers(variant, example)
+    tags = {**tags, **check.tags()}
+    signature = package.signature_of(example, variant.answer(example.kept))
     for _ in range(registry.TRIES):
-        config = {
-            "name": name,
-            "version": str(expected),
-            "variant": pick.variant,
-            "runtime": pick.runtime_name,
-            "run_id": pick.run_id,
-            **figures,
-        }
-        if check is None:
-            check = package.check_answers(files, config, example)
-            tags = {**tags, **check.tags()}
-        answer = open_variant(files, config).answer(example.kept)
-        signature = package.signature_of(example, answer)
+        config["version"] = str(expected)
         model_id = package.log_pyfunc(store, pick.run_id, name, files, config, example, signature)
         version = registry.register(client, name, model_id, tags, facts.description(tags))
         if str(version.version) == str(expected):

@@ -82,8 +82,7 @@ def image_example(store: RunStore, run_id: str, extras: dict, n: int = 2) -> Exa
         raise UserError(f"run {run_id} kept no test outputs or inputs; train it again to ship it")
     with tempfile.TemporaryDirectory() as tmp:
         x = torch.load(store.download(run_id, schema.TIMING_INPUTS, tmp), weights_only=True)["x"]
-    mean = torch.tensor(extras["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(extras["std"]).view(1, -1, 1, 1)
+    mean, std = images.moments(extras)
     pixels = ((x[:n] * std + mean) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     classes = [str(c) for c in extras["classes"]]
     rows = outputs.iloc[:n]

@@ -7,6 +7,7 @@ import shlex
 import tempfile
 
 import numpy as np
+from mlflow.exceptions import MlflowException
 from omegaconf import OmegaConf
 
 from src.board import Board
@@ -106,7 +107,7 @@ def train_command(store: RunStore, run_id: str) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = store.download(run_id, f"{schema.HYDRA_ARTIFACT}/overrides.yaml", tmp)
-        except Exception:  # runs logged before Hydra's record was kept
+        except (MlflowException, OSError):  # runs logged before Hydra's record was kept
             return "-"
         overrides = OmegaConf.to_container(OmegaConf.load(path)) or []
     return shlex.join(["python", "-m", "src.train", *[str(o) for o in overrides]])

@@ -24,7 +24,8 @@ from mlflow.types.schema import ColSpec, Schema
 from src.core import schema
 from src.core.errors import UserError
 from src.core.paths import ROOT
-from src.serve.variant import ONNX, WEIGHTS, open_variant
+from src.runtimes.base import RUNTIMES
+from src.serve.variant import ONNX, WEIGHTS, ServedVariant
 from src.tracking.store import RunStore
 
 MODEL_CODE = ROOT / "src" / "serve" / "model.py"
@@ -77,10 +78,12 @@ class Example:
 
 
 def files(store: RunStore, run_id: str, runtime: str, folder: Path) -> dict[str, str]:
-    """The run's model file (and ONNX file for ONNX Runtime), downloaded into ``folder``."""
+    """The run's model file, and the file its runtime ships (ONNX Runtime's ``model.onnx``,
+    where the runtime's registration says it logs it), downloaded into ``folder``."""
     out = {WEIGHTS: store.download(run_id, schema.MODEL_ARTIFACT, folder)}
-    if runtime == "onnxruntime":
-        out[ONNX] = store.download(run_id, "model/model.onnx", folder)
+    shipped = RUNTIMES.get(runtime).artifact
+    if shipped:
+        out[ONNX] = store.download(run_id, shipped, folder)
     return out
 
 
@@ -126,11 +129,10 @@ def _relative(a: pd.Series, b: pd.Series) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
 
 
-def check_answers(artifacts: dict[str, str], config: dict, example: Example) -> Check:
+def check_answers(variant: ServedVariant, example: Example) -> Check:
     """Answer the example as the served model will, and refuse to ship a model whose flags
     (labels) differ from the run's, or whose scores (probabilities) differ beyond
     :data:`CHECK_RTOL` when batching cannot explain it."""
-    variant = open_variant(artifacts, config)
     answer = _keyed(variant.answer(example.request), example.key)
     mixed = _keyed(variant.answer(example.request, mixed=True), example.key)
     merged = answer.merge(example.expected, on=example.key, suffixes=("", "_run"))

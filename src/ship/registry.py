@@ -13,7 +13,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from src.board.verdict import SHOWN_NON_INFERIOR, judge_table
+from src.board.verdict import IDENTICAL, SHOWN_NON_INFERIOR, judge_table
 from src.core import schema
 from src.core.errors import UserError, first_line
 from src.tracking.store import RunStore
@@ -109,13 +109,13 @@ def _against(store: RunStore, champion, run_id: str, runtime: str, rule: dict) -
     old = _units(store, champion.run_id, old_runtime)
     new = _units(store, run_id, runtime)
     if old is None or new is None:
-        return Promotion(False, "no per-unit table to compare with the champion; override=true")
+        return Promotion(False, "no per-unit table to compare with the champion; champion=force")
     table = old.merge(new, on=["unit", "label"], suffixes=("_b", "_v"))
     if len(table) != len(old) or len(table) != len(new):
         return Promotion(
             False,
             f"scored on other units than champion version {champion.version} ({len(old)} vs "
-            f"{len(new)}, {len(table)} shared): not comparable; override=true to promote anyway",
+            f"{len(new)}, {len(table)} shared): not comparable; champion=force to promote anyway",
         )
     table = pd.DataFrame(
         {
@@ -131,7 +131,7 @@ def _against(store: RunStore, champion, run_id: str, runtime: str, rule: dict) -
         f"(Δ {est.difference:+.3f} [{est.ci_low:+.3f}, {est.ci_high:+.3f}], {est.method}, "
         f"margin {rule['margin']})"
     )
-    return Promotion(verdict in SHOWN_NON_INFERIOR or verdict.startswith("identical"), line)
+    return Promotion(verdict in SHOWN_NON_INFERIOR or verdict.startswith(IDENTICAL), line)
 
 
 def _units(store: RunStore, run_id: str, runtime: str) -> pd.DataFrame | None:

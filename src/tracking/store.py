@@ -151,8 +151,14 @@ class RunStore:
         who may not write to ``experiment``: its kind tag is written again, unchanged."""
         if not self.uri.startswith(("http://", "https://")):
             return
-        try:
+        with self._writing(experiment):
             self._mark_kind(self.experiment_id(experiment))
+
+    @contextmanager
+    def _writing(self, experiment: str) -> Iterator[None]:
+        """A server's refusal to let this user write to ``experiment``, as one line."""
+        try:
+            yield
         except MlflowException as err:
             if err.error_code not in DENIED:
                 raise
@@ -292,16 +298,12 @@ class RunStore:
     # ---- writing --------------------------------------------------------------------------
     def create_run(self, experiment: str, run_name: str, tags: dict) -> str:
         """A new RUNNING run in ``experiment`` (created if missing); its id."""
-        try:
+        with self._writing(experiment):
             run = self.client.create_run(
                 self.experiment_id(experiment),
                 run_name=run_name,
                 tags={k: str(v) for k, v in tags.items()},
             )
-        except MlflowException as err:
-            if err.error_code not in DENIED:
-                raise
-            raise denied(self.uri, experiment, err) from None
         return run.info.run_id
 
     def log_artifact(self, run_id: str, path: str | Path, folder: str | None = None) -> None:
