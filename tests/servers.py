@@ -174,7 +174,9 @@ class Postgres:
 
     def restart(self) -> None:
         """Restart the cluster (fast shutdown: open connections are cut), same port."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "restart")
+        # -l as at start: a server started without it keeps this call's output pipe open
+        log = str(self.root / "log")
+        self._run("pg_ctl", "-D", str(self.data), "-l", log, "-m", "fast", "-w", "restart")
 
     def stop(self) -> None:
         try:

@@ -62,6 +62,7 @@ NOT_JOB_IDENTITY = (
 TIMING_KEY = "timing.key"  # a timing pass's settings, hashed: a rerun with the same ones skips
 PROCESS = "process"  # host:pid running the run (src.tracking.liveness)
 HEARTBEAT = "heartbeat"  # unix seconds of the running process's last beat
+CLAIM_TOKEN = "claim.token"  # one try to take a claim (src.tracking.claims): a retried create
 STOP_SIGNAL = "stop.signal"  # the signal that KILLED a run (SIGTERM, SIGINT)
 STOP_PHASE = "stop.phase"  # what the run was doing then ("training dyad for 3 epoch(s)")
 TRAIN_THREADS = "train.threads"  # torch threads while training
