@@ -137,6 +137,7 @@ class Postgres:
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="compresslab-pg-"))
         self.data = self.root / "data"
+        self.log = self.root / "log"  # the server's output (pg_ctl -l), from start and restart
         self.pgpass = self.root / "secret" / "pgpass"
         self.uri = f"postgresql://mlflow@127.0.0.1:{self.port}/mlflow"
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -166,7 +167,7 @@ class Postgres:
             "-o",
             options,
             "-l",
-            str(self.root / "log"),
+            str(self.log),
             "-w",
             "start",
         )
@@ -175,8 +176,9 @@ class Postgres:
     def restart(self) -> None:
         """Restart the cluster (fast shutdown: open connections are cut), same port."""
         # -l as at start: a server started without it keeps this call's output pipe open
-        log = str(self.root / "log")
-        self._run("pg_ctl", "-D", str(self.data), "-l", log, "-m", "fast", "-w", "restart")
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "restart"
+        )
 
     def stop(self) -> None:
         try:

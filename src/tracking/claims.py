@@ -31,6 +31,7 @@ from mlflow.tracking import MlflowClient
 
 from src.core import schema
 from src.core.errors import UserError
+from src.tracking.health import DENIED
 from src.tracking.liveness import Heartbeat, orphan_reason, process_tag
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def _writable(client: MlflowClient, experiment_id: str) -> bool:
     try:
         client.set_experiment_tag(experiment_id, schema.HEARTBEAT, f"{time.time():.0f}")
     except MlflowException as err:
-        if err.error_code == "PERMISSION_DENIED":
+        if err.error_code in DENIED:
             return False
         raise
     return True
@@ -132,7 +133,7 @@ def _release(client: MlflowClient, experiment_id: str, name: str) -> bool:
     try:
         client.rename_experiment(experiment_id, f"{PREFIX}released/{name}/{uuid.uuid4().hex}")
     except MlflowException as err:  # already given back, or broken by another job
-        return err.error_code != "PERMISSION_DENIED"
+        return err.error_code not in DENIED
     try:  # the name is free; deleting only tidies (it needs MANAGE on a server with auth)
         client.delete_experiment(experiment_id)
     except MlflowException:

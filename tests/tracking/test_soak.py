@@ -39,7 +39,7 @@ SWEEP = [
     *FAST,
     "trainer.enable_progress_bar=false",
     # one thread each: 4 workers x 2 threads on 2 cores spin in OpenMP's barriers (static
-    # int8's latency phase took 75 s, not 3); this soak tests the store, not the timings
+    # int8's latency phase took 54-75 s, not 0.5 s); this soak tests the store, not timings
     "trainer.threads=1",
     "benchmark.threads=1",
 ]
