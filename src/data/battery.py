@@ -221,6 +221,16 @@ class BatteryDataModule(pl.LightningDataModule):
         digest.update(np.ascontiguousarray(self.store.snippets[first]).tobytes())
         return digest.hexdigest()[:12]
 
+    def profile(self) -> dict:
+        """What the data set is, fold and seed aside (the fingerprint's facts, in numbers)."""
+        return {
+            "brand": self.brand,
+            "n_cars": len(self.car_labels),
+            "n_faulty_cars": int((self.car_labels > 0).sum()),
+            "n_snippets": len(self.store),
+            "n_skipped_nonfinite": self.store.manifest["n_skipped_nonfinite"],
+        }
+
     def describe(self) -> dict:
         """Facts worth logging: sizes of each role and the build manifest."""
         s: FoldSplit = self.split

@@ -174,6 +174,10 @@ class ImageDataModule(pl.LightningDataModule):
             "image_size": int(self.splits.train[0].shape[-1]),
         }
 
+    def profile(self) -> dict:
+        """What the data set is: its classes and fixed splits (the same for every seed)."""
+        return {"n_classes": len(self.splits.classes), **self.describe()}
+
     def describe(self) -> dict:
         return {
             f"n_{name}": len(getattr(self.splits, name)[1]) for name in ("train", "val", "test")

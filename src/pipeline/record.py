@@ -91,15 +91,16 @@ def log_config(run: TrackedRun, spec: RunSpec, with_method: bool) -> None:
 
 def log_dataset(run: TrackedRun, spec: RunSpec, data, fingerprint: str) -> None:
     """What the run trained and was evaluated on, as an MLflow dataset input: the data set
-    (name, its content ``fingerprint`` as digest, where it was read) and this fold's sizes per
-    role."""
+    (name, its content ``fingerprint`` as digest, where it was read, its profile) and, on the
+    input, this run's fold, seed and sizes per role."""
     identity = spec.identity
     name = "-".join(part for part in (identity.data, identity.data_variant) if part)
     synthetic = spec.data.get("synthetic")
     generated = f"generated: {json.dumps(synthetic, default=str)}" if synthetic else identity.data
     source = spec.data.get("root") or generated
-    profile = {"fold": identity.fold, "seed": spec.seed, **data.describe()}
-    run.log_dataset(name, fingerprint, str(source), profile, "training and evaluation")
+    facts = {"fold": identity.fold, "seed": spec.seed, **data.describe()}
+    context = "training and evaluation"
+    run.log_dataset(name, fingerprint, str(source), facts, context, data.profile())
 
 
 def log_inputs(run: TrackedRun, spec: RunSpec, data, fingerprint: str, stopped) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from src.core import schema
@@ -53,10 +54,20 @@ class TrackedRun:
         for start in range(0, len(batch), 100):
             self.client.log_batch(self.run_id, params=batch[start : start + 100])
 
-    def log_dataset(self, name: str, digest: str, source: str, profile: dict, context: str) -> None:
+    def log_dataset(
+        self, name: str, digest: str, source: str, facts: dict, context: str, profile: dict
+    ) -> None:
         """The data the run read, as an MLflow dataset input (the run page's "Datasets"):
-        ``digest`` its content fingerprint, ``source`` where it was read, ``profile`` its sizes,
-        ``context`` its role for the run."""
+        ``digest`` its content fingerprint, ``source`` where it was read, ``profile`` what the
+        data set is whichever run reads it, ``context`` its role for the run and ``facts`` what
+        this run made of it (fold, seed, sizes per role).
+
+        MLflow keeps one dataset per experiment, name and digest, shared by every run that logs
+        it, so a run's own facts go on its input's tags, never the shared profile. MLflow
+        creates that dataset by looking before inserting: when two processes log a new one at
+        once, the later insert breaks the unique key, and the same call again links the row the
+        other made (the one retry).
+        """
         dataset = Dataset(
             name=name,
             digest=digest,
@@ -65,7 +76,14 @@ class TrackedRun:
             profile=json.dumps(profile, default=str),
         )
         tags = [InputTag(schema.DATASET_CONTEXT, context)]
-        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, tags)])
+        tags += [InputTag(k, str(v)) for k, v in facts.items()]
+        try:
+            self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, tags)])
+        except MlflowException as err:
+            if not _lost_insert_race(err):
+                raise
+            log.info("dataset %s was created by another run at the same moment: linking it", name)
+            self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, tags)])
 
     def set_tags(self, tags: dict[str, object]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
@@ -85,6 +103,13 @@ class TrackedRun:
             self.client.log_artifacts(self.run_id, str(path), folder)
         else:
             self.client.log_artifact(self.run_id, str(path), folder)
+
+
+def _lost_insert_race(err: MlflowException) -> bool:
+    """Whether the store refused a row another writer inserted first (SQLite, PostgreSQL and
+    MySQL word a unique-key violation so)."""
+    text = str(err).lower()
+    return "unique constraint" in text or "duplicate key" in text or "duplicate entry" in text
 
 
 @contextmanager

@@ -47,9 +47,12 @@ def test_a_reused_baseline_is_paired_from_its_logged_units_not_scored_again(tiny
         run = store.get(run_id)
         (found,) = run.inputs.dataset_inputs
         assert found.dataset.digest == run.data.tags[schema.DATA_FINGERPRINT]
-        assert json.loads(found.dataset.profile)["n_test_cars"] == len(base.data.split.test_cars)
+        assert json.loads(found.dataset.profile) == base.data.profile()  # the data set's own
+        facts = {tag.key: tag.value for tag in found.tags}  # this run's use of it
+        assert facts["n_test_cars"] == str(len(base.data.split.test_cars))
+        assert facts["fold"] == run.data.tags["fold"] and facts["seed"] == run.data.tags["seed"]
         assert found.dataset.name == "battery-brand3" and str(tiny_root) in found.dataset.source
-        assert found.tags[0].key == schema.DATASET_CONTEXT
+        assert facts[schema.DATASET_CONTEXT] == "training and evaluation"
     experiment = store.client.get_experiment(store.get(base.run_id).info.experiment_id)
     assert experiment.tags[schema.EXPERIMENT_KIND] == schema.MODEL_TRAINING
     vehicles = base.result.tables[schema.VEHICLE_SCORES_TABLE]

@@ -62,3 +62,34 @@ def test_a_store_lost_mid_run_is_one_line_naming_the_phase_and_the_rerun(tmp_pat
     assert f"run {run.run_id} keeps what it logged" in line and "rerun the same command" in line
     assert "\n" not in line
     assert store.get(run.run_id).info.status == "RUNNING"  # unmarkable: the next run reaps it
+
+
+def test_two_runs_logging_a_new_dataset_at_once_both_link_it(tmp_path, monkeypatch):
+    """MLflow looks before it inserts a dataset; another process inserting the same one in
+    between (two sweeps on a fresh store) breaks the unique key. The run links the other's row."""
+    import uuid
+
+    import mlflow.store.tracking.sqlalchemy_store as sql_store
+
+    store = RunStore(f"sqlite:///{tmp_path}/mlflow.db")
+    args = ("battery-brand3", "1f0fbaa20e77", "/data", "training and evaluation", {"n": 9})
+    with tracked_run(store, "exp", "other", {}) as other, tracked_run(store, "exp", "r", {}) as run:
+        first = []
+
+        class Interleaved:  # MLflow draws the new row's id after looking, before inserting
+            @staticmethod
+            def uuid4():
+                if not first:
+                    first.append(True)
+                    monkeypatch.setattr(sql_store, "uuid", uuid)  # a session of its own
+                    other.log_dataset(*args[:3], {"seed": 0}, args[3], args[4])
+                return uuid.uuid4()
+
+        monkeypatch.setattr(sql_store, "uuid", Interleaved)
+        run.log_dataset(*args[:3], {"seed": 1}, args[3], args[4])
+    assert first, "the interleaving never happened: MLflow's insert path changed"
+    inputs = {r: store.get(r).inputs.dataset_inputs for r in (other.run_id, run.run_id)}
+    (mine,), (theirs,) = inputs[run.run_id], inputs[other.run_id]
+    assert mine.dataset.digest == theirs.dataset.digest == "1f0fbaa20e77"
+    assert {t.key: t.value for t in mine.tags}["seed"] == "1"  # each run keeps its own facts
+    assert {t.key: t.value for t in theirs.tags}["seed"] == "0"
