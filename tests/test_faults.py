@@ -38,10 +38,16 @@ PHASES = {
 
 
 def _start(
-    tmp, tiny_root, *overrides: str, uri: str = "", env=None, pinned: bool = True
+    tmp,
+    tiny_root,
+    *overrides: str,
+    uri: str = "",
+    env=None,
+    pinned: bool = True,
+    entry: str = "src.train",
 ) -> subprocess.Popen:
-    """``python -m src.train`` on the tiny data; ``pinned=False``: Hydra's own dated output
-    folder for each invocation, as a user's command gets it."""
+    """``python -m src.train`` (or ``entry``) on the tiny data; ``pinned=False``: Hydra's own
+    dated output folder for each invocation, as a user's command gets it."""
     args = [
         *(o for o in overrides if o.startswith("-")),  # argparse wants flags first
         *([f"hydra.run.dir={tmp}/out"] if pinned else []),
@@ -54,7 +60,7 @@ def _start(
         *(o for o in overrides if not o.startswith("-")),
     ]
     return subprocess.Popen(
-        [sys.executable, "-m", "src.train", *args],
+        [sys.executable, "-m", entry, *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=subprocess.PIPE,
@@ -370,5 +376,56 @@ def test_a_sigkilled_fine_tuning_resumes_in_its_run(method, tiny_root, tmp_path)
         )  # epochs 0-39: resumed after stopped_at, to the end
     finally:
         for folder in folders:
+            if Path(folder).parent.name == "runs":
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_for_sensitivity_rows(tmp, at_least: int, timeout: float = 300) -> int:
+    """How many rows the sensitivity run in ``tmp``'s store has logged, once ``at_least``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client, runs = job_runs(tmp)
+        for run in (r for r in runs if r.data.tags.get(schema.METHOD) == "sensitivity"):
+            try:
+                path = client.download_artifacts(
+                    run.info.run_id, f"{schema.CHECKPOINT_DIR}/sensitivity-rows.csv", str(tmp)
+                )
+            except Exception:  # not logged yet
+                continue
+            n = sum(1 for _ in open(path)) - 1
+            if n >= at_least:
+                return n
+        time.sleep(0.2)
+    raise AssertionError(f"the sensitivity run logged fewer than {at_least} rows")
+
+
+def test_a_sigkilled_sensitivity_analysis_resumes_in_its_run(tiny_root, tmp_path):
+    """SIGKILL while layers are being treated; the same command again treats only the rest,
+    in the same run, and ends FINISHED; typed once more, it is reused."""
+    args = ["trainer.max_epochs=1", "sensitivity.subsample=null", "sensitivity.latency=false"]
+    killed = _start(tmp_path, tiny_root, *args, pinned=False, entry="src.sensitivity")
+    _wait_for_sensitivity_rows(tmp_path, 3)
+    killed.kill()
+    killed.wait()
+    logged = _wait_for_sensitivity_rows(tmp_path, 3)  # what the kill left
+    again = _start(tmp_path, tiny_root, *args, pinned=False, entry="src.sensitivity")
+    out, _ = again.communicate(timeout=900)
+    client, runs = job_runs(tmp_path)
+    try:
+        assert again.returncode == 0, out[-3000:]
+        (run,) = [r for r in runs if r.data.tags[schema.METHOD] == "sensitivity"]
+        assert run.info.status == "FINISHED" and run.data.tags[schema.RESUMED] == "1"
+        assert "resuming sensitivity run" in out and "training dyad" not in out  # baseline reused
+        table = client.download_artifacts(run.info.run_id, "tables/sensitivity.csv", str(tmp_path))
+        total = sum(1 for _ in open(table)) - 1
+        assert f"{logged} of {total} treated models taken from the stopped run" in out
+        third = _start(tmp_path, tiny_root, *args, pinned=False, entry="src.sensitivity")
+        out, _ = third.communicate(timeout=300)
+        assert third.returncode == 0, out[-2000:]
+        assert "already done by run " + run.info.run_id in out
+    finally:
+        _, runs = job_runs(tmp_path)  # every attempt's Hydra folder, under outputs/runs
+        tagged = (r.data.tags.get(schema.OUTPUT_DIRS, "") for r in runs)
+        for folder in {f for folders in tagged for f in folders.split(",") if f}:
             if Path(folder).parent.name == "runs":
                 shutil.rmtree(folder, ignore_errors=True)

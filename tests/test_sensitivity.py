@@ -50,6 +50,46 @@ def test_every_layer_alone_on_the_tuning_vehicles_only(tiny_root, tmp_path, monk
     assert len(logged) == len(table)
 
 
+def test_a_stopped_analysis_resumes_and_a_finished_one_is_reused(tiny_root, tmp_path, monkeypatch):
+    """Stopped after 5 treated models, the same analysis treats only the rest, in the same run;
+    typed once more, it is returned without treating anything; rerun=true analyses again."""
+    import signal
+
+    from src.core.lifecycle import Interrupted
+    from src.pipeline import sensitivity
+    from src.tracking.store import RunStore
+
+    treated, original = [], sensitivity.treat
+
+    def counted(base, layer, treatment, data):
+        if len(treated) == 5 and stop:
+            raise Interrupted(signal.SIGTERM, "treating layers")
+        treated.append((layer.name, treatment))
+        return original(base, layer, treatment, data)
+
+    monkeypatch.setattr(sensitivity, "treat", counted)
+    settings = ["sensitivity.treatments=[dynamic]", "sensitivity.sparsities=[0.5]"]
+    args = [*TINY, f"data.root={tiny_root}", *settings, "sensitivity.latency=false"]
+    cfg = compose_cfg(*args, tmp=tmp_path, config="sensitivity")
+    stop = True
+    with pytest.raises(Interrupted):
+        analyse(cfg)
+    store = RunStore(f"sqlite:///{tmp_path}/mlflow.db")
+    (stopped,) = store.search(["tags.method = 'sensitivity'"])
+    assert stopped.info.status == "KILLED"
+    stop = False
+    run_id, table = analyse(compose_cfg(*args, tmp=tmp_path, config="sensitivity"))
+    assert run_id == stopped.info.run_id and len(treated) == len(table) == 14 * 2
+    assert len(set(treated)) == len(treated)  # no model treated twice
+    run = store.get(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["resumed"] == "1"
+    again = analyse(compose_cfg(*args, tmp=tmp_path, config="sensitivity"))
+    assert again[0] == run_id and len(treated) == len(table)  # reused: nothing treated
+    fresh_id, fresh = analyse(compose_cfg(*args, "rerun=true", tmp=tmp_path, config="sensitivity"))
+    assert fresh_id != run_id and len(treated) == 2 * len(table)
+    pd.testing.assert_frame_equal(table, fresh, check_dtype=False)  # as if never stopped
+
+
 def test_settings_are_checked():
     with pytest.raises(ConfigError, match="treatments"):
         SensitivitySpec(treatments=("fp8",))

@@ -11,11 +11,18 @@ The run is an analysis of its baseline, not a variant: tagged ``method`` and ``a
 ``sensitivity`` (the board never ranks it) and ``baseline_run_id``, with
 ``tables/sensitivity.csv`` and ``plots/sensitivity.png`` (layer x treatment heat map of the
 tuning-loss rise).
+
+Like a training, the analysis resumes and is reused: every treated model's row is logged as it
+is computed (``checkpoint/sensitivity-rows.csv``, never read as the result), so the same command
+after a kill reopens the stopped run (same job key and data) and treats only the layers left;
+and a FINISHED analysis of the same job is returned, not run again (``rerun=true`` runs it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +35,16 @@ from src.core.progress import progress
 from src.measure.latency import LatencySpec, speedup_intervals, summarise, time_interleaved
 from src.methods.layers import PRUNE, SCHEMES, decomposed, treat, weight_layers
 from src.pipeline.flow import claimed_baseline, opened_store
-from src.pipeline.record import log_config, open_run
+from src.pipeline.lookup import ResumeRefused, job_runs
+from src.pipeline.record import log_inputs, open_run
 from src.pipeline.specs import RunSpec
+from src.tracking.store import RunStore
 
+log = logging.getLogger(__name__)
 LOSS = schema.TUNING_LOSS
 ANALYSIS = "sensitivity"
 TABLE = "sensitivity"
+ROWS = "sensitivity-rows"  # the rows so far, in schema.CHECKPOINT_DIR: what a resume starts from
 
 
 @dataclass(frozen=True)
@@ -69,14 +80,40 @@ class SensitivitySpec:
 
 
 def run_sensitivity(spec: RunSpec, settings: SensitivitySpec) -> tuple[str, pd.DataFrame]:
-    """Analyse the baseline of ``spec`` (found, or trained first); the run id and the table."""
+    """Analyse the baseline of ``spec`` (found, or trained first); the run id and the table.
+    The same analysis FINISHED before is returned as it is; one that stopped is resumed."""
     store = opened_store(spec)
     baseline = claimed_baseline(spec.as_baseline(), store, reuse_older=True)
-    identity = dataclasses.replace(spec.identity, method=ANALYSIS)
-    with open_run(dataclasses.replace(spec, identity=identity), store, baseline.run_id) as run:
-        run.set_tags({schema.ANALYSIS: ANALYSIS})
-        log_config(run, spec, with_method=False)
-        table = analyze(baseline.model, baseline.data, spec, settings)
+    spec = dataclasses.replace(spec, identity=dataclasses.replace(spec.identity, method=ANALYSIS))
+    fingerprint = baseline.data.fingerprint()
+    done = None if spec.rerun else finished_analysis(spec, store, fingerprint)
+    if done is not None:
+        log.info(
+            "sensitivity: already done by run %s with this config, data and code: reused, not "
+            "run again (rerun=true runs it again)",
+            done[0],
+        )
+        return done
+    stopped = resumable_analysis(spec, store, fingerprint)
+    try:
+        return _analyse(spec, settings, store, baseline, fingerprint, stopped)
+    except ResumeRefused as err:  # the stopped run keeps its record; this one starts anew
+        log.warning("%s: analysing afresh in a new run", err)
+        return _analyse(spec, settings, store, baseline, fingerprint, None)
+
+
+def _analyse(spec: RunSpec, settings, store: RunStore, baseline, fingerprint: str, stopped):
+    """The analysis in a new run, or in ``stopped`` from the rows it logged."""
+    earlier = stopped and store.read_table(stopped.info.run_id, ROWS, schema.CHECKPOINT_DIR)
+    resume = stopped and stopped.info.run_id
+    with open_run(spec, store, baseline.run_id, resume=resume) as run:
+        run.set_tags({schema.ANALYSIS: ANALYSIS, schema.DATA_FINGERPRINT: fingerprint})
+        log_inputs(run, spec, baseline.data, fingerprint, stopped)
+
+        def save(rows: list[dict]) -> None:
+            run.log_table(ROWS, pd.DataFrame(rows), schema.CHECKPOINT_DIR)
+
+        table = analyze(baseline.model, baseline.data, spec, settings, earlier, save)
         run.log_table(TABLE, table)
         run.log_metrics(summary(table, spec.task.tuning_primary))
         worst = table.loc[table.loss_rise.idxmax()]
@@ -90,14 +127,49 @@ def run_sensitivity(spec: RunSpec, settings: SensitivitySpec) -> tuple[str, pd.D
     return run.run_id, table
 
 
-def analyze(model, data, spec: RunSpec, settings: SensitivitySpec) -> pd.DataFrame:
-    """One row per (layer, treatment): tuning metric and loss, their change, and the speedup."""
+def finished_analysis(spec: RunSpec, store: RunStore, fingerprint: str):
+    """``(run id, table)`` of the newest FINISHED analysis of this very job (its job key: the
+    config with the ``sensitivity`` settings, and the code) on this data; None if none."""
+    keys = {schema.JOB_KEY: spec.job_key, schema.METHOD: ANALYSIS}
+    run = store.find(spec.tracking.experiment, **keys, **{schema.DATA_FINGERPRINT: fingerprint})
+    table = run and store.read_table(run.info.run_id, TABLE)
+    return None if table is None else (run.info.run_id, table)
+
+
+def resumable_analysis(spec: RunSpec, store: RunStore, fingerprint: str):
+    """The newest analysis of this job that stopped (KILLED, FAILED) on this data with rows
+    logged, when ``trainer.resume=auto``; one that refused a resume once is not tried again."""
+    if spec.trainer.resume != "auto":
+        return None
+    for run in job_runs(spec, store):
+        tags = run.data.tags
+        if (
+            tags.get(schema.METHOD) == ANALYSIS
+            and run.info.status in schema.STOPPED
+            and tags.get(schema.DATA_FINGERPRINT) == fingerprint
+            and not tags.get(schema.ERROR, "").startswith(schema.RESUME_REFUSED)
+            and store.has_artifact(run.info.run_id, f"{schema.CHECKPOINT_DIR}/{ROWS}.csv")
+        ):
+            log.info("resuming sensitivity run %s from the rows it logged", run.info.run_id)
+            return run
+    return None
+
+
+def analyze(
+    model,
+    data,
+    spec: RunSpec,
+    settings: SensitivitySpec,
+    earlier: pd.DataFrame | None = None,
+    save: Callable[[list[dict]], None] | None = None,
+) -> pd.DataFrame:
+    """One row per (layer, treatment): tuning metric and loss, their change, and the speedup.
+    Rows of ``earlier`` (a stopped analysis's) are taken as they are; ``save`` gets the rows
+    so far after each treated model."""
     base = decomposed(model)
-    task, metric = spec.task, spec.task.tuning_primary
+    metric = spec.task.tuning_primary
     with phase("scoring the untreated model on the tuning split"):
-        fp32 = task.tune(base, data, spec.seed, settings.subsample)
-    timing = dataclasses.replace(spec.latency, batch_sizes=(1,))
-    example = data.example_inputs(1)
+        fp32 = spec.task.tune(base, data, spec.seed, settings.subsample)
     layers, rows = weight_layers(base), []
     todo = [
         (layer, t)
@@ -105,24 +177,49 @@ def analyze(model, data, spec: RunSpec, settings: SensitivitySpec) -> pd.DataFra
         for layer in layers
         if layer.takes(t.split(":")[0])
     ]
-    with phase(f"treating {len(layers)} layers one at a time ({len(todo)} models)"):
+    done = _rows_by_key(earlier)
+    left = sum((layer.name, t) not in done for layer, t in todo)
+    if done:
+        log.info("%d of %d treated models taken from the stopped run", len(todo) - left, len(todo))
+    with phase(f"treating {len(layers)} layers one at a time ({left} of {len(todo)} models)"):
         for layer, treatment in progress(todo, "sensitivity"):
-            treated = treat(base, layer, treatment, data)
-            figures = task.tune(treated, data, spec.seed, settings.subsample)
-            row = {
-                "layer": layer.name,
-                "kind": layer.kind,
-                "params": layer.params,
-                "treatment": treatment,
-                metric: figures[metric],
-                f"delta_{metric}": figures[metric] - fp32[metric],
-                LOSS: figures[LOSS],
-                "loss_rise": figures[LOSS] / fp32[LOSS] - 1,
-            }
-            if settings.latency and not treatment.startswith(PRUNE):
-                row.update(_speedup(base, treated, example, timing))
-            rows.append(row)
+            row = done.get((layer.name, treatment))
+            rows.append(row or _row(base, layer, treatment, data, spec, settings, fp32))
+            if save is not None and row is None:
+                save(rows)
     return pd.DataFrame(rows).assign(**{f"fp32_{metric}": fp32[metric], f"fp32_{LOSS}": fp32[LOSS]})
+
+
+def _row(base, layer, treatment: str, data, spec: RunSpec, settings, fp32: dict) -> dict:
+    """``layer`` of ``base`` treated alone, scored on the tuning split (and timed)."""
+    metric = spec.task.tuning_primary
+    treated = treat(base, layer, treatment, data)
+    figures = spec.task.tune(treated, data, spec.seed, settings.subsample)
+    row = {
+        "layer": layer.name,
+        "kind": layer.kind,
+        "params": layer.params,
+        "treatment": treatment,
+        metric: figures[metric],
+        f"delta_{metric}": figures[metric] - fp32[metric],
+        LOSS: figures[LOSS],
+        "loss_rise": figures[LOSS] / fp32[LOSS] - 1,
+    }
+    if settings.latency and not treatment.startswith(PRUNE):
+        timing = dataclasses.replace(spec.latency, batch_sizes=(1,))
+        row.update(_speedup(base, treated, data.example_inputs(1), timing))
+    return row
+
+
+def _rows_by_key(earlier: pd.DataFrame | None) -> dict[tuple[str, str], dict]:
+    """A stopped analysis's rows by (layer, treatment), without the columns it left empty."""
+    if earlier is None:
+        return {}
+    records = earlier.to_dict("records")
+    return {
+        (r["layer"], r["treatment"]): {k: v for k, v in r.items() if not pd.isna(v)}
+        for r in records
+    }
 
 
 def _speedup(base, treated, example, timing: LatencySpec) -> dict[str, float]:
