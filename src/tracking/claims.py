@@ -50,23 +50,24 @@ def claim(
     """Hold claim ``name`` for the block, waiting while a live job holds it.
 
     Yields:
-        The seconds spent waiting for it (0 when it was free).
+        The seconds spent waiting for a live holder to give it back (0.0 when none held it:
+        a free claim, or a dead holder's taken over).
 
     Raises:
         ClaimTimeout: A live holder kept it for more than ``timeout_s`` seconds.
     """
-    started = time.monotonic()
-    experiment_id = _acquire(client, name, started + timeout_s, poll_s)
+    experiment_id, waited_s = _acquire(client, name, time.monotonic() + timeout_s, poll_s)
     try:
         with Heartbeat(client, None, experiment_id=experiment_id):
-            yield time.monotonic() - started
+            yield waited_s
     finally:
         _release(client, experiment_id, name)
 
 
-def _acquire(client: MlflowClient, name: str, deadline: float, poll_s: float) -> str:
-    """Create the claim's experiment, breaking a dead holder's; the experiment id."""
-    token, waiting = uuid.uuid4().hex, False
+def _acquire(client: MlflowClient, name: str, deadline: float, poll_s: float) -> tuple[str, float]:
+    """Create the claim's experiment, breaking a dead holder's; the experiment id and the
+    seconds spent waiting for a live holder."""
+    token, waiting_since = uuid.uuid4().hex, None
     while True:
         tags = {
             schema.PROCESS: process_tag(),
@@ -74,7 +75,7 @@ def _acquire(client: MlflowClient, name: str, deadline: float, poll_s: float) ->
             schema.CLAIM_TOKEN: token,
         }
         try:
-            return client.create_experiment(PREFIX + name, tags=tags)
+            return client.create_experiment(PREFIX + name, tags=tags), _since(waiting_since)
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -83,7 +84,7 @@ def _acquire(client: MlflowClient, name: str, deadline: float, poll_s: float) ->
             continue
         if held.tags.get(schema.CLAIM_TOKEN) == token:  # ours: the reply to our create was lost
             if _writable(client, held.experiment_id):
-                return held.experiment_id
+                return held.experiment_id, _since(waiting_since)
             name = _successor(name, held, "the server lost this user's right to it")
             continue
         holder = held.tags.get(schema.PROCESS, "?")
@@ -98,10 +99,14 @@ def _acquire(client: MlflowClient, name: str, deadline: float, poll_s: float) ->
                 "raise trainer.baseline_wait_s, or stop that job"
             )
         else:
-            if not waiting:
+            if waiting_since is None:
                 log.info("waiting for %s, held by %s", name, holder)
-                waiting = True
+                waiting_since = time.monotonic()
             time.sleep(poll_s)
+
+
+def _since(started: float | None) -> float:
+    return 0.0 if started is None else time.monotonic() - started
 
 
 def _successor(name: str, held, why: str) -> str:
