@@ -9,7 +9,10 @@ broken (reuse it).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+
+from mlflow.entities import Run
 
 from src.core import schema
 from src.core.errors import UserError, first_line
@@ -34,16 +37,29 @@ def find_resumable(spec: RunSpec, store: RunStore, fingerprint: str):
     if spec.trainer.resume != "auto":
         return None
     runs = baseline_runs(spec, store) if spec.is_baseline else job_runs(spec, store)
+    run = stopped_with_state(
+        runs,
+        fingerprint,
+        lambda run: has_checkpoint(run.data.tags.get(schema.CHECKPOINTS), spec.is_baseline),
+    )
+    if run is not None:
+        log.info("resuming run %s from %s", run.info.run_id, run.data.tags[schema.CHECKPOINTS])
+    return run
+
+
+def stopped_with_state(runs, fingerprint: str, has_state: Callable[[Run], bool]):
+    """The first of ``runs`` that stopped (KILLED, FAILED) on the data of ``fingerprint`` and
+    left what a resume starts from (``has_state``); one that refused a resume once is skipped:
+    it said why, and its job started afresh since."""
     for run in runs:
         tags = run.data.tags
         if tags.get(schema.ERROR, "").startswith(schema.RESUME_REFUSED):
-            continue  # it said once why it cannot resume: trained afresh since, never again
+            continue
         if (
             run.info.status in schema.STOPPED
             and tags.get(schema.DATA_FINGERPRINT) == fingerprint
-            and has_checkpoint(tags.get(schema.CHECKPOINTS), spec.is_baseline)
+            and has_state(run)
         ):
-            log.info("resuming run %s from %s", run.info.run_id, tags[schema.CHECKPOINTS])
             return run
     return None
 

@@ -35,7 +35,7 @@ from src.core.progress import progress
 from src.measure.latency import LatencySpec, speedup_intervals, summarise, time_interleaved
 from src.methods.layers import PRUNE, SCHEMES, decomposed, treat, weight_layers
 from src.pipeline.flow import claimed_baseline, opened_store
-from src.pipeline.lookup import ResumeRefused, job_runs
+from src.pipeline.lookup import ResumeRefused, job_runs, stopped_with_state
 from src.pipeline.record import log_inputs, open_run
 from src.pipeline.specs import RunSpec
 from src.tracking.store import RunStore
@@ -137,22 +137,18 @@ def finished_analysis(spec: RunSpec, store: RunStore, fingerprint: str):
 
 
 def resumable_analysis(spec: RunSpec, store: RunStore, fingerprint: str):
-    """The newest analysis of this job that stopped (KILLED, FAILED) on this data with rows
-    logged, when ``trainer.resume=auto``; one that refused a resume once is not tried again."""
+    """The newest analysis of this job that stopped on this data with rows logged, when
+    ``trainer.resume=auto`` (:func:`src.pipeline.lookup.stopped_with_state`)."""
     if spec.trainer.resume != "auto":
         return None
-    for run in job_runs(spec, store):
-        tags = run.data.tags
-        if (
-            tags.get(schema.METHOD) == ANALYSIS
-            and run.info.status in schema.STOPPED
-            and tags.get(schema.DATA_FINGERPRINT) == fingerprint
-            and not tags.get(schema.ERROR, "").startswith(schema.RESUME_REFUSED)
-            and store.has_artifact(run.info.run_id, f"{schema.CHECKPOINT_DIR}/{ROWS}.csv")
-        ):
-            log.info("resuming sensitivity run %s from the rows it logged", run.info.run_id)
-            return run
-    return None
+    analyses = [r for r in job_runs(spec, store) if r.data.tags.get(schema.METHOD) == ANALYSIS]
+    logged = f"{schema.CHECKPOINT_DIR}/{ROWS}.csv"
+    run = stopped_with_state(
+        analyses, fingerprint, lambda r: store.has_artifact(r.info.run_id, logged)
+    )
+    if run is not None:
+        log.info("resuming sensitivity run %s from the rows it logged", run.info.run_id)
+    return run
 
 
 def analyze(
@@ -170,6 +166,8 @@ def analyze(
     metric = spec.task.tuning_primary
     with phase("scoring the untreated model on the tuning split"):
         fp32 = spec.task.tune(base, data, spec.seed, settings.subsample)
+    timing = dataclasses.replace(spec.latency, batch_sizes=(1,))
+    example = data.example_inputs(1)
     layers, rows = weight_layers(base), []
     todo = [
         (layer, t)
@@ -184,18 +182,21 @@ def analyze(
     with phase(f"treating {len(layers)} layers one at a time ({left} of {len(todo)} models)"):
         for layer, treatment in progress(todo, "sensitivity"):
             row = done.get((layer.name, treatment))
-            rows.append(row or _row(base, layer, treatment, data, spec, settings, fp32))
-            if save is not None and row is None:
-                save(rows)
+            if row is None:
+                treated = treat(base, layer, treatment, data)
+                figures = spec.task.tune(treated, data, spec.seed, settings.subsample)
+                row = _row(layer, treatment, figures, fp32, metric)
+                if settings.latency and not treatment.startswith(PRUNE):
+                    row.update(_speedup(base, treated, example, timing))
+                if save is not None:
+                    save([*rows, row])
+            rows.append(row)
     return pd.DataFrame(rows).assign(**{f"fp32_{metric}": fp32[metric], f"fp32_{LOSS}": fp32[LOSS]})
 
 
-def _row(base, layer, treatment: str, data, spec: RunSpec, settings, fp32: dict) -> dict:
-    """``layer`` of ``base`` treated alone, scored on the tuning split (and timed)."""
-    metric = spec.task.tuning_primary
-    treated = treat(base, layer, treatment, data)
-    figures = spec.task.tune(treated, data, spec.seed, settings.subsample)
-    row = {
+def _row(layer, treatment: str, figures: dict, fp32: dict, metric: str) -> dict:
+    """The tuning figures of ``layer`` treated alone, and their change from the untreated."""
+    return {
         "layer": layer.name,
         "kind": layer.kind,
         "params": layer.params,
@@ -205,10 +206,6 @@ def _row(base, layer, treatment: str, data, spec: RunSpec, settings, fp32: dict)
         LOSS: figures[LOSS],
         "loss_rise": figures[LOSS] / fp32[LOSS] - 1,
     }
-    if settings.latency and not treatment.startswith(PRUNE):
-        timing = dataclasses.replace(spec.latency, batch_sizes=(1,))
-        row.update(_speedup(base, treated, data.example_inputs(1), timing))
-    return row
 
 
 def _rows_by_key(earlier: pd.DataFrame | None) -> dict[tuple[str, str], dict]:

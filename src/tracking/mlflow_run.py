@@ -77,13 +77,14 @@ class TrackedRun:
         )
         tags = [InputTag(schema.DATASET_CONTEXT, context)]
         tags += [InputTag(k, str(v)) for k, v in facts.items()]
+        inputs = [DatasetInput(dataset, tags)]
         try:
-            self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, tags)])
+            self.client.log_inputs(self.run_id, datasets=inputs)
         except MlflowException as err:
             if not _lost_insert_race(err):
                 raise
             log.info("dataset %s was created by another run at the same moment: linking it", name)
-            self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, tags)])
+            self.client.log_inputs(self.run_id, datasets=inputs)
 
     def set_tags(self, tags: dict[str, object]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
